@@ -1,0 +1,255 @@
+"""Tests of workbench.report: real papermill runs of the fixture notebooks."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workbench.report import (
+    ReportError,
+    load_config,
+    render_reports,
+    write_index,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+
+
+def write_config(tmp_path: Path, body: str, name: str = "reports.toml") -> Path:
+    """Write a config whose relative notebook paths point at the fixtures."""
+    path = tmp_path / name
+    path.write_text(body.replace("@FIXTURES@", FIXTURES.as_posix()), encoding="utf-8")
+    return path
+
+
+def outputs_text(nb) -> str:
+    """All stream and text/plain outputs of a notebook, concatenated."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            parts.append(out.get("data", {}).get("text/plain", ""))
+    return "".join(parts)
+
+
+@pytest.fixture(scope="module")
+def failing_run(tmp_path_factory):
+    """Render [ok, fails] once; several tests inspect the result."""
+    tmp_path = tmp_path_factory.mktemp("failing")
+    config = write_config(tmp_path, """
+[[report]]
+name = "ok"
+notebook = "@FIXTURES@/ok.ipynb"
+title = "OK <script>alert(1)</script>"
+
+[[report]]
+name = "fails"
+notebook = "@FIXTURES@/fails.ipynb"
+[report.parameters]
+x = 2
+""")
+    out = tmp_path / "out"
+    results = render_reports(config, out, progress=False)
+    return out, results
+
+
+def test_ok_notebook_renders(tmp_path):
+    config = write_config(tmp_path, """
+[[report]]
+name = "ok"
+notebook = "ok.ipynb"
+title = "The ok fixture"
+[report.parameters]
+n = 5
+""")
+    # Relative notebook path: resolved against the config file's directory.
+    (tmp_path / "ok.ipynb").write_bytes((FIXTURES / "ok.ipynb").read_bytes())
+    out = tmp_path / "reports"
+
+    [result] = render_reports(config, out, progress=False)
+
+    assert result.ok, result.error
+    assert result.status == "ok" and result.error is None
+    assert result.ipynb == out / "ok.ipynb" and result.html == out / "ok.html"
+    assert result.seconds > 0
+
+    nb = nbformat.read(result.ipynb, as_version=4)
+    assert "value=35" in outputs_text(nb)
+    assert nb.metadata.papermill.parameters == {"n": 5}
+    assert nb.metadata.papermill.output_path == str(out / "ok.ipynb")
+    # The kernel is the interpreter running the tests, so it sees the same
+    # installed packages (workbench included).
+    assert f"prefix={sys.prefix}" in outputs_text(nb)
+
+    page = result.html.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in page
+    assert "plt.subplots" not in page
+    assert "value=35" in page
+    assert "<title>The ok fixture</title>" in page
+
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="ok.html"' in index
+    assert 'href="ok.ipynb"' in index
+    assert "n = 5" in index
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "ok.html", "ok.ipynb"]
+
+
+def test_failure_is_reported_and_others_still_render(failing_run):
+    out, results = failing_run
+    by_name = {r.entry.name: r for r in results}
+    assert list(by_name) == ["ok", "fails"]
+
+    assert by_name["ok"].ok
+    assert (out / "ok.html").is_file()
+
+    failed = by_name["fails"]
+    assert not failed.ok and failed.status == "failed"
+    assert "ValueError" in failed.error and "deliberate failure" in failed.error
+    # The partially executed notebook (with the error) is kept, and its HTML.
+    assert failed.ipynb == out / "fails.ipynb"
+    nb = nbformat.read(failed.ipynb, as_version=4)
+    assert nb.metadata.papermill.parameters == {"x": 2}
+    assert failed.html is not None and "deliberate failure" in failed.html.read_text("utf-8")
+
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "FAILED" in index
+    assert "ValueError: deliberate failure for the test" in index
+    assert 'href="fails.ipynb"' in index
+
+    # Only the final files: no temporary leftovers from atomic writes.
+    assert sorted(p.name for p in out.iterdir()) == [
+        "fails.html", "fails.ipynb", "index.html", "ok.html", "ok.ipynb"]
+
+
+def test_index_escapes_titles(failing_run):
+    out, _ = failing_run
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in index
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index
+
+
+def test_write_index_escapes_errors_and_parameters(tmp_path):
+    # Pure HTML check, no kernel: reuse a loaded entry with hostile text.
+    from dataclasses import replace
+
+    from workbench.report import ReportResult
+
+    config = write_config(tmp_path, """
+[[report]]
+name = "ok"
+notebook = "@FIXTURES@/ok.ipynb"
+[report.parameters]
+label = "<b>bold</b>"
+""")
+    [entry] = load_config(config)
+    entry = replace(entry, title="A & B")
+    result = ReportResult(entry=entry, status="failed", ipynb=None, html=None,
+                          seconds=1.25, error="KeyError: '<img src=x onerror=alert(1)>'")
+    index = write_index([result], tmp_path / "out").read_text(encoding="utf-8")
+    assert "<img" not in index and "<b>bold" not in index
+    assert "&lt;img src=x onerror=alert(1)&gt;" in index
+    assert "A &amp; B" in index
+    assert "1.2" in index and "FAILED" in index
+    assert 'href="ok.html"' not in index  # nothing to link to
+
+
+@pytest.mark.parametrize(("body", "match"), [
+    pytest.param('[[report]]\nnotebook = "@FIXTURES@/ok.ipynb"\n',
+                 r"report #1: missing 'name'", id="missing-name"),
+    pytest.param('[[report]]\nname = "ok"\n',
+                 r"report #1 \('ok'\): missing 'notebook'", id="missing-notebook"),
+    pytest.param('[[report]]\nname = "a"\nnotebook = "@FIXTURES@/ok.ipynb"\n'
+                 '[[report]]\nname = "a"\nnotebook = "@FIXTURES@/fails.ipynb"\n',
+                 r"report #2 \('a'\): duplicate name \(also report #1\)", id="duplicate"),
+    pytest.param('[[report]]\nname = "ok"\nnotebook = "@FIXTURES@/ok.ipynb"\n'
+                 '[[report]]\nname = "thesis"\nnotebook = "x.ipynb"\n',
+                 r"report #2 \('thesis'\): notebook 'x.ipynb' not found", id="notebook-missing"),
+    pytest.param('[[report]]\nname = "a/b"\nnotebook = "@FIXTURES@/ok.ipynb"\n',
+                 r"name 'a/b' must be a plain file name", id="path-separator"),
+    pytest.param('[[report]]\nname = "index"\nnotebook = "@FIXTURES@/ok.ipynb"\n',
+                 r"reserved for the index page", id="index-name"),
+    pytest.param('[[report]]\nname = "ok"\nnotebok = "@FIXTURES@/ok.ipynb"\n',
+                 r"unknown key\(s\) 'notebok'", id="unknown-key"),
+    pytest.param('[[reports]]\nname = "ok"\nnotebook = "@FIXTURES@/ok.ipynb"\n',
+                 r"unknown top-level key\(s\) 'reports'", id="unknown-table"),
+    pytest.param('# nothing here\n', r"no \[\[report\]\] entries", id="empty"),
+    pytest.param('[[report]]\nname = "ok"\nnotebook = "@FIXTURES@/ok.ipynb"\n'
+                 '[report.parameters]\nday = 2015-06-01\n',
+                 r"parameter 'day': date values are not supported", id="date-parameter"),
+    pytest.param('[[report]]\nname = "ok"\nnotebook = = "ok.ipynb"\n',
+                 r"reports\.toml: invalid TOML: .*line 3", id="toml-syntax"),
+])
+def test_config_errors(tmp_path, body, match):
+    config = write_config(tmp_path, body)
+    with pytest.raises(ReportError, match=match) as info:
+        load_config(config)
+    message = str(info.value)
+    assert message.startswith(str(config) + ": ")
+    assert "\n" not in message
+
+
+def test_missing_config_file(tmp_path):
+    missing = tmp_path / "nope" / "reports.toml"
+    with pytest.raises(ReportError, match=re.escape(f"{missing}: config file not found")):
+        load_config(missing)
+    with pytest.raises(ReportError, match="config file not found"):
+        render_reports(missing, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_load_config_resolves_relative_to_config_dir(tmp_path):
+    sub = tmp_path / "notebooks"
+    sub.mkdir()
+    (sub / "ok.ipynb").write_bytes((FIXTURES / "ok.ipynb").read_bytes())
+    config = write_config(sub, """
+[[report]]
+name = "thesis"
+notebook = "ok.ipynb"
+[report.parameters]
+experiment = "../data/experiments/thesis.toml"
+nested = {a = [1, 2.5, true]}
+""")
+    [entry] = load_config(config)
+    assert entry.notebook == sub / "ok.ipynb" and entry.notebook.is_absolute()
+    assert entry.title == "thesis"  # defaults to the name
+    # Passed verbatim; the notebook resolves it against its own directory.
+    assert entry.parameters == {"experiment": "../data/experiments/thesis.toml",
+                                "nested": {"a": [1, 2.5, True]}}
+    json.dumps(entry.parameters)  # papermill records them in JSON metadata
+
+
+def test_only_unknown_name(tmp_path):
+    config = write_config(tmp_path, '[[report]]\nname = "ok"\nnotebook = "@FIXTURES@/ok.ipynb"\n')
+    with pytest.raises(ReportError, match=r"no report named 'nope'; known: ok"):
+        render_reports(config, tmp_path / "out", only=["nope"], progress=False)
+
+
+def test_unreadable_notebook_fails_and_removes_stale_outputs(tmp_path):
+    # A notebook papermill cannot even load: no kernel starts, nothing is
+    # saved, and outputs of an earlier run must not linger beside the index.
+    (tmp_path / "broken.ipynb").write_text("this is not json", encoding="utf-8")
+    config = write_config(tmp_path, """
+[[report]]
+name = "ok"
+notebook = "@FIXTURES@/ok.ipynb"
+
+[[report]]
+name = "broken"
+notebook = "broken.ipynb"
+""")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "broken.html").write_text("old page", encoding="utf-8")
+    (out / "broken.ipynb").write_text("{}", encoding="utf-8")
+
+    [result] = render_reports(config, out, only=["broken"], progress=False)
+
+    assert result.status == "failed" and result.ipynb is None and result.html is None
+    assert result.error and ":" in result.error  # "<ExceptionName>: <message>"
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "FAILED" in index and "broken" in index and 'href="ok.html"' not in index

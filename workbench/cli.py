@@ -1,0 +1,137 @@
+"""Command line: parse arguments, call the library, print, exit.
+
+The only module that prints or exits. Every :class:`~workbench.errors.WorkbenchError`
+becomes one line on stderr and exit code 2; a failed report exits 1. Heavy imports
+happen inside the command that needs them.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import WorkbenchError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except WorkbenchError as exc:
+        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"workbench {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="read a manifest or files into one Parquet measurement table",
+                       description="workbench ingest MANIFEST.toml -o OUT.parquet | "
+                                   "workbench ingest FILE... --label key=value ... -o OUT.parquet")
+    p.add_argument("inputs", nargs="+", metavar="MANIFEST_OR_FILE")
+    p.add_argument("-o", "--output", required=True, type=Path, help="Parquet file to write")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="label for every row of the FILEs (experiment, condition, host, guest, scope, stage, run)")
+    p.add_argument("--format", help="skip content detection and use this reader")
+    p.set_defaults(func=_ingest)
+
+    p = sub.add_parser("report", help="render the report notebooks into reports/")
+    p.add_argument("--config", type=Path, default=Path("notebooks/reports.toml"))
+    p.add_argument("-o", "--output-dir", type=Path, default=Path("reports"))
+    p.add_argument("--only", action="append", metavar="NAME", help="render only this report (repeatable)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("audit", help="check the thesis tables for internal consistency")
+    p.add_argument("--thesis-dir", type=Path, default=Path("data/thesis"))
+    p.add_argument("--all", action="store_true", help="list consistent checks too")
+    p.set_defaults(func=_audit)
+
+    p = sub.add_parser("formats", help="list the input formats workbench can read")
+    p.set_defaults(func=_formats)
+    return parser
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from . import experiment, readers
+
+    manifests = [p for p in args.inputs if p.endswith(".toml")]
+    if manifests:
+        if len(args.inputs) > 1 or args.label or args.format:
+            raise WorkbenchError("a manifest is ingested alone: labels and formats belong inside it")
+        exp = experiment.load(manifests[0])
+        table = exp.table()
+        what = f"experiment '{exp.id}' ({len(exp.inputs)} inputs)"
+    else:
+        labels = _labels(args.label)
+        import polars as pl
+        table = pl.concat([readers.read(p, format=args.format, **labels) for p in args.inputs])
+        what = f"{len(args.inputs)} file(s)"
+        if "condition" not in labels:
+            print("workbench ingest: note: no --label condition=...; rows are labelled 'unlabelled'",
+                  file=sys.stderr)
+    out = experiment.write_parquet(table, args.output)
+    print(f"{what}: {table.height} rows, {table['metric'].n_unique()} metrics -> {out}")
+    return 0
+
+
+def _labels(pairs: list[str]) -> dict[str, object]:
+    from .schema import LABELS
+    labels: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise WorkbenchError(f"--label {pair!r}: expected KEY=VALUE")
+        if key not in LABELS:
+            raise WorkbenchError(f"--label {pair!r}: unknown label '{key}'; labels are: {', '.join(LABELS)}")
+        if key == "run":
+            if not value.isdigit():
+                raise WorkbenchError(f"--label {pair!r}: run must be a non-negative integer")
+            labels[key] = int(value)
+        else:
+            labels[key] = value
+    return labels
+
+
+def _report(args: argparse.Namespace) -> int:
+    from . import report
+
+    results = report.render_reports(args.config, args.output_dir, only=args.only,
+                                    progress=not args.no_progress)
+    for r in results:
+        mark = "ok    " if r.ok else "FAILED"
+        print(f"{mark} {r.entry.name:<20} {r.seconds:6.1f}s  {r.html or r.ipynb or ''}")
+        if not r.ok:
+            print(f"       {r.error}", file=sys.stderr)
+    print(f"index: {args.output_dir / 'index.html'}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from . import thesis
+
+    findings = thesis.audit(args.thesis_dir)
+    shown = findings if args.all else [f for f in findings if not f.consistent]
+    for f in shown:
+        print(f.describe())
+    bad = sum(not f.consistent for f in findings)
+    print(f"{len(findings)} checks, {bad} discrepancies")
+    return 0
+
+
+def _formats(args: argparse.Namespace) -> int:
+    from . import readers
+
+    for name, fmt in readers.formats().items():
+        print(f"{name:<16} {fmt.description}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

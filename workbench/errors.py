@@ -1,0 +1,99 @@
+"""Error types of the workbench.
+
+Every error a user can cause derives from :class:`WorkbenchError`; the CLI turns
+those into a one-line message and exit code 2, anything else is a bug and keeps
+its traceback. Errors carry structured fields (like ``json.JSONDecodeError``)
+so tests and callers can inspect them instead of parsing messages.
+"""
+from __future__ import annotations
+
+from os import PathLike
+
+
+class WorkbenchError(Exception):
+    """Base class of every error the workbench raises on bad input or usage."""
+
+
+class ParseError(WorkbenchError):
+    """An input file does not have the form its reader expects.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file (or URI) being read.
+    line : int, str or None
+        1-based line number, or an element/field name for structured formats.
+    expected : str
+        What the reader expected there, stated first (``"Expecting ..."``).
+    found : str
+        What it found instead (shortened to 80 characters).
+    """
+
+    def __init__(self, path: str | PathLike | None, line: int | str | None,
+                 expected: str, found: str):
+        self.path = str(path) if path is not None else "<string>"
+        self.line = line
+        self.expected = expected
+        self.found = _shorten(found)
+        where = self.path if line is None else (
+            f"{self.path}:{line}" if isinstance(line, int) else f"{self.path}: {line}")
+        super().__init__(f"{where}: expected {expected}, found {self.found}")
+
+
+class SchemaError(WorkbenchError):
+    """A frame does not satisfy the measurement-table contract (DESIGN.md §3-4).
+
+    Parameters
+    ----------
+    column : str
+        The offending column.
+    expected, found : str
+        What the contract requires and what the frame holds.
+    source : str, optional
+        Where the frame came from (file or reader), when known.
+    """
+
+    def __init__(self, column: str, expected: str, found: str, source: str | None = None):
+        self.column = column
+        self.expected = expected
+        self.found = _shorten(found)
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__(f"{prefix}column '{column}': expected {expected}, found {self.found}")
+
+
+class ManifestError(WorkbenchError):
+    """An experiment manifest is inconsistent or names something that does not exist.
+
+    Parameters
+    ----------
+    manifest : str or PathLike
+        The manifest file.
+    entry : str
+        The entry at fault, e.g. ``"input #3 (path = 'x.csv')"`` or ``"baseline"``.
+    message : str
+        What is wrong, in one line.
+    """
+
+    def __init__(self, manifest: str | PathLike, entry: str, message: str):
+        self.manifest = str(manifest)
+        self.entry = entry
+        self.message = message
+        super().__init__(f"{self.manifest}: {entry}: {message}")
+
+
+class UnknownFormatError(WorkbenchError):
+    """No registered reader recognises a file; the message lists the known formats."""
+
+    def __init__(self, path: str | PathLike, known: list[str], detail: str = ""):
+        self.path = str(path)
+        self.known = list(known)
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"{self.path}: format not recognised{extra}; known formats: {', '.join(self.known)}")
+
+
+def _shorten(text: object, limit: int = 80) -> str:
+    text = repr(text) if not isinstance(text, str) else text
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

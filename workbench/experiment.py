@@ -1,0 +1,231 @@
+"""Experiment manifests: labelled inputs -> one validated measurement table.
+
+A manifest (TOML, under ``data/experiments/``) names the experiment, declares its
+conditions and baseline, and lists input files with the labels every row read
+from that file gets (DESIGN.md §5)::
+
+    [experiment]
+    id = "thesis-2015"
+    title = "..."
+    baseline = "virtualized"
+
+    [defaults]                 # labels used where neither the input nor the file says
+    host = "Athlon 64 X2 5200+"
+    run = 1
+
+    [conditions.virtualized]
+    hypervisor = "VMware Workstation 10.0.3"
+
+    [[inputs]]
+    path = "../thesis/fig65_cpu_per_core.csv"   # relative to the manifest
+    condition = "virtualized"                   # input labels override the file
+    # format = "thesis"                         # optional: skips content detection
+
+    [names]                    # identities a file knows only by UUID -> name
+    "0b7a...-uuid" = "xenserver-host"
+
+Precedence for a label: the input entry, then what the file says, then
+``[defaults]``, then the condition's ``hypervisor``. Every problem is a
+:class:`~workbench.errors.ManifestError` naming the manifest and the entry.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from . import readers, schema
+from .errors import ManifestError, WorkbenchError
+
+_SECTIONS = {"experiment", "defaults", "conditions", "inputs", "names"}
+_EXPERIMENT_KEYS = {"id", "title", "baseline", "description"}
+_CONDITION_KEYS = {"hypervisor", "description"}
+_INPUT_LABELS = tuple(k for k in schema.LABELS if k != "experiment")
+_INPUT_KEYS = {"path", "format", *_INPUT_LABELS}
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input file of an experiment and the labels its rows get."""
+
+    path: Path
+    labels: dict[str, Any]
+    format: str | None = None
+    entry: str = ""  #: how error messages name this entry
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A parsed manifest. :meth:`table` reads every input into one table."""
+
+    manifest: Path
+    id: str
+    title: str
+    baseline: str | None
+    conditions: dict[str, dict[str, Any]]
+    inputs: tuple[Input, ...]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def data_root(self) -> Path:
+        """Where ``source_file`` paths are relative to: the nearest ``data/`` above the manifest."""
+        for parent in self.manifest.resolve().parents:
+            if parent.name == "data":
+                return parent
+        return self.manifest.resolve().parent
+
+    def table(self) -> pl.DataFrame:
+        """Read all inputs, attach labels, check conditions; return one validated table."""
+        frames = []
+        root = self.data_root
+        for item in self.inputs:
+            try:
+                shown = item.path.resolve().relative_to(root).as_posix()
+            except ValueError:
+                shown = item.path.name
+            try:
+                frame = readers.read(item.path, format=item.format, source_file=shown,
+                                     defaults=self.defaults,
+                                     **{"experiment": self.id, **item.labels})
+            except WorkbenchError as exc:
+                raise ManifestError(self.manifest, item.entry, str(exc)) from exc
+            undeclared = set(frame["condition"].unique().to_list()) - set(self.conditions)
+            if undeclared:
+                raise ManifestError(self.manifest, item.entry,
+                                    f"rows of condition '{sorted(undeclared)[0]}', which [conditions] does not declare")
+            frames.append(frame)
+        table = pl.concat(frames, how="vertical") if frames else schema.empty()
+        present = set(table["condition"].unique().to_list())
+        for name in self.conditions:
+            if name not in present:
+                raise ManifestError(self.manifest, f"[conditions.{name}]",
+                                    "condition has no inputs (no row of any input belongs to it)")
+        table = _apply_condition_hypervisors(table, self.conditions)
+        if self.names:
+            table = table.with_columns(pl.col(c).replace(self.names) for c in ("host", "guest"))
+        return schema.validate(table, source=str(self.manifest))
+
+
+def load(path: str | os.PathLike) -> Experiment:
+    """Parse and check a manifest (files must exist; they are read by :meth:`Experiment.table`)."""
+    manifest = Path(path)
+    try:
+        doc = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(manifest, "manifest", "no such file") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ManifestError(manifest, "manifest", f"not valid TOML ({exc})") from None
+
+    _no_unknown(manifest, "top level", doc, _SECTIONS, "section")
+    exp = doc.get("experiment")
+    if not isinstance(exp, dict) or not isinstance(exp.get("id"), str) or not exp["id"].strip():
+        raise ManifestError(manifest, "[experiment]", "needs a non-empty string 'id'")
+    _no_unknown(manifest, "[experiment]", exp, _EXPERIMENT_KEYS, "key")
+
+    defaults = doc.get("defaults", {})
+    _no_unknown(manifest, "[defaults]", defaults, set(_INPUT_LABELS), "column")
+    _check_types(manifest, "[defaults]", defaults)
+
+    conditions = doc.get("conditions", {})
+    if not conditions:
+        raise ManifestError(manifest, "[conditions]", "declares no condition")
+    for name, spec in conditions.items():
+        _no_unknown(manifest, f"[conditions.{name}]", spec, _CONDITION_KEYS, "key")
+    baseline = exp.get("baseline")
+    if baseline is not None and baseline not in conditions:
+        raise ManifestError(manifest, "[experiment] baseline",
+                            f"baseline '{baseline}' is not a declared condition ({', '.join(conditions)})")
+
+    raw_inputs = doc.get("inputs", [])
+    if not raw_inputs:
+        raise ManifestError(manifest, "[[inputs]]", "lists no input file")
+    inputs = []
+    for i, raw in enumerate(raw_inputs, 1):
+        entry = f"input #{i}" + (f" (path = '{raw['path']}')" if isinstance(raw.get("path"), str) else "")
+        if not isinstance(raw.get("path"), str):
+            raise ManifestError(manifest, entry, "needs a string 'path'")
+        _no_unknown(manifest, entry, raw, _INPUT_KEYS, "column")
+        labels = {k: v for k, v in raw.items() if k in _INPUT_LABELS}
+        _check_types(manifest, entry, labels)
+        if "condition" in labels and labels["condition"] not in conditions:
+            raise ManifestError(manifest, entry,
+                                f"condition '{labels['condition']}' is not declared in [conditions] "
+                                f"({', '.join(conditions)})")
+        file = (manifest.parent / raw["path"])
+        if not file.is_file():
+            raise ManifestError(manifest, entry, f"file not found: {file}")
+        fmt = raw.get("format")
+        if fmt is not None and fmt not in readers.formats():
+            raise ManifestError(manifest, entry,
+                                f"format '{fmt}' is not registered ({', '.join(readers.formats())})")
+        inputs.append(Input(file, labels, fmt, entry))
+
+    names = doc.get("names", {})
+    if not all(isinstance(v, str) for v in names.values()):
+        raise ManifestError(manifest, "[names]", "maps identifiers to names: every value must be a string")
+    return Experiment(manifest, exp["id"], exp.get("title", exp["id"]), baseline, conditions,
+                      tuple(inputs), defaults, names)
+
+
+def write_parquet(frame: pl.DataFrame, path: str | os.PathLike) -> Path:
+    """Validate and write `frame` to Parquet atomically (temporary name, then rename)."""
+    frame = schema.validate(frame)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            frame.write_parquet(fh)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def read_table(path: str | os.PathLike) -> pl.DataFrame:
+    """Read a table written by :func:`write_parquet`, or a manifest, and validate it."""
+    path = Path(path)
+    if path.suffix == ".toml":
+        return load(path).table()
+    try:
+        frame = pl.read_parquet(path)
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: no such file") from None
+    except Exception as exc:  # polars raises several types for a non-Parquet file
+        raise WorkbenchError(f"{path}: not a Parquet measurement table ({type(exc).__name__})") from None
+    return schema.validate(frame, source=str(path))
+
+
+def _apply_condition_hypervisors(table: pl.DataFrame, conditions: dict[str, dict]) -> pl.DataFrame:
+    mapping = {c: spec["hypervisor"] for c, spec in conditions.items() if "hypervisor" in spec}
+    if not mapping:
+        return table
+    return table.with_columns(pl.col("hypervisor").fill_null(
+        pl.col("condition").replace_strict(mapping, default=None, return_dtype=pl.String)))
+
+
+def _no_unknown(manifest: Path, entry: str, table: Any, allowed: set[str], what: str) -> None:
+    if not isinstance(table, dict):
+        raise ManifestError(manifest, entry, f"expected a table, found {type(table).__name__}")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ManifestError(manifest, entry,
+                            f"unknown {what} '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
+
+
+def _check_types(manifest: Path, entry: str, labels: dict[str, Any]) -> None:
+    for key, value in labels.items():
+        if key == "run":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ManifestError(manifest, entry, f"'run' must be a non-negative integer, found {value!r}")
+        elif not isinstance(value, str) or not value.strip():
+            raise ManifestError(manifest, entry, f"'{key}' must be a non-empty string, found {value!r}")
+        elif key == "scope" and value not in schema.SCOPES:
+            raise ManifestError(manifest, entry, f"'scope' must be one of {', '.join(schema.SCOPES)}, found {value!r}")

@@ -1,0 +1,147 @@
+"""Reader registry: formats register themselves; ``read()`` detects and reads.
+
+Each reader module ends with a :func:`register_format` call (as meshio's format
+modules do). A format is detected from the file's first bytes by its sniffer;
+sniffers are tried in registration order, so a more specific signature must be
+registered before a more general one. An explicit ``format=`` always wins over
+detection, and failure lists the known formats.
+
+Reader contract (DESIGN.md §6): ``parse(data: bytes, *, source: str)`` is pure
+and returns a measurement table whose label columns (experiment, condition,
+host, ...) may be null where the file does not say; :func:`read` attaches the
+caller's labels and validates.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+
+from .. import schema
+from ..errors import ParseError, UnknownFormatError, WorkbenchError
+
+SNIFF_BYTES = 8192
+
+#: Values used for required label columns that neither the file nor the caller gave.
+DEFAULT_LABELS: dict[str, Any] = {
+    "experiment": "adhoc",
+    "condition": "unlabelled",
+    "host": "unknown-host",
+    "scope": "host",
+    "run": 1,
+}
+
+
+@dataclass(frozen=True)
+class Format:
+    """A registered input format."""
+
+    name: str
+    sniff: Callable[[bytes], bool]
+    parse: Callable[..., pl.DataFrame]
+    suffixes: tuple[str, ...] = ()
+    description: str = ""
+
+
+_FORMATS: dict[str, Format] = {}
+
+
+def register_format(name: str, *, sniff: Callable[[bytes], bool], parse: Callable[..., pl.DataFrame],
+                    suffixes: tuple[str, ...] = (), description: str = "") -> Format:
+    """Register a reader; a later registration with the same name replaces it."""
+    fmt = Format(name, sniff, parse, tuple(suffixes), description)
+    _FORMATS[name] = fmt
+    return fmt
+
+
+def formats() -> dict[str, Format]:
+    """The registered formats, in detection order."""
+    return dict(_FORMATS)
+
+
+def detect(path: str | os.PathLike, head: bytes | None = None) -> Format:
+    """Return the format of `path` from its content.
+
+    Raises
+    ------
+    UnknownFormatError
+        Listing every registered format.
+    """
+    if head is None:
+        head = _read_bytes(path)[:SNIFF_BYTES]
+    for fmt in _FORMATS.values():
+        if fmt.sniff(head):
+            return fmt
+    detail = "the file is empty" if not head.strip() else f"it starts with {head[:40]!r}"
+    raise UnknownFormatError(path, list(_FORMATS), detail)
+
+
+def read(path: str | os.PathLike, *, format: str | None = None, source_file: str | None = None,
+         defaults: dict[str, Any] | None = None, **labels: Any) -> pl.DataFrame:
+    """Read one file into a validated measurement table.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The input file.
+    format : str, optional
+        A registered format name; skips detection.
+    source_file : str, optional
+        What to record in ``source_file`` (default: `path` as given).
+    defaults : dict, optional
+        Label values used only where the file does not say (e.g. a manifest's
+        ``[defaults]``).
+    **labels
+        Values for the label columns (``schema.LABELS``); they override what the
+        file says. Required labels nobody gave get :data:`DEFAULT_LABELS`.
+    """
+    unknown = sorted((set(labels) | set(defaults or ())) - set(schema.LABELS))
+    if unknown:
+        raise WorkbenchError(f"unknown label '{unknown[0]}'; labels are: {', '.join(schema.LABELS)}")
+    data = _read_bytes(path)
+    if format is not None:
+        if format not in _FORMATS:
+            raise UnknownFormatError(path, list(_FORMATS), f"format '{format}' is not registered")
+        fmt = _FORMATS[format]
+    else:
+        fmt = detect(path, data[:SNIFF_BYTES])
+    shown = source_file if source_file is not None else str(path)
+    frame = fmt.parse(data, source=shown)
+    return validate_labelled(frame, labels, defaults or {}, source=shown)
+
+
+def validate_labelled(frame: pl.DataFrame, labels: dict[str, Any], defaults: dict[str, Any], *,
+                      source: str) -> pl.DataFrame:
+    """Attach `labels` (overriding the file), fill `defaults` where the file is silent, validate."""
+    fills = {**DEFAULT_LABELS, **{k: v for k, v in defaults.items() if v is not None}}
+    exprs = []
+    for name in schema.LABELS:
+        dtype = schema.SCHEMA[name]
+        if name in labels and labels[name] is not None:
+            exprs.append(pl.lit(labels[name], dtype=dtype).alias(name))
+        elif name in fills:
+            exprs.append(pl.col(name).fill_null(pl.lit(fills[name], dtype=dtype)))
+    if frame.height:
+        frame = frame.with_columns(exprs)
+    frame = frame.with_columns(source_file=pl.lit(source, dtype=pl.String))
+    return schema.validate(frame, source=source)
+
+
+def _read_bytes(path: str | os.PathLike) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise WorkbenchError(f"{path}: is a directory, expected a file") from None
+    except OSError as exc:
+        raise WorkbenchError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+# Built-in readers register on import. Order = detection order (most specific first).
+from . import thesis  # noqa: E402,F401
+
+__all__ = ["Format", "ParseError", "detect", "formats", "read", "register_format", "validate_labelled"]
