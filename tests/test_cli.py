@@ -1,0 +1,84 @@
+"""The command line: exit codes and one-line errors, on real files."""
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from workbench import cli, experiment
+
+from .conftest import FIXTURES, THESIS_DIR, THESIS_MANIFEST
+
+
+def test_ingest_manifest(tmp_path, capsys):
+    out = tmp_path / "thesis.parquet"
+    assert cli.main(["ingest", str(THESIS_MANIFEST), "-o", str(out)]) == 0
+    assert "experiment 'thesis-2015' (7 inputs): 77 rows, 9 metrics" in capsys.readouterr().out
+    table = experiment.read_table(out)
+    lat = table.filter((pl.col("metric") == "mem_latency") & (pl.col("component") == "memory"))
+    assert lat["value"].to_list() == pytest.approx([5.79e-08, 6.74e-08, 6.18e-08])
+
+
+def test_ingest_files_with_labels(tmp_path, capsys):
+    out = tmp_path / "cpu.parquet"
+    rc = cli.main(["ingest", str(THESIS_DIR / "fig65_cpu_per_core.csv"), "--label", "condition=virtualized",
+                   "--label", "run=2", "--label", "host=pc1", "-o", str(out)])
+    assert rc == 0
+    t = experiment.read_table(out)
+    assert t.height == 18
+    assert t.select("condition", "run", "host", "experiment").unique().rows() == [("virtualized", 2, "pc1", "adhoc")]
+
+
+def test_ingest_without_condition_says_so(tmp_path, capsys):
+    assert cli.main(["ingest", str(THESIS_DIR / "fig65_cpu_per_core.csv"), "-o", str(tmp_path / "x.parquet")]) == 0
+    assert "no --label condition" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ingest", str(FIXTURES / "manifests" / "baseline_missing.toml"), "-o", "{out}"],
+     "baseline_missing.toml: [experiment] baseline: baseline 'native' is not a declared condition"),
+    (["ingest", str(FIXTURES / "manifests" / "missing_file.toml"), "-o", "{out}"],
+     "missing_file.toml: input #2 (path = '../../../data/thesis/fig66_does_not_exist.csv'): file not found"),
+    (["ingest", str(THESIS_DIR / "fig65_cpu_per_core.csv"), "--label", "colour=red", "-o", "{out}"],
+     "unknown label 'colour'"),
+    (["ingest", str(THESIS_DIR / "fig65_cpu_per_core.csv"), "--label", "run=first", "-o", "{out}"],
+     "run must be a non-negative integer"),
+    (["ingest", str(FIXTURES / "broken" / "fig65_bad_value.csv"), "-o", "{out}"],
+     "fig65_bad_value.csv:3: expected a number (or nothing) in column 'value', found '5e3x'"),
+    (["ingest", str(THESIS_DIR / "README.md"), "-o", "{out}"], "format not recognised"),
+])
+def test_errors_are_one_line_and_exit_2(tmp_path, capsys, args, message):
+    out = tmp_path / "out.parquet"
+    rc = cli.main([a.replace("{out}", str(out)) for a in args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_audit_command(capsys):
+    assert cli.main(["audit", "--thesis-dir", str(THESIS_DIR)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().endswith("30 checks, 5 discrepancies")
+    assert "found 2980 MB (difference -90 MB)" in out
+
+
+def test_report_failure_exits_nonzero(tmp_path, capsys):
+    cfg = tmp_path / "reports.toml"
+    cfg.write_text(f'[[report]]\nname = "fails"\nnotebook = "{(FIXTURES / "notebooks" / "fails.ipynb").as_posix()}"\n')
+    rc = cli.main(["report", "--config", str(cfg), "-o", str(tmp_path / "out"), "--no-progress"])
+    assert rc == 1
+    captured = capsys.readouterr()
+    assert "FAILED fails" in captured.out and "deliberate failure" in captured.err
+    assert "FAILED" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_console_script_runs_as_a_program(tmp_path):
+    """The installed entry point, as a user runs it."""
+    proc = subprocess.run([sys.executable, "-m", "workbench", "formats"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("thesis")
+    proc = subprocess.run([sys.executable, "-m", "workbench", "ingest", str(FIXTURES / "manifests" / "no_id.toml"),
+                           "-o", str(tmp_path / "o.parquet")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("workbench ingest: error: ") and "needs a non-empty string 'id'" in proc.stderr

@@ -1,0 +1,90 @@
+"""Manifests: the thesis experiment, and every error path with a broken manifest."""
+import polars as pl
+import pytest
+
+from workbench import experiment, schema
+from workbench.errors import ManifestError
+
+from .conftest import FIXTURES, THESIS_MANIFEST
+
+BROKEN = FIXTURES / "manifests"
+
+
+def test_thesis_manifest(thesis_table):
+    exp = experiment.load(THESIS_MANIFEST)
+    assert (exp.id, exp.baseline) == ("thesis-2015", "virtualized")
+    assert len(exp.inputs) == 7
+    t = thesis_table
+    assert t.height == 77
+    assert t["experiment"].unique().to_list() == ["thesis-2015"]
+    assert t["host"].unique().to_list() == ["Athlon 64 X2 5200+"]
+    assert t["run"].unique().to_list() == [1]
+    hyper = dict(t.select("condition", "hypervisor").unique().iter_rows())
+    assert hyper == {"virtualized": "VMware Workstation 10.0.3", "paravirtualized": "Citrix XenServer 6.2"}
+    # labels from the file win over [defaults]: figure 74's guests row stays a guest row
+    guests = t.filter(pl.col("scope") == "guest")
+    assert guests["guest"].to_list() == ["Windows Server 2003 + TrixBox CE"]
+    assert guests["value"].to_list() == [350 * 1024 ** 2]
+
+
+def test_write_parquet_is_atomic_and_round_trips(tmp_path, thesis_table):
+    out = experiment.write_parquet(thesis_table, tmp_path / "sub" / "thesis.parquet")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["thesis.parquet"]  # no temporary left
+    back = experiment.read_table(out)
+    assert back.equals(thesis_table)
+
+
+def test_write_parquet_refuses_an_invalid_frame_and_leaves_nothing(tmp_path, thesis_table):
+    bad = thesis_table.with_columns(unit=pl.lit("MB"))
+    with pytest.raises(Exception, match="column 'unit'"):
+        experiment.write_parquet(bad, tmp_path / "bad.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_table_on_a_file_that_is_not_parquet(tmp_path):
+    junk = tmp_path / "junk.parquet"
+    junk.write_text("not parquet")
+    with pytest.raises(Exception, match="junk.parquet: not a Parquet measurement table"):
+        experiment.read_table(junk)
+
+
+def test_names_map_identities(tmp_path):
+    text = THESIS_MANIFEST.read_text().replace("../thesis/", str(THESIS_MANIFEST.parent.parent / "thesis") + "/")
+    text += '\n[names]\n"Athlon 64 X2 5200+" = "thesis-pc"\n'
+    m = tmp_path / "named.toml"
+    m.write_text(text)
+    t = experiment.load(m).table()
+    assert t["host"].unique().to_list() == ["thesis-pc"]
+    assert t["source_file"][0] == "fig65_cpu_per_core.csv"  # outside data/: the file name
+
+
+@pytest.mark.parametrize("name, entry, message", [
+    ("missing_file.toml", "input #2 (path = '../../../data/thesis/fig66_does_not_exist.csv')", "file not found"),
+    ("unknown_column.toml", "input #1", "unknown column 'stagee'"),
+    ("condition_without_inputs.toml", "[conditions.native]", "condition has no inputs"),
+    ("baseline_missing.toml", "[experiment] baseline", "baseline 'native' is not a declared condition"),
+    ("undeclared_condition.toml", "input #1", "condition 'kvm' is not declared in \\[conditions\\]"),
+    ("file_rows_of_undeclared_condition.toml", "input #1",
+     "rows of condition 'paravirtualized', which \\[conditions\\] does not declare"),
+    ("bad_run.toml", "input #1", "'run' must be a non-negative integer, found 'one'"),
+    ("unknown_format.toml", "input #1", "format 'everest-html' is not registered"),
+    ("broken_input.toml", "input #1", "fig65_bad_value.csv:3: expected a number .or nothing. in column 'value', found '5e3x'"),
+    ("not_toml.toml", "manifest", "not valid TOML"),
+    ("no_id.toml", "[experiment]", "needs a non-empty string 'id'"),
+])
+def test_broken_manifest_one_line_naming_manifest_and_entry(name, entry, message):
+    with pytest.raises(ManifestError, match=message) as info:
+        experiment.load(BROKEN / name).table()
+    err = info.value
+    assert err.manifest.endswith(name)
+    assert err.entry.startswith(entry)
+    assert "\n" not in str(err)
+
+
+def test_missing_manifest():
+    with pytest.raises(ManifestError, match="no such file"):
+        experiment.load(BROKEN / "nope.toml")
+
+
+def test_empty_table_is_valid():
+    assert schema.validate(schema.empty()).is_empty()

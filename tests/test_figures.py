@@ -1,0 +1,57 @@
+"""Figure functions: ax in, ax out, titled with the figure number, units on axes."""
+import matplotlib
+
+matplotlib.use("agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from workbench import figures, thesis  # noqa: E402
+
+from .conftest import THESIS_DIR  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close():
+    yield
+    plt.close("all")
+
+
+@pytest.mark.parametrize("func, number, unit, bars", [
+    (figures.fig65_cpu_per_core, "Figures 65/66", "(%)", 18),
+    (figures.fig67_host_memory, "Figures 67/68", "(MiB)", 8),
+    (figures.fig69_71_cache_memory, "Figures 69-71", "(%)", 24),
+    (figures.fig74_75_memory, "Figures 74/75", "(MiB)", 3),
+])
+def test_thesis_figures(thesis_table, func, number, unit, bars):
+    fig, ax = plt.subplots()
+    assert func(thesis_table, ax=ax) is ax
+    assert ax.get_title().startswith(number)
+    assert unit in ax.get_xlabel() + ax.get_ylabel()
+    assert len([p for p in ax.patches if p.get_width() or p.get_height()]) == bars
+
+
+def test_fig79_marks_bounds(thesis_table):
+    fig, ax = plt.subplots()
+    figures.fig79_cpu_memory(thesis_table, ax=ax, cells=thesis.load(THESIS_DIR, 79))
+    labels = sorted(t.get_text() for t in ax.texts)
+    assert labels == ["< 40 %", "> 50 %", "≈ 25 %", "≈ 40 %"]
+    assert all(p.get_hatch() == "//" for p in ax.patches if p.get_height())
+
+
+def test_fig9_from_transcription():
+    fig, ax = plt.subplots()
+    figures.fig9_overhead_model(thesis.load(THESIS_DIR, 9), ax=ax)
+    assert [t.get_text() for t in ax.texts] == ["100 %", "96 %"]
+
+
+def test_cache_memory_table_in_everest_layout(thesis_table):
+    t = figures.cache_memory_table(thesis_table)
+    assert t.height == 9
+    first = t.row(0, named=True)
+    assert first == {"stage": "host just booted", "component": "memory", "Read (MB/s)": 7284.0,
+                     "Write (MB/s)": 7426.0, "Copy (MB/s)": 7216.0, "Latency (ns)": 57.9}
+
+
+def test_no_rows_is_a_clear_error(thesis_table):
+    with pytest.raises(ValueError, match="no rows for metric"):
+        figures.fig65_cpu_per_core(thesis_table.filter(thesis_table["metric"] == "mem_used"))

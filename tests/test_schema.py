@@ -1,0 +1,74 @@
+import math
+
+import polars as pl
+import pytest
+
+from workbench import schema
+from workbench.errors import SchemaError
+
+
+def row(**kw):
+    base = dict(experiment="e", condition="c", host="h", scope="host", run=1, aggregate="single",
+                metric="mem_latency", component="memory", value=5.79e-8, source="test", source_file="f")
+    base.update(kw)
+    return base
+
+
+def frame(**kw):
+    return schema.from_rows([row(**kw)])
+
+
+def test_valid_frame_passes_and_keeps_canonical_order():
+    f = frame().select(list(reversed(schema.COLUMNS)))
+    out = schema.validate(f)
+    assert out.columns == list(schema.COLUMNS)
+    assert out.schema["time"] == pl.Datetime("us", "UTC")
+    assert out["unit"][0] == "seconds"  # filled from the vocabulary
+
+
+def test_every_metric_has_a_canonical_unit_from_the_design():
+    assert schema.METRICS["mem_read_bw"].unit == "bytes/s"
+    assert schema.METRICS["mem_latency"].unit == "seconds"
+    assert schema.METRICS["cpu_util"].unit == "percent"
+    assert schema.METRICS["mem_used"].unit == "bytes"
+    assert schema.METRICS["load_avg"].unit == "1"
+    assert schema.METRICS["bench_score"].unit == "score"
+    assert len(schema.METRICS) == 21
+
+
+@pytest.mark.parametrize("change, column, message", [
+    (lambda f: f.drop("unit"), "unit", "missing: unit"),
+    (lambda f: f.with_columns(extra=pl.lit(1)), "extra", "an extra column"),
+    (lambda f: f.with_columns(pl.col("run").cast(pl.Int64)), "run", "dtype Int64"),
+    (lambda f: f.with_columns(pl.col("time").dt.replace_time_zone(None)), "time", "dtype Datetime"),
+    (lambda f: f.with_columns(condition=pl.lit(None, pl.String)), "condition", "1 null"),
+    (lambda f: f.with_columns(host=pl.lit(" ")), "host", "an empty string"),
+    (lambda f: f.with_columns(scope=pl.lit("vm")), "scope", "'vm'"),
+    (lambda f: f.with_columns(aggregate=pl.lit("avg")), "aggregate", "'avg'"),
+    (lambda f: f.with_columns(metric=pl.lit("latency")), "metric", "'latency'"),
+    (lambda f: f.with_columns(unit=pl.lit("ns")), "unit", "'seconds' for metric mem_latency"),
+    (lambda f: f.with_columns(component=pl.lit("L4")), "component", "'L4'"),
+    (lambda f: f.with_columns(run=pl.lit(-1, pl.Int32)), "run", "run >= 0"),
+    (lambda f: f.with_columns(interval=pl.lit(0.0)), "interval", "positive"),
+    (lambda f: f.with_columns(metric=pl.lit("cpu_util"), component=pl.lit("cpu0"),
+                              unit=pl.lit("percent"), value=pl.lit(140.0)), "value", "140.0"),
+])
+def test_validate_names_the_column_and_what_is_wrong(change, column, message):
+    with pytest.raises(SchemaError, match=message) as info:
+        schema.validate(change(frame()), source="broken.csv")
+    assert info.value.column == column
+    assert str(info.value).startswith("broken.csv: column")
+
+
+def test_native_metric_is_kept_with_its_own_unit_and_nan_means_no_value():
+    f = frame(metric="xen-rrd:memory_target", unit="KiB", component="total", value=math.nan)
+    assert schema.validate(f)["metric"][0] == "xen-rrd:memory_target"
+    # NaN in a bounded metric is "no value", not out of range
+    schema.validate(frame(metric="cpu_util", component="cpu1", unit="percent", value=math.nan))
+
+
+def test_display_units():
+    f = schema.from_rows([row(), row(metric="mem_read_bw", value=7.284e9, unit=None)])
+    shown = schema.to_display(f)
+    assert shown["display_value"].to_list() == pytest.approx([57.9, 7284.0])
+    assert shown["display_unit"].to_list() == ["ns", "MB/s"]
