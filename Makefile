@@ -5,7 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export MPLBACKEND := agg
 
-.PHONY: report test lab clean
+# Debian packages the tests use as independent references (rrdtool) or for
+# benchmarks (sysstat's sadc/sar). Installed once, when missing.
+SYSTEM_PACKAGES := rrdtool sysstat
+SYSTEM_COMMANDS := rrdtool sadf
+
+.PHONY: report test lab clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +22,19 @@ $(STAMP): pyproject.toml
 report: $(STAMP)
 	$(BIN)/workbench report
 
+system-deps:
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	  else \
+	    echo "error: the tests need the Debian packages: $(SYSTEM_PACKAGES) (sudo apt-get install $(SYSTEM_PACKAGES))"; exit 1; \
+	  fi; \
+	fi
+
 ## make test: set up and run the test suite
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 ## make lab: JupyterLab on notebooks/ with the package importable

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="list consistent checks too")
     p.set_defaults(func=_audit)
 
+    # Commands of later issues go here, one block each (fetch-rrd, capture, probe, compare).
+
     p = sub.add_parser("formats", help="list the input formats workbench can read")
     p.set_defaults(func=_formats)
     return parser
@@ -131,6 +133,9 @@ def _formats(args: argparse.Namespace) -> int:
     for name, fmt in readers.formats().items():
         print(f"{name:<16} {fmt.description}")
     return 0
+
+
+# Handlers of later commands go here, one function each.
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -142,6 +142,9 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
 
 
 # Built-in readers register on import. Order = detection order (most specific first).
-from . import thesis  # noqa: E402,F401
+from . import thesis  # noqa: E402,F401  (our own CSV: exact header, most specific)
+from . import everest  # noqa: E402,F401
+from . import xen_rrd  # noqa: E402,F401
+from . import stream  # noqa: E402,F401
 
 __all__ = ["Format", "ParseError", "detect", "formats", "read", "register_format", "validate_labelled"]
