@@ -25,16 +25,40 @@ def test_committed_without_outputs_and_one_parameters_cell(path):
         assert not any(re.search(r"^\s*def ", "".join(c["source"]), re.M) for c in code)
 
 
-def test_default_report_config_lists_the_thesis():
+def test_default_report_config():
     entries = report.load_config(ROOT / "notebooks" / "reports.toml")
-    assert [e.name for e in entries] == ["thesis"]
+    assert [e.name for e in entries][:3] == ["thesis", "thesis-compare", "felter2014"]
 
 
 @pytest.fixture(scope="module")
 def thesis_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    results = report.render_reports(ROOT / "notebooks" / "reports.toml", out, progress=False)
+    results = report.render_reports(ROOT / "notebooks" / "reports.toml", out, only=["thesis"], progress=False)
     return out, results
+
+
+@pytest.fixture(scope="module")
+def compare_reports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    results = report.render_reports(ROOT / "notebooks" / "reports.toml", out,
+                                    only=["thesis-compare", "felter2014"], progress=False)
+    assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
+    return {r.entry.name: re.sub(r"<[^>]+>", " ", (out / f"{r.entry.name}.html").read_text(encoding="utf-8"))
+            for r in results}
+
+
+def test_thesis_comparison_is_insufficient_data_with_descriptive_differences(compare_reports):
+    text = compare_reports["thesis-compare"]
+    assert text.count("insufficient data: 1 run(s) of paravirtualized and 1 of virtualized; "
+                      "at least 4 per condition are needed") == 4
+    assert "Holm-adjusted p" not in text
+    assert "paravirtualized uses less than virtualized by 37.5 % (means 25 vs 40 %)" in text
+
+
+def test_felter_comparison_names_its_test_and_interval(compare_reports):
+    text = compare_reports["felter2014"]
+    assert "kvm is 2.9 % slower than native [2.6 %, 3.3 %] (Mann-Whitney U (two-sided), Holm-adjusted p = 0.0029" in text
+    assert "16 comparisons" in text
 
 
 def test_thesis_notebook_renders_every_figure(thesis_report):

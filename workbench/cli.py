@@ -55,6 +55,18 @@ def _parser() -> argparse.ArgumentParser:
 
     # Commands of later issues go here, one block each (fetch-rrd, capture, probe, compare).
 
+    p = sub.add_parser("compare", help="compare conditions against a baseline (statistics, verdicts)")
+    p.add_argument("table", metavar="TABLE_OR_MANIFEST", help="a Parquet table or an experiment manifest")
+    p.add_argument("--baseline", help="baseline condition (default: the manifest's)")
+    p.add_argument("--metric", action="append", metavar="M", help="restrict to this metric (repeatable)")
+    p.add_argument("--by", help="comma-separated columns defining a cell (default: metric,component,"
+                                "stage,aggregate,interval, plus scope,guest where a condition mixes them)")
+    p.add_argument("--confidence-level", type=float, default=0.95)
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--test", default="mannwhitneyu", choices=["mannwhitneyu", "brunnermunzel", "welch"])
+    p.add_argument("--format", default="text", choices=["text", "csv", "json"])
+    p.set_defaults(func=_compare)
+
     p = sub.add_parser("formats", help="list the input formats workbench can read")
     p.set_defaults(func=_formats)
     return parser
@@ -136,6 +148,29 @@ def _formats(args: argparse.Namespace) -> int:
 
 
 # Handlers of later commands go here, one function each.
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from . import experiment, stats
+
+    table, manifest_baseline, _ = experiment.open_table(args.table)
+    baseline = args.baseline or manifest_baseline
+    if not baseline:
+        raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table does not name one)")
+    by = tuple(c.strip() for c in args.by.split(",")) if args.by else None
+    result = stats.compare_all(table, baseline=baseline, metrics=args.metric, by=by,
+                               confidence_level=args.confidence_level, alpha=args.alpha, test=args.test)
+    frame = result.to_frame()
+    if args.format == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif args.format == "json":
+        sys.stdout.write(frame.write_json() + "\n")
+    else:
+        if not len(result):
+            print(f"no cell has both '{baseline}' and another condition")
+        for line in result.verdicts():
+            print(f"- {line}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -203,6 +203,15 @@ def read_table(path: str | os.PathLike) -> pl.DataFrame:
     return schema.validate(frame, source=str(path))
 
 
+def open_table(path: str | os.PathLike) -> tuple[pl.DataFrame, str | None, str]:
+    """``(table, baseline, title)`` from a manifest (read) or a Parquet table (no baseline)."""
+    path = Path(path)
+    if path.suffix == ".toml":
+        exp = load(path)
+        return exp.table(), exp.baseline, exp.title
+    return read_table(path), None, path.stem
+
+
 def _apply_condition_hypervisors(table: pl.DataFrame, conditions: dict[str, dict]) -> pl.DataFrame:
     mapping = {c: spec["hypervisor"] for c, spec in conditions.items() if "hypervisor" in spec}
     if not mapping:

@@ -1,0 +1,260 @@
+"""Statistics engine: values checked against scipy/statsmodels directly, properties,
+the refusal rules, and the real Felter et al. STREAM comparison."""
+import json
+import math
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy import stats as sst
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestIndPower
+
+from workbench import cli, experiment, schema, stats
+from workbench.errors import WorkbenchError
+
+from .conftest import DATA
+
+# Fixed data: memory copy bandwidth (MB/s) of 10 runs per condition.
+NATIVE = [7284.0, 7301.5, 7290.2, 7312.8, 7279.9, 7305.0, 7298.3, 7288.7, 7310.1, 7295.4]
+GUEST = [7101.2, 7150.8, 7122.5, 7098.0, 7133.3, 7140.1, 7119.9, 7105.6, 7128.8, 7136.2]
+
+
+def table(groups: dict[str, list[float]], metric="mem_copy_bw", factor=1e6, **extra) -> pl.DataFrame:
+    rows = [dict(experiment="t", condition=c, host="h", scope="host", run=i, aggregate="single", metric=metric,
+                 component="memory", value=v * factor, source="test", source_file="fixed", **extra)
+            for c, values in groups.items() for i, v in enumerate(values, 1)]
+    return schema.validate(schema.from_rows(rows))
+
+
+@pytest.fixture(scope="module")
+def fixed():
+    return stats.compare(table({"native": NATIVE, "guest": GUEST}), "mem_copy_bw", baseline="native")
+
+
+def test_test_and_effect_sizes_equal_scipy(fixed):
+    x, y = np.array(NATIVE) * 1e6, np.array(GUEST) * 1e6
+    u = sst.mannwhitneyu(y, x, alternative="two-sided")
+    assert fixed.test == "Mann-Whitney U (two-sided)"
+    assert fixed.statistic == u.statistic == 0.0
+    assert fixed.pvalue == pytest.approx(u.pvalue)
+    assert fixed.pvalue_holm == pytest.approx(u.pvalue)  # one comparison: Holm changes nothing
+    assert fixed.cliffs_delta == -1.0
+    pooled = math.sqrt((np.var(x, ddof=1) * 9 + np.var(y, ddof=1) * 9) / 18)
+    assert fixed.hedges_g == pytest.approx((y.mean() - x.mean()) / pooled * (1 - 3 / (4 * 20 - 9)))
+    assert fixed.ratio == pytest.approx(np.mean(GUEST) / np.mean(NATIVE))
+
+
+def test_ratio_interval_equals_scipy_bootstrap(fixed):
+    x, y = np.array(NATIVE) * 1e6, np.array(GUEST) * 1e6
+    res = sst.bootstrap((x, y), lambda a, b, axis: b.mean(axis=axis) / a.mean(axis=axis), n_resamples=9999,
+                        method="BCa", rng=np.random.default_rng(stats.DEFAULT_SEED), vectorized=True)
+    assert (fixed.ratio_low, fixed.ratio_high) == pytest.approx(tuple(res.confidence_interval))
+    assert fixed.interval_method == "bootstrap over runs (BCa, 9999 resamples)"
+    wider = fixed.confidence_interval(confidence_level=0.99)
+    assert wider.low < fixed.ratio_low and wider.high > fixed.ratio_high
+
+
+def test_verdict_in_words(fixed):
+    assert fixed.significant
+    assert fixed.verdict.startswith("guest is 2.4 % slower than native [2.2 %, 2.5 %] (Mann-Whitney U (two-sided), "
+                                    "Holm-adjusted p = 0.00018")
+
+
+def test_summary_interval_is_students_t():
+    s = stats.summarize(table({"native": NATIVE}))
+    row = s.row(0, named=True)
+    half = sst.t.ppf(0.975, 9) * np.std(NATIVE, ddof=1) / math.sqrt(10)
+    assert (row["low"], row["high"]) == pytest.approx((np.mean(NATIVE) - half, np.mean(NATIVE) + half))
+    assert (row["runs"], row["display_unit"], row["interval"]) == (10, "MB/s", "t interval of the mean across runs")
+
+
+def test_runs_needed_rule():
+    assert stats.runs_needed(0.05, 1) == 4  # 2/C(6,3) = 0.1, 2/C(8,4) = 0.029
+    assert stats.runs_needed(0.05, 16) == 6  # 2/C(10,5) = 0.0079 > 0.0031 >= 2/C(12,6) = 0.0022
+    for n in (3, 4, 5):  # the rule matches the smallest exact p-value scipy gives
+        p = sst.mannwhitneyu(np.arange(n), np.arange(n) + 100, method="exact").pvalue
+        assert p == pytest.approx(2 / math.comb(2 * n, n))
+
+
+def test_n_equal_1_is_insufficient_data_without_p_value():
+    c = stats.compare(table({"native": [7284.0], "guest": [7360.0]}), "mem_copy_bw", baseline="native")
+    assert c.status == "insufficient data"
+    assert c.pvalue is None and c.pvalue_holm is None and c.ratio_low is None
+    assert c.verdict.startswith("insufficient data: 1 run(s) of guest and 1 of native; at least 4 per condition")
+    assert "Descriptive only: guest faster than native by 1.0 %" in c.verdict
+
+
+def test_three_runs_are_still_insufficient():
+    c = stats.compare(table({"native": NATIVE[:3], "guest": GUEST[:3]}), "mem_copy_bw", baseline="native")
+    assert c.status == "insufficient data" and c.pvalue is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(1000, 9000), min_size=4, max_size=12), st.lists(st.floats(1000, 9000), min_size=4, max_size=12))
+def test_swapping_groups_inverts_the_ratio(a, b):
+    t = table({"A": a, "B": b})
+    ab = stats.compare(t, "mem_copy_bw", baseline="A")
+    ba = stats.compare(t, "mem_copy_bw", baseline="B")
+    assert ab.ratio * ba.ratio == pytest.approx(1.0)
+    assert ab.pvalue == pytest.approx(ba.pvalue)
+    assert ab.cliffs_delta == pytest.approx(-ba.cliffs_delta)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.floats(1000, 9000), min_size=4, max_size=12))
+def test_identical_groups_give_no_difference(a):
+    c = stats.compare(table({"A": a, "B": a}), "mem_copy_bw", baseline="A")
+    assert c.ratio == pytest.approx(1.0)
+    assert c.cliffs_delta == pytest.approx(0.0)
+    assert not c.significant
+    assert c.verdict.startswith("no detectable difference between B and A")
+
+
+def test_best_aggregate_and_time_series_are_summarized_within_runs():
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows = [dict(experiment="t", condition="c", host="h", scope="host", run=1, aggregate="mean", metric="cpu_util",
+                 component="total", value=v, source="s", source_file="f", time=t0 + timedelta(seconds=i), interval=1.0)
+            for i, v in enumerate([10.0, 20.0, 30.0])]
+    rows += [dict(experiment="t", condition="c", host="h", scope="host", run=1, aggregate="best", metric=m,
+                  component="memory", value=v, source="s", source_file="f")
+             for m, v in [("mem_read_bw", 5.0), ("mem_read_bw", 7.0), ("mem_latency", 5.0), ("mem_latency", 7.0)]]
+    rv = stats.run_values(schema.validate(schema.from_rows(rows)))
+    got = {r["metric"]: (r["value"], r["samples"], r["series"]) for r in rv.iter_rows(named=True)}
+    assert got == {"cpu_util": (20.0, 3, True), "mem_read_bw": (7.0, 2, False), "mem_latency": (5.0, 2, False)}
+
+
+def series_table(seed=1, n=400):
+    rng = np.random.default_rng(seed)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows = []
+    for cond, level in (("native", 20.0), ("guest", 26.0)):
+        e = 0.0
+        for i in range(n):
+            e = 0.8 * e + rng.normal(0, 2)  # AR(1): autocorrelated samples
+            rows.append(dict(experiment="t", condition=cond, host="h", scope="guest" if cond == "guest" else "host",
+                             guest="vm1" if cond == "guest" else None, run=1, aggregate="mean", metric="cpu_util",
+                             component="total", value=level + e, source="s", source_file="f",
+                             time=t0 + timedelta(seconds=i), interval=1.0))
+        if cond == "guest":
+            rows += [dict(r, metric="cpu_steal", value=3.0) for r in rows[-n:]]
+    return schema.validate(schema.from_rows(rows))
+
+
+def test_single_run_time_series_block_bootstrap_labelled_and_steal_reported():
+    c = stats.compare(series_table(), "cpu_util", baseline="native")
+    assert c.status == "within-run only"
+    assert c.pvalue is None
+    assert 1.2 < c.ratio_low < c.ratio < c.ratio_high < 1.4
+    assert c.treatment.ess < 400 / 3  # AR(0.8) leaves about n (1 - 0.8) / (1 + 0.8) = 44 effective samples
+    assert "moving-block bootstrap" in c.treatment.interval_method
+    assert c.verdict.startswith("within one run each, not replicated: guest uses more than native")
+    assert "steal: guest 3.0 %" in c.verdict
+
+
+def test_effective_sample_size_of_white_noise_is_about_n():
+    x = np.random.default_rng(3).normal(size=2000)
+    assert 1500 < stats.effective_sample_size(x) <= 2000
+    assert stats.block_length(x) <= 3
+
+
+def test_plan_against_statsmodels():
+    p = stats.plan(NATIVE, change=0.001, power=0.8)
+    d = 0.001 * np.mean(NATIVE) / np.std(NATIVE, ddof=1)
+    n = TTestIndPower().solve_power(effect_size=d, alpha=0.05, power=0.8)
+    assert p.t_test_runs == math.ceil(n)
+    assert p.runs_per_condition == max(math.ceil(n), 4)
+    assert "runs per condition to detect a 0.1% change" in p.describe()
+    with pytest.raises(WorkbenchError, match="a pilot needs at least 2 runs"):
+        stats.plan([7284.0])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(baseline="vmware"), "baseline 'vmware' has no rows"),
+    (dict(baseline="native", test="t"), "`test` must be one of mannwhitneyu, brunnermunzel, welch"),
+    (dict(baseline="native", confidence_level=95), "`confidence_level` must be in"),
+    (dict(baseline="native", by=("component",)), "`by` must include 'metric'"),
+    (dict(baseline="native", by=("metric", "colour")), "unknown column"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(WorkbenchError, match=message):
+        stats.compare_all(table({"native": NATIVE, "guest": GUEST}), **kwargs)
+
+
+def test_mixed_scopes_with_explicit_by_are_refused():
+    t = series_table().with_columns(scope=pl.when(pl.col("time").dt.second() == 0).then(pl.lit("host"))
+                                    .otherwise(pl.col("scope")))
+    with pytest.raises(WorkbenchError, match="mixes several scopes or guests"):
+        stats.compare_all(t, baseline="native", by=stats.DEFAULT_BY)
+
+
+# --------------------------------------------------------------------------- real data
+
+
+@pytest.fixture(scope="module")
+def felter():
+    t = experiment.load(DATA / "experiments" / "felter2014.toml").table()
+    return t, stats.compare_all(t, baseline="native")
+
+
+def test_felter_holm_equals_statsmodels(felter):
+    _, res = felter
+    raw = [c.pvalue for c in res]
+    assert len(raw) == 16
+    assert [c.pvalue_holm for c in res] == pytest.approx(list(multipletests(raw, method="holm")[1]))
+
+
+def test_felter_kvm_slower_docker_not(felter):
+    _, res = felter
+    by = {(c.treatment.condition, dict(c.cell)["metric"], dict(c.cell)["stage"]): c for c in res}
+    kvm = by[("kvm", "stream_copy_bw", "32 threads")]
+    assert kvm.significant and kvm.ratio == pytest.approx(0.971, abs=0.001)
+    assert kvm.verdict.startswith("kvm is 2.9 % slower than native [2.6 %, 3.3 %]")
+    assert all(c.significant for (cond, _, _), c in by.items() if cond == "kvm")
+    docker = [c for (cond, _, _), c in by.items() if cond == "docker"]
+    assert sum(c.significant for c in docker) == 0
+    assert all("the data could have detected a difference of about" in c.verdict for c in docker)
+
+
+def test_thesis_is_insufficient_data_everywhere(thesis_table):
+    res = stats.compare_all(thesis_table, baseline="virtualized")
+    assert len(res) == 4 and {c.status for c in res} == {"insufficient data"}
+    assert all(c.pvalue is None for c in res)
+    cpu = [c for c in res if c.metric == "cpu_util"][0]
+    assert "paravirtualized uses less than virtualized by 37.5 % (means 25 vs 40 %)" in cpu.verdict
+    md = res.to_markdown()
+    assert md.count("- **") == 4 and "insufficient data" in md
+
+
+def test_markdown_escapes_labels():
+    t = table({"native": NATIVE, "<b>x</b>": GUEST})
+    md = stats.compare_all(t, baseline="native").to_markdown()
+    assert "<b>" not in md and "&lt;b&gt;x&lt;/b&gt;" in md
+
+
+def test_cli_compare_formats(capsys):
+    manifest = str(DATA / "experiments" / "felter2014.toml")
+    assert cli.main(["compare", manifest, "--metric", "stream_copy_bw"]) == 0
+    out = capsys.readouterr().out
+    assert "- stream_copy_bw, memory, 32 threads: kvm is 2.9 % slower than native [2.6 %, 3.3 %]" in out
+    assert cli.main(["compare", manifest, "--metric", "stream_copy_bw", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 4 and {r["condition"] for r in rows} == {"kvm", "docker"}
+    assert cli.main(["compare", manifest, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.count("\n") == 17
+
+
+def test_cli_compare_parquet_needs_baseline(tmp_path, capsys, thesis_table):
+    out = experiment.write_parquet(thesis_table, tmp_path / "t.parquet")
+    assert cli.main(["compare", str(out)]) == 2
+    assert "no baseline: give --baseline NAME" in capsys.readouterr().err
+
+
+def test_compare_needs_one_cell(felter):
+    t, _ = felter
+    with pytest.raises(WorkbenchError, match="`compare` needs exactly one cell and condition, found 4"):
+        stats.compare(t, "stream_copy_bw", baseline="native")
+    c = stats.compare(t, "stream_copy_bw", baseline="native", condition="docker", stage="16 threads")
+    assert c.treatment.condition == "docker" and c.treatment.runs == 10

@@ -1,0 +1,694 @@
+"""Comparisons that hold up (DESIGN.md §9).
+
+The thesis compared single numbers. Here a comparison is made per *cell* (a metric,
+component, stage, ... given by ``by``) between each condition and the baseline:
+
+1. **Within runs first.** The run is the unit of replication. Samples of a run (a
+   time series) are summarized into one value per run: their mean, or for
+   ``aggregate = best`` rows (best-of-N, as STREAM prints) the best value.
+2. **Per condition:** runs, samples, median and mean of the run values, and an
+   interval: Student's t interval of the mean across runs (n >= 2); with one run of
+   a time series, a moving-block bootstrap of that run's mean, with the block length
+   from the autocorrelation and the effective sample size reported, clearly labelled
+   as within-run (it says how steady the run was, not whether a repeat agrees).
+3. **Against the baseline:** ratio and difference of means with bootstrap intervals
+   (``scipy.stats.bootstrap``, BCa, percentile where BCa is undefined), Cliff's delta
+   and Hedges' g, and a named test (Mann-Whitney U by default; Brunner-Munzel or
+   Welch's t on request), Holm-corrected across all comparisons of a call.
+4. **Refusal rule.** A two-sided exact Mann-Whitney U test on n runs per condition
+   cannot give a p-value below ``2 / C(2n, n)`` whatever the data. Inference is
+   made only where both conditions have at least the smallest n for which that bound
+   is below alpha / m (m = comparisons in the call). Below it the verdict is
+   "insufficient data", with that n, and no p-value is shown. With alpha = 0.05 and
+   one comparison that is 4 runs per condition.
+
+Computing (:func:`compare`, :func:`compare_all`) is separate from wording
+(:attr:`Comparison.verdict`); results are frozen dataclasses with
+``confidence_interval(confidence_level=...)`` and ``to_frame()`` (scipy's style).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Iterable, NamedTuple, Sequence
+
+import numpy as np
+import polars as pl
+from scipy import stats as sst
+
+from .errors import WorkbenchError
+from .schema import METRICS, display_unit
+
+#: Columns that define a comparison cell unless the caller says otherwise. Scope and
+#: guest are not in it, so a KVM guest is compared with a native host; where one
+#: condition mixes several scopes or guests in a cell (host and guest memory of a
+#: XenServer), ``by=None`` adds them (:data:`SPLIT_BY`), an explicit ``by`` is refused.
+DEFAULT_BY = ("metric", "component", "stage", "aggregate", "interval")
+SPLIT_BY = ("scope", "guest")
+TESTS = ("mannwhitneyu", "brunnermunzel", "welch")
+_TEST_NAMES = {"mannwhitneyu": "Mann-Whitney U (two-sided)", "brunnermunzel": "Brunner-Munzel (two-sided)",
+               "welch": "Welch's t (two-sided)"}
+DEFAULT_SEED = 20150902  # the thesis's date: bootstrap results are reproducible run to run
+N_RESAMPLES = 9999
+
+
+class ConfidenceInterval(NamedTuple):
+    low: float
+    high: float
+
+
+# --------------------------------------------------------------------------- direction
+
+
+_USAGE = ("cpu_", "mem_used", "mem_util", "load_avg", "net_", "disk_", "swap_used", "proc_")
+
+
+def direction(metric: str) -> str:
+    """``"higher"`` if more is better (bandwidth, scores), ``"lower"`` for latency,
+    ``"usage"`` for resource use (CPU, memory, I/O), ``"neutral"`` otherwise."""
+    if metric.endswith("_bw") or metric == "bench_score":
+        return "higher"
+    if metric == "mem_latency":
+        return "lower"
+    if metric.startswith(_USAGE):
+        return "usage"
+    return "neutral"
+
+
+def _phrase(metric: str, change: float) -> str:
+    kind = direction(metric)
+    if kind == "usage":
+        return "uses more" if change > 0 else "uses less"
+    if kind == "neutral":
+        return "is higher" if change > 0 else "is lower"
+    faster = (change > 0) == (kind == "higher")
+    return "faster" if faster else "slower"
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def runs_needed(alpha: float = 0.05, comparisons: int = 1) -> int:
+    """Smallest n runs per condition at which an exact two-sided Mann-Whitney U test
+    can reach p < alpha / comparisons (its smallest p-value is 2 / C(2n, n))."""
+    if not 0 < alpha < 1:
+        raise WorkbenchError(f"`alpha` must be in (0, 1), found {alpha}")
+    n = 2
+    while 2 / math.comb(2 * n, n) >= alpha / max(comparisons, 1):
+        n += 1
+    return n
+
+
+def rule_text(alpha: float, comparisons: int) -> str:
+    k = runs_needed(alpha, comparisons)
+    return (f"with fewer than {k} runs per condition an exact two-sided Mann-Whitney U test cannot reach "
+            f"p < {alpha:g}/{comparisons} (smallest possible p = 2/C({2 * (k - 1)},{k - 1}) = "
+            f"{2 / math.comb(2 * (k - 1), k - 1):.3g})")
+
+
+# --------------------------------------------------------------------------- within-run summaries
+
+
+def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY) -> pl.DataFrame:
+    """One value per cell x condition x run: the mean of the run's samples, or its
+    best for ``aggregate = best`` (max where higher is better, else min).
+
+    Columns: ``by``, condition, scope, guest, run, value, samples, series (True when
+    the run is a time series of more than one timed sample).
+    """
+    missing = [c for c in by if c not in table.columns]
+    if missing:
+        raise WorkbenchError(f"`by` names unknown column(s) {missing}; columns: {', '.join(table.columns)}")
+    higher = pl.col("metric").map_elements(lambda m: direction(m) == "higher", return_dtype=pl.Boolean)
+    data = table.filter(pl.col("value").is_not_nan()).with_columns(_higher=higher)
+    keys = [*by, "condition", "run"]
+    best = (pl.when(pl.col("_higher").first()).then(pl.col("value").max()).otherwise(pl.col("value").min()))
+    return (data.group_by(keys, maintain_order=True)
+            .agg(value=pl.when(pl.col("aggregate").first() == "best").then(best).otherwise(pl.col("value").mean()),
+                 samples=pl.len(),
+                 series=(pl.col("time").is_not_null().sum() > 1),
+                 scopes=pl.col("scope").unique().sort(),
+                 guests=pl.col("guest").unique().sort()))
+
+
+# --------------------------------------------------------------------------- time series helpers
+
+
+def effective_sample_size(x: np.ndarray) -> float:
+    """n / (1 + 2 sum of autocorrelations), summed up to the first non-positive lag
+    (Geyer's initial positive sequence, simplified); statsmodels computes the ACF."""
+    from statsmodels.tsa.stattools import acf
+
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    if n < 4 or np.allclose(x, x[0]):
+        return float(n)
+    rho = acf(x, nlags=min(n - 1, 200), fft=True)[1:]
+    cut = np.argmax(rho <= 0) if np.any(rho <= 0) else rho.size
+    return float(n / max(1.0 + 2.0 * rho[:cut].sum(), 1.0))
+
+
+def block_length(x: np.ndarray) -> int:
+    """Block length for a moving-block bootstrap of the mean from the lag-1
+    autocorrelation: b = (2 rho / (1 - rho^2))^(2/3) n^(1/3), the AR(1) plug-in
+    rule (Politis & White 2004, Buhlmann & Kunsch 1999); at least 1."""
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    if n < 4 or np.allclose(x, x[0]):
+        return 1
+    rho = float(np.corrcoef(x[:-1], x[1:])[0, 1])
+    rho = min(max(rho, 0.0), 0.99)
+    return max(1, min(n // 2, math.ceil((2 * rho / (1 - rho * rho)) ** (2 / 3) * n ** (1 / 3))))
+
+
+def block_bootstrap_means(x: np.ndarray, *, n_resamples: int = N_RESAMPLES, block: int | None = None,
+                          max_blocks: int = 10_000, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Bootstrap distribution of the mean of a time series by circular moving blocks.
+
+    Blocks are at least ``n / max_blocks`` long: for a mean, longer blocks than the
+    autocorrelation needs stay valid (slightly conservative) and keep a million-sample
+    series to 10 000 block means, which is what makes 10 000 resamples cheap.
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    rng = rng or np.random.default_rng(DEFAULT_SEED)
+    b = max(block or block_length(x), math.ceil(n / max_blocks))
+    # Circular blocks: block i covers x[i : i + b] wrapping around; its mean from a cumsum.
+    wrapped = np.concatenate([x, x[: b - 1]])
+    csum = np.concatenate([[0.0], np.cumsum(wrapped)])
+    starts = np.arange(0, n, b) if b > 1 and n // b >= max_blocks // 2 else np.arange(n)
+    means = (csum[starts + b] - csum[starts]) / b
+    k = math.ceil(n / b)  # blocks per resample
+    out = np.empty(n_resamples)
+    chunk = max(1, 20_000_000 // k)
+    for lo in range(0, n_resamples, chunk):
+        hi = min(n_resamples, lo + chunk)
+        idx = rng.integers(0, means.size, size=(hi - lo, k))
+        out[lo:hi] = means[idx].mean(axis=1)
+    return out
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One condition in one cell: its runs and an interval for its mean.
+
+    ``interval_method`` names how ``low``/``high`` were computed; ``None`` values
+    mean no interval can be computed (one run, one sample).
+    """
+
+    condition: str
+    runs: int
+    samples: int
+    median: float
+    mean: float
+    low: float | None
+    high: float | None
+    interval_method: str | None
+    ess: float | None = None  #: effective sample size of a single-run time series
+    values: tuple[float, ...] = field(default=(), repr=False)  #: run values (or the series)
+    steal: float | None = None  #: median cpu_steal, for CPU comparisons in guests
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A condition against the baseline in one cell.
+
+    Parameters are public fields (scipy's style). ``ratio``/``difference`` are of the
+    means (treatment / baseline, treatment - baseline) in canonical units; ``low``/
+    ``high`` fields are their intervals at ``confidence_level``. ``pvalue`` is None
+    whenever inference is refused (``status`` != "tested").
+    """
+
+    cell: tuple[tuple[str, object], ...]
+    metric: str
+    unit: str
+    baseline: Summary
+    treatment: Summary
+    confidence_level: float
+    ratio: float
+    ratio_low: float | None
+    ratio_high: float | None
+    difference: float
+    difference_low: float | None
+    difference_high: float | None
+    interval_method: str | None
+    cliffs_delta: float | None
+    hedges_g: float | None
+    test: str | None
+    statistic: float | None
+    pvalue: float | None
+    pvalue_holm: float | None
+    alpha: float
+    comparisons: int
+    runs_needed: int
+    detectable_change: float | None  #: relative change detectable with 80 % power
+    status: str  #: "tested", "insufficient data", "within-run only"
+    random_state: int = DEFAULT_SEED
+
+    @property
+    def significant(self) -> bool:
+        return self.pvalue_holm is not None and self.pvalue_holm < self.alpha
+
+    @property
+    def verdict(self) -> str:
+        """The comparison in words (computing and wording are kept apart)."""
+        return _verdict(self)
+
+    def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
+        """Interval of the ratio of means at another level (recomputed by bootstrap)."""
+        rng = np.random.default_rng(self.random_state)
+        low, high, _ = _ratio_interval(self, confidence_level, rng)
+        return ConfidenceInterval(low, high)
+
+    def to_frame(self) -> pl.DataFrame:
+        """One row with everything a report shows."""
+        row = dict(self.cell)
+        shown, factor = display_unit(self.metric)
+        row.update(
+            baseline=self.baseline.condition, condition=self.treatment.condition,
+            baseline_runs=self.baseline.runs, runs=self.treatment.runs,
+            baseline_mean=self.baseline.mean * factor, mean=self.treatment.mean * factor,
+            display_unit=shown, ratio=self.ratio, ratio_low=self.ratio_low, ratio_high=self.ratio_high,
+            difference=self.difference * factor,
+            difference_low=None if self.difference_low is None else self.difference_low * factor,
+            difference_high=None if self.difference_high is None else self.difference_high * factor,
+            interval_method=self.interval_method, cliffs_delta=self.cliffs_delta, hedges_g=self.hedges_g,
+            test=self.test, pvalue=self.pvalue, pvalue_holm=self.pvalue_holm, status=self.status,
+            runs_needed=self.runs_needed, verdict=self.verdict)
+        return pl.DataFrame([row], schema_overrides=_FRAME_TYPES, strict=False)
+
+
+_FRAME_TYPES = {k: pl.Float64 for k in (
+    "baseline_mean", "mean", "ratio", "ratio_low", "ratio_high", "difference", "difference_low",
+    "difference_high", "cliffs_delta", "hedges_g", "pvalue", "pvalue_holm")}
+
+
+@dataclass(frozen=True)
+class ComparisonSet:
+    """All comparisons of :func:`compare_all`, Holm-corrected together."""
+
+    comparisons: tuple[Comparison, ...]
+    summaries: pl.DataFrame = field(repr=False)
+    baseline: str
+    by: tuple[str, ...]
+    alpha: float
+
+    def __iter__(self):
+        return iter(self.comparisons)
+
+    def __len__(self) -> int:
+        return len(self.comparisons)
+
+    def to_frame(self) -> pl.DataFrame:
+        if not self.comparisons:
+            return pl.DataFrame()
+        return pl.concat([c.to_frame() for c in self.comparisons], how="diagonal_relaxed")
+
+    def verdicts(self) -> list[str]:
+        return [f"{_cell_label(c.cell)}: {c.verdict}" for c in self.comparisons]
+
+    def to_markdown(self) -> str:
+        """The verdicts as a Markdown list; labels from input files are HTML-escaped
+        (Markdown passes raw HTML through)."""
+        import html
+
+        if not self.comparisons:
+            return f"*No cell has both {html.escape(self.baseline)} and another condition.*"
+        return "\n".join(f"- **{html.escape(_cell_label(c.cell))}**: {html.escape(c.verdict)}"
+                         for c in self.comparisons)
+
+
+# --------------------------------------------------------------------------- computing
+
+
+def summarize(table: pl.DataFrame, *, by: Sequence[str] = DEFAULT_BY, confidence_level: float = 0.95
+              ) -> pl.DataFrame:
+    """Per cell and condition: runs, samples, median, mean and an interval (display units)."""
+    values = run_values(table, by)
+    rows = []
+    for key, group in values.group_by([*by, "condition"], maintain_order=True):
+        s = _summary(group, table, dict(zip([*by, "condition"], key)), by, confidence_level)
+        shown, factor = display_unit(str(dict(zip(by, key)).get("metric", "")))
+        rows.append({**dict(zip([*by, "condition"], key)), "runs": s.runs, "samples": s.samples,
+                     "median": s.median * factor, "mean": s.mean * factor,
+                     "low": None if s.low is None else s.low * factor,
+                     "high": None if s.high is None else s.high * factor,
+                     "display_unit": shown, "interval": s.interval_method, "ess": s.ess})
+    return pl.DataFrame(rows, strict=False)
+
+
+def compare(table: pl.DataFrame, metric: str, *, baseline: str, condition: str | None = None,
+            by: Sequence[str] | None = None, confidence_level: float = 0.95, alpha: float = 0.05,
+            test: str = "mannwhitneyu", random_state: int = DEFAULT_SEED, **cell: object) -> Comparison:
+    """Compare one condition with the baseline for one metric (and one cell).
+
+    Extra keywords select the cell (``component="memory", stage="16 threads"``); the
+    selection must leave exactly one cell and one non-baseline condition (or name
+    it with `condition`).
+    """
+    data = table  # not filtered by metric: cpu_steal rows are reported next to cpu_util
+    for col, value in cell.items():
+        if col not in table.columns:
+            raise WorkbenchError(f"unknown column `{col}`; columns: {', '.join(table.columns)}")
+        data = data.filter(pl.col(col).is_null() if value is None else pl.col(col) == value)
+    if condition is not None:
+        data = data.filter(pl.col("condition").is_in([baseline, condition]))
+    result = compare_all(data, baseline=baseline, metrics=[metric], by=by, confidence_level=confidence_level,
+                         alpha=alpha, test=test, random_state=random_state)
+    if len(result) != 1:
+        cells = sorted({_cell_label(c.cell) + " / " + c.treatment.condition for c in result})
+        raise WorkbenchError(f"`compare` needs exactly one cell and condition, found {len(result)}: "
+                             f"{'; '.join(cells) or 'none'}; select with keywords or use compare_all")
+    return result.comparisons[0]
+
+
+def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | None = None,
+                by: Sequence[str] | None = None, confidence_level: float = 0.95, alpha: float = 0.05,
+                test: str = "mannwhitneyu", random_state: int = DEFAULT_SEED) -> ComparisonSet:
+    """Compare every condition with `baseline` in every cell; Holm across all of them.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        A measurement table (validated).
+    baseline : str
+        The reference condition.
+    metrics : iterable of str, optional
+        Restrict to these metrics. ``cpu_steal`` rows are always used to report steal
+        next to guest CPU utilization.
+    by : sequence of str, optional
+        Columns defining a cell. Default: :data:`DEFAULT_BY`, plus ``scope`` and
+        ``guest`` when some condition mixes several of them in a cell.
+    confidence_level, alpha : float
+        For intervals, and the family-wise error rate (Holm).
+    test : {"mannwhitneyu", "brunnermunzel", "welch"}
+        The two-sample test.
+    """
+    if test not in TESTS:
+        raise WorkbenchError(f"`test` must be one of {', '.join(TESTS)}, found {test!r}")
+    if not 0 < confidence_level < 1:
+        raise WorkbenchError(f"`confidence_level` must be in (0, 1), found {confidence_level}")
+    auto = by is None
+    by = DEFAULT_BY if by is None else tuple(by)
+    if "metric" not in by:
+        raise WorkbenchError("`by` must include 'metric'")
+    conditions = table["condition"].unique().to_list()
+    if baseline not in conditions:
+        raise WorkbenchError(f"baseline {baseline!r} has no rows; conditions: {', '.join(sorted(conditions))}")
+    data = table if metrics is None else table.filter(pl.col("metric").is_in(list(metrics)))
+    values = run_values(data, by)
+    if auto and _mixed(values, by) is not None:
+        by = (*by, *SPLIT_BY)
+        values = run_values(data, by)
+    if (row := _mixed(values, by)) is not None:
+        where = ", ".join(f"{k}={row[k]}" for k in (*by, "condition"))
+        raise WorkbenchError(f"cell ({where}) mixes several scopes or guests in one condition; add 'scope' "
+                             "and/or 'guest' to `by`, or filter the table first")
+
+    pending = []
+    for key, cell in values.group_by(list(by), maintain_order=True):
+        cell_key = tuple(zip(by, key))
+        conds = cell["condition"].unique(maintain_order=True).to_list()
+        if baseline not in conds:
+            continue
+        base = _summary(cell.filter(pl.col("condition") == baseline), table, dict(cell_key), by,
+                        confidence_level)
+        for other in conds:
+            if other == baseline:
+                continue
+            treat = _summary(cell.filter(pl.col("condition") == other), table, dict(cell_key), by,
+                             confidence_level)
+            pending.append((cell_key, base, treat))
+
+    m = max(1, sum(1 for _, b, t in pending if min(b.runs, t.runs) >= 2))
+    k = runs_needed(alpha, m)
+    rng = np.random.default_rng(random_state)
+    done = [_compare_pair(cell_key, b, t, confidence_level=confidence_level, alpha=alpha, comparisons=m,
+                          k=k, test=test, rng=rng, random_state=random_state)
+            for cell_key, b, t in pending]
+    tested = [i for i, c in enumerate(done) if c.status == "tested"]
+    if tested:
+        from statsmodels.stats.multitest import multipletests
+        holm = multipletests([done[i].pvalue for i in tested], alpha=alpha, method="holm")[1]
+        for i, p in zip(tested, holm):
+            done[i] = replace(done[i], pvalue_holm=float(p))
+    summaries = summarize(data, by=by, confidence_level=confidence_level) if data.height else pl.DataFrame()
+    return ComparisonSet(tuple(done), summaries, baseline, by, alpha)
+
+
+def _mixed(values: pl.DataFrame, by: Sequence[str]) -> dict | None:
+    """The first cell x condition whose runs mix several scopes or guests, or None."""
+    mixed = (values.group_by([*by, "condition"], maintain_order=True)
+             .agg(pl.col("scopes").explode().unique().len().alias("ns"),
+                  pl.col("guests").explode().unique().len().alias("ng"))
+             .filter((pl.col("ns") > 1) | (pl.col("ng") > 1)))
+    return mixed.row(0, named=True) if mixed.height else None
+
+
+def _summary(group: pl.DataFrame, table: pl.DataFrame, cell: dict, by: Sequence[str],
+             confidence_level: float) -> Summary:
+    condition = group["condition"][0]
+    vals = group["value"].to_numpy().astype(float)
+    runs, samples = len(vals), int(group["samples"].sum())
+    low = high = ess = None
+    method = None
+    series_values: np.ndarray | None = None
+    if runs >= 2:
+        mean, sd = vals.mean(), vals.std(ddof=1)
+        half = sst.t.ppf(0.5 + confidence_level / 2, runs - 1) * sd / math.sqrt(runs)
+        low, high, method = mean - half, mean + half, "t interval of the mean across runs"
+    elif bool(group["series"][0]) and samples >= 8:
+        series_values = _series(table, cell, by, condition, int(group["run"][0]))
+        boot = block_bootstrap_means(series_values)
+        a = (1 - confidence_level) / 2
+        low, high = (float(q) for q in np.quantile(boot, [a, 1 - a]))
+        ess = effective_sample_size(series_values)
+        method = (f"within one run: moving-block bootstrap of the mean (block {block_length(series_values)}, "
+                  f"effective sample size {ess:.0f} of {samples})")
+    steal = None
+    if cell.get("metric") == "cpu_util" and "guest" in group["scopes"].explode().to_list():
+        st = table.filter((pl.col("metric") == "cpu_steal") & (pl.col("condition") == condition))
+        for col in by:
+            if col != "metric" and col in cell:
+                st = st.filter(pl.col(col).is_null() if cell[col] is None else pl.col(col) == cell[col])
+        steal = float(st["value"].median()) if st.height else float("nan")
+    values = tuple(series_values.tolist()) if series_values is not None else tuple(vals.tolist())
+    return Summary(condition, runs, samples, float(np.median(vals)), float(vals.mean()), low, high, method,
+                   ess, values, steal)
+
+
+def _series(table: pl.DataFrame, cell: dict, by: Sequence[str], condition: str, run: int) -> np.ndarray:
+    sel = table.filter((pl.col("condition") == condition) & (pl.col("run") == run) & pl.col("value").is_not_nan())
+    for col in by:
+        sel = sel.filter(pl.col(col).is_null() if cell[col] is None else pl.col(col) == cell[col])
+    return sel.sort("time")["value"].to_numpy().astype(float)
+
+
+def _compare_pair(cell, base: Summary, treat: Summary, *, confidence_level, alpha, comparisons, k, test,
+                  rng, random_state) -> Comparison:
+    metric = str(dict(cell)["metric"])
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    ratio = treat.mean / base.mean if base.mean else float("nan")
+    common = dict(cell=cell, metric=metric, unit=unit, baseline=base, treatment=treat,
+                  confidence_level=confidence_level, ratio=ratio, difference=treat.mean - base.mean,
+                  alpha=alpha, comparisons=comparisons, runs_needed=k, random_state=random_state,
+                  pvalue_holm=None)
+    nothing = dict(ratio_low=None, ratio_high=None, difference_low=None, difference_high=None,
+                   interval_method=None, cliffs_delta=None, hedges_g=None, test=None, statistic=None,
+                   pvalue=None, detectable_change=None)
+    if base.runs == 1 and treat.runs == 1:
+        if base.ess is not None and treat.ess is not None:
+            # Two single-run time series: an interval of the ratio from independent block
+            # bootstraps of each run; labelled within-run, no p-value.
+            a = (1 - confidence_level) / 2
+            rb = block_bootstrap_means(np.array(base.values), rng=rng)
+            rt = block_bootstrap_means(np.array(treat.values), rng=rng)
+            r = rt / rb
+            d = rt - rb
+            return Comparison(**{**common, **nothing,
+                                 "ratio_low": float(np.quantile(r, a)), "ratio_high": float(np.quantile(r, 1 - a)),
+                                 "difference_low": float(np.quantile(d, a)),
+                                 "difference_high": float(np.quantile(d, 1 - a)),
+                                 "interval_method": "within-run moving-block bootstrap (one run each)",
+                                 "status": "within-run only"})
+        return Comparison(**{**common, **nothing, "status": "insufficient data"})
+    if min(base.runs, treat.runs) < k:
+        return Comparison(**{**common, **nothing, "status": "insufficient data"})
+
+    x, y = np.array(base.values), np.array(treat.values)
+    probe = replace(Comparison(**{**common, **nothing, "status": "tested"}))
+    r_low, r_high, method = _ratio_interval(probe, confidence_level, rng)
+    d_low, d_high = _bootstrap(x, y, lambda a, b, axis: b.mean(axis=axis) - a.mean(axis=axis),
+                               confidence_level, rng)
+    u = sst.mannwhitneyu(y, x, alternative="two-sided")
+    cliffs = 2 * u.statistic / (x.size * y.size) - 1
+    if test == "mannwhitneyu":
+        stat, p = float(u.statistic), float(u.pvalue)
+    elif test == "brunnermunzel":
+        res = sst.brunnermunzel(y, x, alternative="two-sided")
+        stat, p = float(res.statistic), float(res.pvalue)
+    else:
+        res = sst.ttest_ind(y, x, equal_var=False)
+        stat, p = float(res.statistic), float(res.pvalue)
+    return Comparison(**{**common, "ratio_low": r_low, "ratio_high": r_high, "difference_low": d_low,
+                         "difference_high": d_high, "interval_method": method,
+                         "cliffs_delta": float(cliffs), "hedges_g": hedges_g(x, y), "test": _TEST_NAMES[test],
+                         "statistic": stat, "pvalue": p if not math.isnan(p) else 1.0,
+                         "detectable_change": detectable_change(x, y, alpha=alpha / comparisons),
+                         "status": "tested"})
+
+
+def _bootstrap(x, y, statistic, confidence_level, rng):
+    if np.ptp(np.concatenate([x, y])) == 0:
+        value = float(statistic(x, y, axis=0))
+        return value, value
+    res = sst.bootstrap((x, y), statistic, n_resamples=N_RESAMPLES, confidence_level=confidence_level,
+                        method="BCa", rng=rng, vectorized=True)
+    low, high = res.confidence_interval
+    if not (np.isfinite(low) and np.isfinite(high)):
+        res = sst.bootstrap((x, y), statistic, n_resamples=N_RESAMPLES, confidence_level=confidence_level,
+                            method="percentile", rng=rng, vectorized=True)
+        low, high = res.confidence_interval
+    return float(low), float(high)
+
+
+def _ratio_interval(c: Comparison, confidence_level: float, rng) -> tuple[float | None, float | None, str]:
+    x, y = np.array(c.baseline.values), np.array(c.treatment.values)
+    if min(x.size, y.size) < 2:
+        return None, None, "none (fewer than 2 runs)"
+    low, high = _bootstrap(x, y, lambda a, b, axis: b.mean(axis=axis) / a.mean(axis=axis), confidence_level, rng)
+    return low, high, f"bootstrap over runs (BCa, {N_RESAMPLES} resamples)"
+
+
+def hedges_g(x: np.ndarray, y: np.ndarray) -> float:
+    """Hedges' g of y against x: Cohen's d with the pooled SD, times the small-sample
+    correction J = 1 - 3 / (4 (n_x + n_y) - 9)."""
+    nx, ny = len(x), len(y)
+    pooled = math.sqrt(((nx - 1) * np.var(x, ddof=1) + (ny - 1) * np.var(y, ddof=1)) / (nx + ny - 2))
+    if pooled == 0:
+        return 0.0 if np.mean(y) == np.mean(x) else math.copysign(math.inf, np.mean(y) - np.mean(x))
+    return float((np.mean(y) - np.mean(x)) / pooled * (1 - 3 / (4 * (nx + ny) - 9)))
+
+
+def detectable_change(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """Relative change of the mean a two-sample t test on these run counts and this
+    spread detects with `power` (statsmodels' TTestIndPower), as a fraction of the
+    baseline mean."""
+    from statsmodels.stats.power import TTestIndPower
+
+    nx, ny = len(x), len(y)
+    pooled = math.sqrt(((nx - 1) * np.var(x, ddof=1) + (ny - 1) * np.var(y, ddof=1)) / (nx + ny - 2))
+    if pooled == 0 or np.mean(x) == 0:
+        return 0.0
+    d = TTestIndPower().solve_power(effect_size=None, nobs1=nx, alpha=alpha, power=power, ratio=ny / nx)
+    return float(d * pooled / abs(np.mean(x)))
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many runs per condition a comparison needs (from pilot data)."""
+
+    runs_per_condition: int
+    change: float
+    power: float
+    alpha: float
+    comparisons: int
+    pilot_runs: int
+    pilot_cv: float
+    effect_size: float
+    t_test_runs: int
+    rule_runs: int
+
+    def describe(self) -> str:
+        return (f"{self.runs_per_condition} runs per condition to detect a {self.change:.1%} change with "
+                f"{self.power:.0%} power at alpha {self.alpha:g}/{self.comparisons} (pilot: {self.pilot_runs} runs, "
+                f"CV {self.pilot_cv:.2%}, Cohen's d {self.effect_size:.2f}; t test needs {self.t_test_runs}, "
+                f"the Mann-Whitney rule at least {self.rule_runs})")
+
+
+def plan(pilot: Sequence[float], *, change: float = 0.05, power: float = 0.8, alpha: float = 0.05,
+         comparisons: int = 1) -> Plan:
+    """Runs per condition needed to detect a relative `change` of the mean.
+
+    `pilot` are run values of one condition (at least 2); their spread is assumed for
+    every condition. The answer is the larger of the t-test sample size
+    (statsmodels' TTestIndPower, two-sided) and :func:`runs_needed`.
+    """
+    from statsmodels.stats.power import TTestIndPower
+
+    x = np.asarray(pilot, dtype=float)
+    if x.size < 2:
+        raise WorkbenchError(f"a pilot needs at least 2 runs to estimate the spread, found {x.size}")
+    if change <= 0:
+        raise WorkbenchError(f"`change` must be a positive fraction (0.05 = 5 %), found {change}")
+    if not 0 < power < 1:
+        raise WorkbenchError(f"`power` must be in (0, 1), found {power}")
+    sd, mean = float(np.std(x, ddof=1)), float(np.mean(x))
+    rule = runs_needed(alpha, comparisons)
+    if sd == 0:
+        return Plan(rule, change, power, alpha, comparisons, x.size, 0.0, math.inf, 2, rule)
+    d = change * abs(mean) / sd
+    analysis = TTestIndPower()
+    # solve_power's root finder fails when 2 runs already suffice (very large d).
+    if analysis.power(effect_size=d, nobs1=2, alpha=alpha / comparisons, ratio=1.0) >= power:
+        t_runs = 2
+    else:
+        n = analysis.solve_power(effect_size=d, alpha=alpha / comparisons, power=power, ratio=1.0)
+        t_runs = max(2, math.ceil(n))
+    return Plan(max(t_runs, rule), change, power, alpha, comparisons, x.size, sd / abs(mean), d, t_runs, rule)
+
+
+# --------------------------------------------------------------------------- wording
+
+
+def _pct(x: float) -> str:
+    return f"{abs(x) * 100:.1f} %"
+
+
+def _interval(low: float, high: float) -> str:
+    """"[8.0 %, 16.0 %]" as magnitudes when both ends share a sign (the phrase says
+    which way), signed otherwise."""
+    low, high = sorted((low, high))
+    if low >= 0 or high <= 0:
+        a, b = sorted((abs(low), abs(high)))
+        return f"[{a * 100:.1f} %, {b * 100:.1f} %]"
+    return f"[{low * 100:+.1f} %, {high * 100:+.1f} %]"
+
+
+def _cell_label(cell) -> str:
+    return ", ".join(str(v) for k, v in cell if v is not None and k not in ("aggregate", "interval"))
+
+
+def _verdict(c: Comparison) -> str:
+    who, base = c.treatment.condition, c.baseline.condition
+    change = c.ratio - 1
+    shown, factor = display_unit(c.metric)
+    described = (f"{who} {_phrase(c.metric, change)} than {base} by {_pct(change)} "
+                 f"(means {c.treatment.mean * factor:.4g} vs {c.baseline.mean * factor:.4g} {shown})")
+    steal = ""
+    if c.treatment.steal is not None or c.baseline.steal is not None:
+        parts = [f"{s.condition} {'not reported' if s.steal is None or math.isnan(s.steal) else f'{s.steal:.1f} %'}"
+                 for s in (c.treatment, c.baseline) if s.steal is not None]
+        steal = f"; steal: {', '.join(parts)}"
+    if c.status == "insufficient data":
+        return (f"insufficient data: {c.treatment.runs} run(s) of {who} and {c.baseline.runs} of {base}; "
+                f"at least {c.runs_needed} per condition are needed ({rule_text(c.alpha, c.comparisons)}). "
+                f"Descriptive only: {described}{steal}")
+    if c.status == "within-run only":
+        return (f"within one run each, not replicated: {described}, interval "
+                f"{_interval(c.ratio_low - 1, c.ratio_high - 1)} from block bootstraps "
+                f"(effective sample sizes {c.treatment.ess:.0f} and {c.baseline.ess:.0f}); insufficient data for "
+                f"inference: at least {c.runs_needed} runs per condition are needed{steal}")
+    if c.significant:
+        return (f"{who} is {_pct(change)} {_phrase(c.metric, change)} than {base} "
+                f"{_interval(c.ratio_low - 1, c.ratio_high - 1)} ({c.test}, Holm-adjusted p = {c.pvalue_holm:.2g}, "
+                f"Cliff's delta {c.cliffs_delta:+.2f}, {c.treatment.runs} vs {c.baseline.runs} runs){steal}")
+    return (f"no detectable difference between {who} and {base} ({c.test}, Holm-adjusted p = {c.pvalue_holm:.2g}; "
+            f"observed {change * 100:+.1f} % [{(c.ratio_low - 1) * 100:+.1f} %, {(c.ratio_high - 1) * 100:+.1f} %]); "
+            f"the data could have detected a difference of about {_pct(c.detectable_change or 0)}{steal}")
