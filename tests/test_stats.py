@@ -163,9 +163,11 @@ def test_effective_sample_size_of_white_noise_is_about_n():
 def test_plan_against_statsmodels():
     p = stats.plan(NATIVE, change=0.001, power=0.8)
     d = 0.001 * np.mean(NATIVE) / np.std(NATIVE, ddof=1)
-    n = TTestIndPower().solve_power(effect_size=d, alpha=0.05, power=0.8)
-    assert p.t_test_runs == math.ceil(n)
-    assert p.runs_per_condition == max(math.ceil(n), 4)
+    n = p.t_test_runs
+    power = TTestIndPower().power
+    assert power(effect_size=d, nobs1=n, alpha=0.05, ratio=1) >= 0.8 > power(effect_size=d, nobs1=n - 1, alpha=0.05, ratio=1)
+    assert n == math.ceil(TTestIndPower().solve_power(effect_size=d, alpha=0.05, power=0.8))
+    assert p.runs_per_condition == max(n, 4)
     assert "runs per condition to detect a 0.1% change" in p.describe()
     with pytest.raises(WorkbenchError, match="a pilot needs at least 2 runs"):
         stats.plan([7284.0])
@@ -258,3 +260,12 @@ def test_compare_needs_one_cell(felter):
         stats.compare(t, "stream_copy_bw", baseline="native")
     c = stats.compare(t, "stream_copy_bw", baseline="native", condition="docker", stage="16 threads")
     assert c.treatment.condition == "docker" and c.treatment.runs == 10
+
+
+def test_plan_per_comparison(felter, thesis_table):
+    _, res = felter
+    p = res.plan(change=0.01)
+    assert p.height == 16 and p["runs_needed"].min() >= stats.runs_needed(0.05, 16)
+    thesis = stats.compare_all(thesis_table, baseline="virtualized").plan()
+    assert thesis["runs_needed"].to_list() == [None] * 4
+    assert thesis["note"][0] == "pilot of 1 run(s): at least 2 are needed to estimate the spread"

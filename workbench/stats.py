@@ -310,6 +310,22 @@ class ComparisonSet:
     def verdicts(self) -> list[str]:
         return [f"{_cell_label(c.cell)}: {c.verdict}" for c in self.comparisons]
 
+    def plan(self, *, change: float = 0.05, power: float = 0.8) -> pl.DataFrame:
+        """Runs per condition each comparison would need to detect a relative `change`
+        with `power` (Holm: alpha divided by the number of comparisons), using the
+        baseline's runs as the pilot; ``None`` where the pilot has fewer than 2 runs."""
+        rows = []
+        for c in self.comparisons:
+            pilot = c.baseline.values if c.baseline.runs >= 2 else ()
+            p = plan(pilot, change=change, power=power, alpha=self.alpha,
+                     comparisons=max(len(self.comparisons), 1)) if len(pilot) >= 2 else None
+            rows.append({**{k: v for k, v in c.cell}, "condition": c.treatment.condition,
+                         "pilot_runs": c.baseline.runs, "runs_have": min(c.baseline.runs, c.treatment.runs),
+                         "runs_needed": None if p is None else p.runs_per_condition,
+                         "note": p.describe() if p else f"pilot of {c.baseline.runs} run(s): at least 2 are "
+                                                         "needed to estimate the spread"})
+        return pl.DataFrame(rows, strict=False)
+
     def to_markdown(self) -> str:
         """The verdicts as a Markdown list; labels from input files are HTML-escaped
         (Markdown passes raw HTML through)."""
@@ -612,6 +628,28 @@ class Plan:
                 f"the Mann-Whitney rule at least {self.rule_runs})")
 
 
+def _t_test_runs(effect_size: float, alpha: float, power: float) -> int:
+    """Smallest n per group whose two-sided two-sample t test reaches `power`
+    (statsmodels' TTestIndPower.power, monotonic in n: doubling, then bisection;
+    its solve_power root finder fails for very large or very small effects)."""
+    from statsmodels.stats.power import TTestIndPower
+
+    def enough(n: int) -> bool:
+        return TTestIndPower().power(effect_size=effect_size, nobs1=n, alpha=alpha, ratio=1.0) >= power
+
+    if enough(2):
+        return 2
+    lo, hi = 2, 4
+    while not enough(hi):
+        lo, hi = hi, hi * 2
+        if hi > 10**9:
+            raise WorkbenchError(f"a change this small (Cohen's d {effect_size:.2g}) needs more than 10^9 runs")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if enough(mid) else (mid, hi)
+    return hi
+
+
 def plan(pilot: Sequence[float], *, change: float = 0.05, power: float = 0.8, alpha: float = 0.05,
          comparisons: int = 1) -> Plan:
     """Runs per condition needed to detect a relative `change` of the mean.
@@ -620,8 +658,6 @@ def plan(pilot: Sequence[float], *, change: float = 0.05, power: float = 0.8, al
     every condition. The answer is the larger of the t-test sample size
     (statsmodels' TTestIndPower, two-sided) and :func:`runs_needed`.
     """
-    from statsmodels.stats.power import TTestIndPower
-
     x = np.asarray(pilot, dtype=float)
     if x.size < 2:
         raise WorkbenchError(f"a pilot needs at least 2 runs to estimate the spread, found {x.size}")
@@ -634,13 +670,7 @@ def plan(pilot: Sequence[float], *, change: float = 0.05, power: float = 0.8, al
     if sd == 0:
         return Plan(rule, change, power, alpha, comparisons, x.size, 0.0, math.inf, 2, rule)
     d = change * abs(mean) / sd
-    analysis = TTestIndPower()
-    # solve_power's root finder fails when 2 runs already suffice (very large d).
-    if analysis.power(effect_size=d, nobs1=2, alpha=alpha / comparisons, ratio=1.0) >= power:
-        t_runs = 2
-    else:
-        n = analysis.solve_power(effect_size=d, alpha=alpha / comparisons, power=power, ratio=1.0)
-        t_runs = max(2, math.ceil(n))
+    t_runs = _t_test_runs(d, alpha / comparisons, power)
     return Plan(max(t_runs, rule), change, power, alpha, comparisons, x.size, sd / abs(mean), d, t_runs, rule)
 
 
