@@ -30,6 +30,7 @@ Precedence for a label: the input entry, then what the file says, then
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import tomllib
@@ -173,19 +174,69 @@ def load(path: str | os.PathLike) -> Experiment:
                       tuple(inputs), defaults, names)
 
 
-def write_parquet(frame: pl.DataFrame, path: str | os.PathLike) -> Path:
-    """Validate and write `frame` to Parquet atomically (temporary name, then rename)."""
+#: Parquet key-value metadata key under which :func:`write_parquet` stores per-source
+#: metadata, as JSON ``{source_file: {key: value}}``.
+SOURCES_KEY = "workbench.sources"
+
+
+def write_parquet(frame: pl.DataFrame, path: str | os.PathLike, *,
+                  sources: dict[str, dict[str, str]] | None = None) -> Path:
+    """Validate and write `frame` to Parquet atomically (temporary name, then rename).
+
+    `sources`, optional, maps a ``source_file`` of the table to what that file says
+    about its origin (``readers.read_metadata``: product, version, machine, ...). The
+    table has no columns for it (DESIGN.md §3); it is stored as JSON in the Parquet
+    file's key-value metadata under :data:`SOURCES_KEY` and read back by
+    :func:`read_sources`.
+    """
     frame = schema.validate(frame)
+    extra = None
+    if sources:
+        unknown = sorted(set(sources) - set(frame["source_file"].unique().to_list()))
+        if unknown:
+            raise WorkbenchError(f"metadata for '{unknown[0]}', which is no source_file of the table")
+        extra = {SOURCES_KEY: json.dumps({f: {str(k): str(v) for k, v in m.items()} for f, m in sources.items()},
+                                         ensure_ascii=False, sort_keys=True)}
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            frame.write_parquet(fh)
+            frame.write_parquet(fh, metadata=extra)
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return out
+
+
+def read_sources(path: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """The per-source metadata :func:`write_parquet` stored (``{}`` if none)."""
+    try:
+        stored = pl.read_parquet_metadata(path)
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: no such file") from None
+    except Exception as exc:  # polars raises several types for a non-Parquet file
+        raise WorkbenchError(f"{path}: not a Parquet measurement table ({type(exc).__name__})") from None
+    return json.loads(stored[SOURCES_KEY]) if SOURCES_KEY in stored else {}
+
+
+def sources_metadata(exp: Experiment) -> dict[str, dict[str, str]]:
+    """``readers.read_metadata`` of every input of `exp` that has any, keyed by the
+    ``source_file`` its rows carry (for ``write_parquet(..., sources=...)``)."""
+    out = {}
+    root = exp.data_root
+    for item in exp.inputs:
+        try:
+            shown = item.path.resolve().relative_to(root).as_posix()
+        except ValueError:
+            shown = item.path.name
+        try:
+            meta = readers.read_metadata(item.path, format=item.format, source_file=shown)
+        except WorkbenchError as exc:
+            raise ManifestError(exp.manifest, item.entry, str(exc)) from exc
+        if meta:
+            out[shown] = meta
     return out
 
 

@@ -44,15 +44,24 @@ class Format:
     parse: Callable[..., pl.DataFrame]
     suffixes: tuple[str, ...] = ()
     description: str = ""
+    #: Optional ``metadata(data: bytes, *, source: str) -> dict[str, str]``: what the
+    #: file says about its origin (product, version, machine, date, ...), which the
+    #: measurement table has no columns for (DESIGN.md §3). See :func:`read_metadata`.
+    metadata: Callable[..., dict[str, str]] | None = None
 
 
 _FORMATS: dict[str, Format] = {}
 
 
 def register_format(name: str, *, sniff: Callable[[bytes], bool], parse: Callable[..., pl.DataFrame],
-                    suffixes: tuple[str, ...] = (), description: str = "") -> Format:
-    """Register a reader; a later registration with the same name replaces it."""
-    fmt = Format(name, sniff, parse, tuple(suffixes), description)
+                    suffixes: tuple[str, ...] = (), description: str = "",
+                    metadata: Callable[..., dict[str, str]] | None = None) -> Format:
+    """Register a reader; a later registration with the same name replaces it.
+
+    `metadata`, optional, is called as ``metadata(data, source=...)`` and returns
+    string key-value pairs about the file's origin (see :func:`read_metadata`).
+    """
+    fmt = Format(name, sniff, parse, tuple(suffixes), description, metadata)
     _FORMATS[name] = fmt
     return fmt
 
@@ -113,6 +122,42 @@ def read(path: str | os.PathLike, *, format: str | None = None, source_file: str
     return validate_labelled(frame, labels, defaults or {}, source=shown)
 
 
+def read_metadata(path: str | os.PathLike, *, format: str | None = None,
+                  source_file: str | None = None) -> dict[str, str]:
+    """What a file says about its origin, as string key-value pairs.
+
+    The measurement table has no metadata columns (DESIGN.md §3); a reader that
+    registered a ``metadata`` function says here which product, version, machine,
+    date, CPU, board or memory a file's numbers came from. Store it with the table
+    through ``experiment.write_parquet(..., sources=...)``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The input file.
+    format : str, optional
+        A registered format name; skips detection.
+    source_file : str, optional
+        How errors name the file (default: `path` as given).
+
+    Returns
+    -------
+    dict[str, str]
+        Empty when the format registered no metadata function.
+    """
+    data = _read_bytes(path)
+    if format is not None:
+        if format not in _FORMATS:
+            raise UnknownFormatError(path, list(_FORMATS), f"format '{format}' is not registered")
+        fmt = _FORMATS[format]
+    else:
+        fmt = detect(path, data[:SNIFF_BYTES])
+    if fmt.metadata is None:
+        return {}
+    meta = fmt.metadata(data, source=source_file if source_file is not None else str(path))
+    return {str(k): str(v) for k, v in meta.items()}
+
+
 def validate_labelled(frame: pl.DataFrame, labels: dict[str, Any], defaults: dict[str, Any], *,
                       source: str) -> pl.DataFrame:
     """Attach `labels` (overriding the file), fill `defaults` where the file is silent, validate."""
@@ -147,4 +192,5 @@ from . import everest  # noqa: E402,F401
 from . import xen_rrd  # noqa: E402,F401
 from . import stream  # noqa: E402,F401
 
-__all__ = ["Format", "ParseError", "detect", "formats", "read", "register_format", "validate_labelled"]
+__all__ = ["Format", "ParseError", "detect", "formats", "read", "read_metadata", "register_format",
+           "validate_labelled"]

@@ -1,0 +1,105 @@
+"""Helpers shared by the EVEREST / AIDA64 readers: numbers, units, frames, warnings.
+
+Format facts cited in comments are from ``shared/formats/EVEREST_AIDA64.md`` (§ numbers
+refer to it) and the sample files in ``tests/fixtures/everest/``.
+"""
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections import Counter
+from typing import Any, Iterable
+
+import polars as pl
+
+from ... import schema
+from ...errors import ParseError
+
+#: What trial builds print instead of a value (§2.2, §2.4); the value is withheld.
+TRIAL = "[ TRIAL VERSION ]"
+
+# Printed unit -> factor to the canonical unit, per kind of quantity. Localized
+# spellings: the v7.35 RU report prints sizes as "МБ" (and "ГБ", "МГц"); "МБ/с" and
+# "нс" follow the same translation [INFERRED: no RU benchmark page is available].
+# An unknown spelling is an error naming it, never a guess: add it here once seen.
+# Bandwidth "MB/s" is 10^6 bytes/s and sizes "MB" are MiB (see schema.py for why).
+BANDWIDTH_UNITS = {"MB/s": schema.MB_PER_S, "МБ/с": schema.MB_PER_S,
+                   "GB/s": 1000 * schema.MB_PER_S, "ГБ/с": 1000 * schema.MB_PER_S}
+LATENCY_UNITS = {"ns": schema.NS, "нс": schema.NS}
+SIZE_UNITS = {"MB": schema.MIB, "МБ": schema.MIB}
+PERCENT_UNITS = {"%": 1.0}
+
+#: Sensor unit (as printed) -> kind, used to name native metrics "<source>:<kind>".
+SENSOR_KINDS = {"°C": "temperature", "RPM": "fan", "V": "voltage", "W": "power", "A": "current",
+                "%": "percent", "MHz": "clock", "МГц": "clock"}
+
+class NativeMetricWarning(UserWarning):
+    """Values outside the metric vocabulary were kept as ``<source>:<kind>`` (DESIGN.md §3),
+    or values the file withholds (trial builds) are not in the table."""
+
+
+class AssumptionWarning(UserWarning):
+    """The reader had to assume something the file does not say (a timezone, a date order);
+    the message says what and how to state it instead."""
+
+
+def value_with_unit(text: str, units: dict[str, float], *, source: str, line: int | str | None,
+                    what: str) -> float:
+    """``"5354 MB"`` -> 5354 * MiB; ``[ TRIAL VERSION ]`` -> NaN (withheld by the file).
+
+    Raises ParseError naming the accepted units when the unit is not one of `units`.
+    """
+    text = text.replace("\xa0", " ").strip()
+    if text == TRIAL:
+        return math.nan
+    m = re.fullmatch(r"(-?\d+(?:\.\d+)?)\s*(\S+)", text)
+    if not m:
+        raise ParseError(source, line, f"{what}: a number and a unit ({', '.join(units)})", repr(text))
+    if m.group(2) not in units:
+        raise ParseError(source, line, f"{what} in one of the units {', '.join(units)}",
+                         f"unit {m.group(2)!r} in {text!r}")
+    return float(m.group(1)) * units[m.group(2)]
+
+
+def sensor_reading(text: str) -> tuple[float, str] | None:
+    """``"55 °C  (131 °F)"`` -> ``(55.0, "°C")``; None if the cell is not one reading.
+
+    Only the first reading counts: AIDA64 adds °F in parentheses (§2.2). Cells such as
+    ``"[ TRIAL VERSION ] / 42 °C"`` (RU v7.35, a drive) or ``"AC Line"`` are not one reading.
+    """
+    m = re.fullmatch(r"(-?\d+(?:\.\d+)?) ?(°C|RPM|V|W|A|%|MHz|МГц)(?:\s+\(-?\d+(?:\.\d+)? °F\))?",
+                     text.replace("\xa0", " ").strip())
+    return (float(m.group(1)), m.group(2)) if m else None
+
+
+def snake(key: str) -> str:
+    """``"DRAM:FSB Ratio"`` -> ``"dram_fsb_ratio"`` (metadata keys)."""
+    return re.sub(r"[^0-9a-z]+", "_", key.lower()).strip("_")
+
+
+def frame(rows: Iterable[dict[str, Any]], *, source_name: str, source: str) -> pl.DataFrame:
+    """Rows -> measurement table (labels left null), with ``source``/``source_file`` set."""
+    return schema.from_rows(rows, source=source_name, source_file=source)
+
+
+def warn_native(table: pl.DataFrame, *, source: str, withheld: int = 0, dropped: Iterable[str] = ()) -> None:
+    """One warning per file naming the native metrics kept and what the file withheld."""
+    native = table.filter(pl.col("metric").str.contains(":"))
+    parts = []
+    if native.height:
+        counts = Counter(zip(native["metric"].to_list(), native["unit"].to_list()))
+        shown = ", ".join(f"{m} ({u or 'no unit'}, {n} values)" for (m, u), n in sorted(counts.items()))
+        parts.append(f"kept values outside the metric vocabulary as native metrics: {shown}")
+    if withheld:
+        parts.append(f"{withheld} sensor value(s) withheld by the trial version ({TRIAL}) are not in the table")
+    dropped = sorted(set(dropped))
+    if dropped:
+        parts.append(f"text columns not in the table: {', '.join(dropped)}")
+    if parts:
+        warnings.warn(f"{source}: " + "; ".join(parts), NativeMetricWarning, stacklevel=3)
+
+
+def line_of(text: str, offset: int) -> int:
+    """1-based line number of character `offset` in `text`."""
+    return text.count("\n", 0, offset) + 1
