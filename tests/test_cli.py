@@ -82,3 +82,16 @@ def test_console_script_runs_as_a_program(tmp_path):
                            "-o", str(tmp_path / "o.parquet")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith("workbench ingest: error: ") and "needs a non-empty string 'id'" in proc.stderr
+
+
+def test_ingest_stores_file_metadata_and_prints_warnings_as_lines(tmp_path, capsys):
+    out = tmp_path / "thesis.parquet"
+    assert cli.main(["ingest", str(THESIS_MANIFEST), "-o", str(out)]) == 0
+    assert "metadata of 1 file(s)" in capsys.readouterr().out
+    meta = experiment.read_sources(out)
+    assert meta["thesis/fig69_everest_cache_memory.txt"]["motherboard"] == "Asus M2N32-SLI Deluxe"
+    report = FIXTURES / "everest" / "aida64_v5.95_en_html_report_allpages_FULL.htm"
+    assert cli.main(["ingest", str(report), "--label", "condition=native", "-o", str(tmp_path / "e.parquet")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("workbench ingest: warning: ") and "kept values outside the metric vocabulary" in err
+    assert "Warning:" not in err  # no Python file:line prefix

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +18,13 @@ from .errors import WorkbenchError
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # Library warnings (native metrics kept, a timezone assumed, a run excluded) are
+    # shown as one line each, not with Python's file:line prefix.
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"workbench {args.command}: warning: {message}", file=sys.stderr)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
     try:
         return args.func(args)
     except WorkbenchError as exc:
@@ -25,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"workbench {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = previous
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,17 +91,20 @@ def _ingest(args: argparse.Namespace) -> int:
             raise WorkbenchError("a manifest is ingested alone: labels and formats belong inside it")
         exp = experiment.load(manifests[0])
         table = exp.table()
+        sources = experiment.sources_metadata(exp)
         what = f"experiment '{exp.id}' ({len(exp.inputs)} inputs)"
     else:
         labels = _labels(args.label)
         import polars as pl
         table = pl.concat([readers.read(p, format=args.format, **labels) for p in args.inputs])
+        sources = {p: meta for p in args.inputs if (meta := readers.read_metadata(p, format=args.format))}
         what = f"{len(args.inputs)} file(s)"
         if "condition" not in labels:
             print("workbench ingest: note: no --label condition=...; rows are labelled 'unlabelled'",
                   file=sys.stderr)
-    out = experiment.write_parquet(table, args.output)
-    print(f"{what}: {table.height} rows, {table['metric'].n_unique()} metrics -> {out}")
+    out = experiment.write_parquet(table, args.output, sources=sources)
+    described = f", metadata of {len(sources)} file(s)" if sources else ""
+    print(f"{what}: {table.height} rows, {table['metric'].n_unique()} metrics{described} -> {out}")
     return 0
 
 
