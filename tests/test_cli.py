@@ -7,7 +7,7 @@ import pytest
 
 from workbench import cli, experiment
 
-from .conftest import FIXTURES, THESIS_DIR, THESIS_MANIFEST
+from .conftest import DATA, FIXTURES, THESIS_DIR, THESIS_MANIFEST
 
 
 def test_ingest_manifest(tmp_path, capsys):
@@ -46,6 +46,10 @@ def test_ingest_without_condition_says_so(tmp_path, capsys):
     (["ingest", str(FIXTURES / "broken" / "fig65_bad_value.csv"), "-o", "{out}"],
      "fig65_bad_value.csv:3: expected a number (or nothing) in column 'value', found '5e3x'"),
     (["ingest", str(THESIS_DIR / "README.md"), "-o", "{out}"], "format not recognised"),
+    (["ingest", str(DATA / "felter2014" / "vm.log"), "--option", "timezone=UTC", "-o", "{out}"],
+     "format 'stream' takes no option 'timezone' (it takes none)"),
+    (["ingest", str(DATA / "felter2014" / "vm.log"), "--option", "timezone", "-o", "{out}"],
+     "--option 'timezone': expected KEY=VALUE"),
 ])
 def test_errors_are_one_line_and_exit_2(tmp_path, capsys, args, message):
     out = tmp_path / "out.parquet"

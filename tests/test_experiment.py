@@ -88,3 +88,21 @@ def test_missing_manifest():
 
 def test_empty_table_is_valid():
     assert schema.validate(schema.empty()).is_empty()
+
+
+def test_reader_options_from_the_manifest():
+    """An AIDA64 CSV log's local times are converted with the timezone the manifest gives."""
+    import warnings
+    from datetime import datetime, timezone
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = experiment.load(BROKEN / "csvlog_with_timezone.toml").table()
+    assert not [w for w in caught if "timezone" in str(w.message)]
+    # "6/15/2025,4:36:36 PM" in Madrid (CEST, UTC+2) is 14:36:36 UTC
+    assert t.sort("time")["time"][0] == datetime(2025, 6, 15, 14, 36, 36, tzinfo=timezone.utc)
+
+
+def test_unknown_reader_option():
+    with pytest.raises(ManifestError, match="input #1 .*format 'everest-csvlog' takes no option 'tz' .its options: timezone, date_order."):
+        experiment.load(BROKEN / "unknown_option.toml").table()

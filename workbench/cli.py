@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="label for every row of the FILEs (experiment, condition, host, guest, scope, stage, run)")
     p.add_argument("--format", help="skip content detection and use this reader")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="reader option for the FILEs, e.g. timezone=Europe/Madrid for an AIDA64 CSV log")
     p.set_defaults(func=_ingest)
 
     p = sub.add_parser("report", help="render the report notebooks into reports/")
@@ -87,8 +89,8 @@ def _ingest(args: argparse.Namespace) -> int:
 
     manifests = [p for p in args.inputs if p.endswith(".toml")]
     if manifests:
-        if len(args.inputs) > 1 or args.label or args.format:
-            raise WorkbenchError("a manifest is ingested alone: labels and formats belong inside it")
+        if len(args.inputs) > 1 or args.label or args.format or args.option:
+            raise WorkbenchError("a manifest is ingested alone: labels, formats and options belong inside it")
         exp = experiment.load(manifests[0])
         table = exp.table()
         sources = experiment.sources_metadata(exp)
@@ -96,7 +98,8 @@ def _ingest(args: argparse.Namespace) -> int:
     else:
         labels = _labels(args.label)
         import polars as pl
-        table = pl.concat([readers.read(p, format=args.format, **labels) for p in args.inputs])
+        options = dict(_pair(o, "--option") for o in args.option)
+        table = pl.concat([readers.read(p, format=args.format, options=options, **labels) for p in args.inputs])
         sources = {p: meta for p in args.inputs if (meta := readers.read_metadata(p, format=args.format))}
         what = f"{len(args.inputs)} file(s)"
         if "condition" not in labels:
@@ -106,6 +109,13 @@ def _ingest(args: argparse.Namespace) -> int:
     described = f", metadata of {len(sources)} file(s)" if sources else ""
     print(f"{what}: {table.height} rows, {table['metric'].n_unique()} metrics{described} -> {out}")
     return 0
+
+
+def _pair(text: str, flag: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise WorkbenchError(f"{flag} {text!r}: expected KEY=VALUE")
+    return key, value
 
 
 def _labels(pairs: list[str]) -> dict[str, object]:

@@ -20,6 +20,7 @@ from that file gets (DESIGN.md §5)::
     path = "../thesis/fig65_cpu_per_core.csv"   # relative to the manifest
     condition = "virtualized"                   # input labels override the file
     # format = "thesis"                         # optional: skips content detection
+    # options = { timezone = "Europe/Madrid" }  # optional: the reader's options
 
     [names]                    # identities a file knows only by UUID -> name
     "0b7a...-uuid" = "xenserver-host"
@@ -47,7 +48,7 @@ _SECTIONS = {"experiment", "defaults", "conditions", "inputs", "names"}
 _EXPERIMENT_KEYS = {"id", "title", "baseline", "description"}
 _CONDITION_KEYS = {"hypervisor", "description"}
 _INPUT_LABELS = tuple(k for k in schema.LABELS if k != "experiment")
-_INPUT_KEYS = {"path", "format", *_INPUT_LABELS}
+_INPUT_KEYS = {"path", "format", "options", *_INPUT_LABELS}
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Input:
     labels: dict[str, Any]
     format: str | None = None
     entry: str = ""  #: how error messages name this entry
+    options: dict[str, Any] = field(default_factory=dict)  #: reader options, e.g. timezone
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class Experiment:
                 shown = item.path.name
             try:
                 frame = readers.read(item.path, format=item.format, source_file=shown,
-                                     defaults=self.defaults,
+                                     defaults=self.defaults, options=item.options,
                                      **{"experiment": self.id, **item.labels})
             except WorkbenchError as exc:
                 raise ManifestError(self.manifest, item.entry, str(exc)) from exc
@@ -165,7 +167,10 @@ def load(path: str | os.PathLike) -> Experiment:
         if fmt is not None and fmt not in readers.formats():
             raise ManifestError(manifest, entry,
                                 f"format '{fmt}' is not registered ({', '.join(readers.formats())})")
-        inputs.append(Input(file, labels, fmt, entry))
+        options = raw.get("options", {})
+        if not isinstance(options, dict):
+            raise ManifestError(manifest, entry, "'options' must be a table, e.g. options = { timezone = \"Europe/Madrid\" }")
+        inputs.append(Input(file, labels, fmt, entry, options))
 
     names = doc.get("names", {})
     if not all(isinstance(v, str) for v in names.values()):

@@ -13,6 +13,7 @@ caller's labels and validates.
 """
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,8 @@ def detect(path: str | os.PathLike, head: bytes | None = None) -> Format:
 
 
 def read(path: str | os.PathLike, *, format: str | None = None, source_file: str | None = None,
-         defaults: dict[str, Any] | None = None, **labels: Any) -> pl.DataFrame:
+         defaults: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
+         **labels: Any) -> pl.DataFrame:
     """Read one file into a validated measurement table.
 
     Parameters
@@ -103,6 +105,9 @@ def read(path: str | os.PathLike, *, format: str | None = None, source_file: str
     defaults : dict, optional
         Label values used only where the file does not say (e.g. a manifest's
         ``[defaults]``).
+    options : dict, optional
+        Keyword options of the format's reader, e.g. ``{"timezone": "Europe/Madrid"}``
+        for an AIDA64 CSV log; an option the reader does not take is an error.
     **labels
         Values for the label columns (``schema.LABELS``); they override what the
         file says. Required labels nobody gave get :data:`DEFAULT_LABELS`.
@@ -118,8 +123,23 @@ def read(path: str | os.PathLike, *, format: str | None = None, source_file: str
     else:
         fmt = detect(path, data[:SNIFF_BYTES])
     shown = source_file if source_file is not None else str(path)
-    frame = fmt.parse(data, source=shown)
+    frame = fmt.parse(data, source=shown, **_checked_options(fmt, options or {}))
     return validate_labelled(frame, labels, defaults or {}, source=shown)
+
+
+def reader_options(fmt: Format) -> list[str]:
+    """The keyword options a format's ``parse`` takes besides ``source``."""
+    params = inspect.signature(fmt.parse).parameters.values()
+    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "source"]
+
+
+def _checked_options(fmt: Format, options: dict[str, Any]) -> dict[str, Any]:
+    known = reader_options(fmt)
+    for name in options:
+        if name not in known:
+            takes = f"its options: {', '.join(known)}" if known else "it takes none"
+            raise WorkbenchError(f"format '{fmt.name}' takes no option '{name}' ({takes})")
+    return options
 
 
 def read_metadata(path: str | os.PathLike, *, format: str | None = None,
@@ -192,5 +212,5 @@ from . import everest  # noqa: E402,F401
 from . import xen_rrd  # noqa: E402,F401
 from . import stream  # noqa: E402,F401
 
-__all__ = ["Format", "ParseError", "detect", "formats", "read", "read_metadata", "register_format",
+__all__ = ["Format", "ParseError", "detect", "formats", "read", "read_metadata", "reader_options", "register_format",
            "validate_labelled"]
