@@ -67,6 +67,30 @@ def _parser() -> argparse.ArgumentParser:
 
     # Commands of later issues go here, one block each (fetch-rrd, capture, probe, compare).
 
+    p = sub.add_parser(
+        "probe", help="measure cache and memory bandwidth and latency (EVEREST's Cache & Memory, repeatable)",
+        description="workbench probe -o OUT.parquet [--quick] [--trials N]: read, write and copy bandwidth "
+                    "(single-thread and all-cores) and pointer-chase latency at working sets in L1, L2, L3 and "
+                    "DRAM, in repeated trials (run 0 is the warm-up), as a measurement table with the "
+                    "machine's description (CPU, clock, caches, OS, hypervisor) in the file's metadata.")
+    p.add_argument("-o", "--output", required=True, type=Path, help="Parquet file to write")
+    p.add_argument("--quick", action="store_true",
+                   help="a few seconds: 3 trials of ~10 ms measurements (DRAM arrays still follow STREAM's rule)")
+    p.add_argument("--trials", type=int, help="trials including the warm-up (default 10; 3 with --quick)")
+    p.add_argument("--threads", type=int, help="threads of the all-cores figures (default: CPUs available)")
+    p.add_argument("--single-thread-only", action="store_true", help="skip the all-cores bandwidth")
+    for level in ("l1", "l2", "l3"):
+        p.add_argument(f"--{level}", metavar="SIZE",
+                       help=f"{level.upper()} {'data ' if level == 'l1' else ''}cache size (e.g. 48K, 2M), "
+                            "overriding what the OS reports")
+    p.add_argument("--memory-size", metavar="SIZE",
+                   help="DRAM array size (default: STREAM's rule, 4x the last-level caches)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pointer chase's random order")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="label for every row (experiment, condition, hypervisor, host, guest, scope, stage)")
+    p.add_argument("--no-progress", action="store_true", help="no progress line")
+    p.set_defaults(func=_probe)
+
     p = sub.add_parser("compare", help="compare conditions against a baseline (statistics, verdicts)")
     p.add_argument("table", metavar="TABLE_OR_MANIFEST", help="a Parquet table or an experiment manifest")
     p.add_argument("--baseline", help="baseline condition (default: the manifest's)")
@@ -171,6 +195,47 @@ def _formats(args: argparse.Namespace) -> int:
 
 
 # Handlers of later commands go here, one function each.
+
+
+def _probe(args: argparse.Namespace) -> int:
+    import warnings
+
+    from . import figures, probe
+
+    live = not args.no_progress
+    tty = sys.stderr.isatty()
+
+    def progress(trial: int, trials: int, level: str, elapsed: float) -> None:
+        what = "warm-up" if trial == 0 else f"trial {trial}/{trials - 1}"
+        if tty:
+            print(f"\rprobe: {what:<12} level {level:<7} {elapsed:6.1f} s ", end="", file=sys.stderr, flush=True)
+        elif level == "L1":  # one line per trial in logs
+            print(f"probe: {what} {elapsed:.1f} s", file=sys.stderr)
+
+    labels = _labels(args.label)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", probe.ProbeWarning)
+        result = probe.run(trials=args.trials, quick=args.quick, threads=args.threads,
+                           l1=args.l1, l2=args.l2, l3=args.l3, memory=args.memory_size,
+                           all_cores=not args.single_thread_only, seed=args.seed, labels=labels,
+                           progress=progress if live else None)
+    if live and tty:
+        print(file=sys.stderr)
+    for w in caught:
+        print(f"workbench probe: warning: {w.message}", file=sys.stderr)
+    out = probe.write(result, args.output)
+    m = result.machine
+    hyper = m.hypervisor_vendor or ("reported (vendor unknown)" if m.hypervisor_flag else "none reported")
+    print(f"{m.cpu_model or 'unknown CPU'}, {m.logical_cpus} CPUs, {m.os}; hypervisor: {hyper}")
+    print("working sets: " + ", ".join(f"{lv.name} {probe.format_size(lv.size)}" for lv in result.levels))
+    stages = [s for s in (probe.ALL_CORES, probe.SINGLE) if s in result.settings["modes"]]
+    for stage in stages:
+        table = figures.probe_cache_memory_table(result.table, bandwidth_stage=stage, stage=labels.get("stage"))
+        print(f"\nbandwidth {stage}, latency single-thread; median of {result.settings['trials'] - 1} trials "
+              "[95 % interval of the median; '-' = too few trials]")
+        print(table.to_pandas().to_string(index=False))
+    print(f"\n{result.table.height} rows, {result.settings['seconds']:.1f} s -> {out}")
+    return 0
 
 
 def _compare(args: argparse.Namespace) -> int:

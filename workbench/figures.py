@@ -244,3 +244,152 @@ def run_distributions(table: pl.DataFrame, metric: str, ax: Axes | None = None, 
     ax.set_ylabel("")
     ax.set_title(f"{metric}: one dot per run")
     return ax
+
+
+# --------------------------------------------------------------------------- memory probe
+
+_PROBE_ROWS = {"memory": "Memory", "L1": "L1 Cache", "L2": "L2 Cache", "L3": "L3 Cache"}
+_PROBE_COLUMNS = {"mem_read_bw": "Read (MB/s)", "mem_write_bw": "Write (MB/s)",
+                  "mem_copy_bw": "Copy (MB/s)", "mem_latency": "Latency (ns)"}
+
+
+def _probe_stage(user_stage: str | None, mode: str) -> str:
+    return f"{user_stage}: {mode}" if user_stage else mode
+
+
+def _probe_summary(table: pl.DataFrame, user_stage: str | None, confidence_level: float) -> pl.DataFrame:
+    from . import probe
+
+    data = table.filter(pl.col("source") == probe.SOURCE)
+    groups = data.select("condition", "host").unique()
+    if groups.height > 1:
+        raise ValueError(f"the table holds probe rows of {groups.height} condition/host pairs; "
+                         "filter it to one first")
+    return probe.summary(data, confidence_level=confidence_level)
+
+
+def probe_cache_memory_table(table: pl.DataFrame, *, bandwidth_stage: str = "all-cores",
+                             stage: str | None = None, confidence_level: float = 0.95) -> pl.DataFrame:
+    """The memory probe in EVEREST's Cache & Memory layout: rows Memory/L1/L2/L3,
+    columns Read/Write/Copy (MB/s) and Latency (ns).
+
+    Each cell is the median of the measured trials (the warm-up excluded) and
+    its distribution-free confidence interval, ``"11632 [11553, 11712]"``;
+    ``[-]`` where there are too few trials for an interval at
+    `confidence_level` (6 at 95 %). Bandwidth comes from `bandwidth_stage`
+    (``all-cores``, as AIDA64 measures it, or ``single-thread``), latency is
+    always single-thread.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        Probe rows of one condition and host (other sources are ignored).
+    bandwidth_stage : str
+        ``all-cores`` or ``single-thread``.
+    stage : str, optional
+        The user's stage label given to the probe, if any (rows are ``"<stage>: all-cores"``).
+    confidence_level : float
+        Of the interval of the median.
+    """
+    from .probe import SINGLE
+
+    summary = _probe_summary(table, stage, confidence_level)
+    bandwidth = (pl.col("stage") == _probe_stage(stage, bandwidth_stage)) & (pl.col("metric") != "mem_latency")
+    latency = (pl.col("stage") == _probe_stage(stage, SINGLE)) & (pl.col("metric") == "mem_latency")
+    rows = summary.filter(bandwidth | latency)
+    if rows.is_empty():
+        raise ValueError(f"no measured probe rows for stage {_probe_stage(stage, bandwidth_stage)!r}")
+    out = []
+    for component, label in _PROBE_ROWS.items():
+        cells = {"": label}
+        for metric, column in _PROBE_COLUMNS.items():
+            hit = rows.filter((pl.col("component") == component) & (pl.col("metric") == metric))
+            if hit.is_empty():
+                cells[column] = ""  # an absent level: EVEREST leaves the row empty
+                continue
+            r = hit.row(0, named=True)
+            scale, digits = (1 / NS, 1) if metric == "mem_latency" else (1 / MB_PER_S, 0)
+            interval = ("[-]" if r["low"] != r["low"] else  # NaN: too few trials
+                        f"[{r['low'] * scale:.{digits}f}, {r['high'] * scale:.{digits}f}]")
+            cells[column] = f"{r['median'] * scale:.{digits}f} {interval}"
+        cells["trials"] = str(int(rows.filter(pl.col("component") == component)["n"].min() or 0))
+        out.append(cells)
+    return pl.DataFrame(out)
+
+
+def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes | None = None, *,
+                            caches: dict[str, int] | None = None, stage: str | None = None,
+                            confidence_level: float = 0.95) -> Axes:
+    """Memory probe: bandwidth (left axis) and latency (right axis) against working-set size.
+
+    One point per level at its working-set size (log scales): read, write and
+    copy bandwidth per thread mode (solid all-cores, dashed single-thread),
+    latency in black on a twin axis; medians of the measured trials with
+    their distribution-free interval as error bars where there are enough
+    trials. Dotted verticals mark the cache sizes.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        Probe rows of one condition and host.
+    sizes : dict
+        Working-set bytes per component (``ProbeResult.sizes``, or the
+        ``levels`` of :func:`workbench.probe.read_metadata`).
+    caches : dict, optional
+        Cache bytes per level (``{"L1": 49152, ...}``) to mark.
+    stage : str, optional
+        The user's stage label given to the probe, if any.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    from .probe import ALL_CORES, LEVELS, SINGLE, format_size
+
+    ax = _ax(ax)
+    summary = _probe_summary(table, stage, confidence_level)
+    colours = {"mem_read_bw": "#1b9e77", "mem_write_bw": "#d95f02", "mem_copy_bw": "#7570b3"}
+
+    def series(mode: str, metric: str):
+        rows = summary.filter((pl.col("stage") == _probe_stage(stage, mode)) & (pl.col("metric") == metric)
+                              & pl.col("component").is_in(list(sizes)))
+        rows = rows.with_columns(x=pl.col("component").replace_strict(sizes, return_dtype=pl.Float64)).sort("x")
+        lo = (rows["median"] - rows["low"]).fill_nan(0.0)
+        hi = (rows["high"] - rows["median"]).fill_nan(0.0)
+        return rows, [lo.to_list(), hi.to_list()]
+
+    handles = []
+    for mode, style in ((ALL_CORES, "-"), (SINGLE, "--")):
+        for metric, colour in colours.items():
+            rows, err = series(mode, metric)
+            if rows.is_empty():
+                continue
+            scale = 1 / MB_PER_S
+            ax.errorbar(rows["x"].to_list(), (rows["median"] * scale).to_list(),
+                        yerr=[[v * scale for v in e] for e in err], color=colour, ls=style, marker="o",
+                        capsize=3, label=f"{_PROBE_COLUMNS[metric].split()[0].lower()}, {mode}")
+            handles.append(Line2D([], [], color=colour, ls=style, marker="o",
+                                  label=f"{_PROBE_COLUMNS[metric].split()[0].lower()}, {mode}"))
+    lat_ax = ax.twinx()
+    rows, err = series(SINGLE, "mem_latency")
+    if not rows.is_empty():
+        lat_ax.errorbar(rows["x"].to_list(), (rows["median"] / NS).to_list(),
+                        yerr=[[v / NS for v in e] for e in err], color="black", ls=":", marker="s", capsize=3)
+        handles.append(Line2D([], [], color="black", ls=":", marker="s", label="latency, single-thread"))
+        for x, y, comp in zip(rows["x"], rows["median"] / NS, rows["component"]):
+            lat_ax.annotate(comp, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for level, size in (caches or {}).items():
+        ax.axvline(size, color="grey", lw=0.8, ls=(0, (1, 3)))
+        ax.text(size, 1.0, f" {level} {format_size(size)}", transform=ax.get_xaxis_transform(),
+                rotation=90, va="top", ha="right", fontsize=7, color="grey")
+    for a in (ax, lat_ax):
+        a.set_yscale("log")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_size(v).replace(".0 ", " ")))
+    ax.set_xlabel("working-set size (bytes per array, log scale)")
+    ax.set_ylabel("bandwidth (MB/s, log scale)")
+    lat_ax.set_ylabel("latency (ns, log scale)")
+    order = [lv for lv in LEVELS if lv in sizes]
+    ax.set_title(f"Memory probe: bandwidth and latency against working-set size ({', '.join(order)})")
+    # Below the axes: inside, it would hide the L1 points at the left.
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncol=4, frameon=False)
+    return ax

@@ -1,0 +1,370 @@
+"""The memory probe: a real quick run here (through the CLI), its table, metadata,
+figure and notebook; cache detection on copies of this machine's sysfs; every bad
+option and broken file with its message pinned. No timing assertions: the
+physical checks compare levels that differ by large factors."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import re
+import shutil
+import subprocess
+
+import matplotlib
+
+matplotlib.use("agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+import psutil  # noqa: E402
+import pytest  # noqa: E402
+
+from workbench import cli, experiment, figures, probe, report, schema  # noqa: E402
+from workbench.errors import ParseError, WorkbenchError  # noqa: E402
+
+from .conftest import FIXTURES, ROOT  # noqa: E402
+
+PROBE = FIXTURES / "probe"
+KIB, MIB = 1024, 1024 ** 2
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One quick probe for the whole module, through the command line."""
+    out = tmp_path_factory.mktemp("probe") / "probe.parquet"
+    stdout, stderr = io.StringIO(), io.StringIO()  # capsys is function-scoped
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        rc = cli.main(["probe", "--quick", "-o", str(out), "--label", "condition=native",
+                       "--label", "experiment=probe-test"])
+    return {"rc": rc, "out": out, "stdout": stdout.getvalue(), "stderr": stderr.getvalue(),
+            "table": experiment.read_table(out), "meta": probe.read_metadata(out)}
+
+
+def medians(table: pl.DataFrame, stage: str, metric: str) -> dict[str, float]:
+    rows = probe.measured(table).filter((pl.col("stage") == stage) & (pl.col("metric") == metric))
+    return {c: float(g["value"].median()) for (c,), g in rows.group_by("component")}
+
+
+def lscpu() -> dict[str, str]:
+    done = subprocess.run(["lscpu"], capture_output=True, text=True, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+    return probe.parse_lscpu(done.stdout)
+
+
+# --------------------------------------------------------------------------- the quick run
+
+
+def test_cli_quick_run_prints_everest_layout(quick_run):
+    assert quick_run["rc"] == 0
+    out = quick_run["stdout"]
+    assert re.search(r"^working sets: L1 24 KiB, L2 192 KiB, L3 8 MiB, memory 1\.17 GiB$", out, re.M)
+    for label in ("Memory", "L1 Cache", "L2 Cache", "L3 Cache"):
+        assert re.search(rf"^\s*{label}\s+\d+ \[-\]\s+\d+ \[-\]\s+\d+ \[-\]\s+\d+\.\d \[-\]\s+2$", out, re.M), label
+    assert "84 rows" in out and str(quick_run["out"]) in out
+    # stderr is not a terminal here: one progress line per trial
+    assert re.findall(r"^probe: (warm-up|trial \d/2) \d+\.\d s$", quick_run["stderr"], re.M) == \
+        ["warm-up", "trial 1/2", "trial 2/2"]
+
+
+def test_table_has_the_everest_shape(quick_run):
+    t = quick_run["table"]
+    assert schema.validate(t) is not None
+    assert t.height == 3 * 4 * (3 * 2 + 1)  # trials x levels x (3 bandwidths x 2 modes + latency)
+    assert set(t["source"]) == {"workbench-probe"}
+    assert set(t["metric"]) == {"mem_read_bw", "mem_write_bw", "mem_copy_bw", "mem_latency"}
+    assert set(t["component"]) == {"L1", "L2", "L3", "memory"}
+    assert sorted(set(t["run"])) == [0, 1, 2]
+    assert set(t.filter(pl.col("run") == 0)["stage"]) == {"single-thread warm-up", "all-cores warm-up"}
+    assert set(t.filter(pl.col("run") > 0)["stage"]) == {"single-thread", "all-cores"}
+    assert set(t.filter(pl.col("metric") == "mem_latency")["stage"]) <= {"single-thread", "single-thread warm-up"}
+    # one-shot results, as the EVEREST Cache & Memory reader emits them
+    assert set(t["aggregate"]) == {"single"}
+    assert t["interval"].null_count() == t["time"].null_count() == t.height
+    assert set(t["condition"]) == {"native"} and set(t["experiment"]) == {"probe-test"}
+    assert t["source_file"][0].startswith("probe://")
+    # the hypervisor as lscpu (util-linux) reports it; scope follows
+    vendor = lscpu().get("Hypervisor vendor")
+    assert t["hypervisor"].unique().to_list() == [vendor]
+    assert set(t["scope"]) == {"guest" if vendor else "host"}
+    assert probe.measured(t).height == 2 * 4 * 7
+
+
+def test_numbers_are_physically_sensible(quick_run):
+    t = quick_run["table"]
+    lat = medians(t, "single-thread", "mem_latency")
+    assert lat["L1"] < lat["L2"] < lat["L3"] < lat["memory"]
+    assert 0.3e-9 < lat["L1"] < 20e-9 and 20e-9 < lat["memory"] < 2e-6
+    for stage in ("single-thread", "all-cores"):
+        for metric in ("mem_read_bw", "mem_write_bw", "mem_copy_bw"):
+            bw = medians(t, stage, metric)
+            assert bw["memory"] < bw["L1"], (stage, metric)
+            assert 1e8 < bw["memory"] < 1e12
+
+
+def test_metadata_records_machine_caches_and_sizes(quick_run):
+    meta = quick_run["meta"]
+    caches = {c["level"]: c["size"] for c in meta["machine"]["caches"]}
+    # glibc's getconf reads CPUID itself: an independent reference for sysfs
+    conf = {k: int(v) for k, v in (line.split() for line in subprocess.run(
+        ["getconf", "-a"], capture_output=True, text=True).stdout.splitlines()
+        if re.match(r"LEVEL[123]_(DCACHE|CACHE)_SIZE\s+\d+$", line))}
+    assert caches == {"L1": conf["LEVEL1_DCACHE_SIZE"], "L2": conf["LEVEL2_CACHE_SIZE"],
+                      "L3": conf["LEVEL3_CACHE_SIZE"]}
+    sizes = probe.level_sizes(meta)
+    assert list(sizes) == ["L1", "L2", "L3", "memory"]
+    assert sizes["memory"] >= 4 * caches["L3"]  # STREAM's rule
+    assert caches["L1"] > sizes["L1"] and caches["L1"] < sizes["L2"] < caches["L2"] < sizes["L3"] < caches["L3"]
+    m = meta["machine"]
+    info = lscpu()
+    assert m["cpu_model"] == info["Model name"]
+    assert m["logical_cpus"] == len(psutil.Process().cpu_affinity())
+    assert m["hypervisor_vendor"] == info.get("Hypervisor vendor")
+    assert m["hypervisor_flag"] == ("hypervisor" in info["Flags"].split())
+    assert m["os"].startswith("Linux-") and m["clock_hz"] > 1e8
+    s = meta["settings"]
+    assert (s["trials"], s["warm_up_run"], s["quick"]) == (3, 0, True)
+    assert s["modes"] == ["single-thread", "all-cores"]
+    assert s["repetitions"]["memory/single-thread/mem_copy_bw"] >= 1
+    assert len(s["trial_times"]) == 3 and s["started"] <= s["trial_times"][0][0] < s["trial_times"][2][1]
+
+
+def test_per_trial_and_summary(quick_run):
+    t = quick_run["table"]
+    wide = probe.per_trial(t)
+    assert wide.columns == ["stage", "level", "metric", "unit", "run 0 (warm-up)", "run 1", "run 2"]
+    assert wide.height == 28
+    s = probe.summary(t)
+    row = s.filter((pl.col("stage") == "single-thread") & (pl.col("component") == "memory")
+                   & (pl.col("metric") == "mem_latency")).row(0, named=True)
+    runs = probe.measured(t).filter((pl.col("stage") == "single-thread") & (pl.col("component") == "memory")
+                                    & (pl.col("metric") == "mem_latency"))["value"]
+    assert row["n"] == 2 and row["median"] == pytest.approx(float(np.median(runs.to_numpy())))
+    assert math.isnan(row["low"]) and math.isnan(row["high"])  # 2 trials: no 95 % interval exists
+
+
+def test_summary_interval_is_the_order_statistic_interval():
+    # Nine measured trials: scipy's distribution-free 95 % interval of the median
+    # is [2nd smallest, 8th smallest] (coverage 96.1 %).
+    values = [61.8, 57.9, 67.4, 58.3, 59.0, 60.2, 62.5, 58.8, 64.1]
+    rows = [{"run": r, "stage": "single-thread", "metric": "mem_latency", "component": "memory",
+             "value": v * 1e-9} for r, v in enumerate([99.0] + values)]
+    t = schema.from_rows(rows, experiment="x", condition="c", host="h", scope="host", aggregate="single",
+                         source="workbench-probe", source_file="probe://h/t")
+    t = t.with_columns(stage=pl.when(pl.col("run") == 0).then(pl.lit("single-thread warm-up"))
+                       .otherwise(pl.col("stage")))
+    row = probe.summary(t).row(0, named=True)
+    ordered = sorted(values)
+    assert row["n"] == 9  # the warm-up (99 ns) is left out
+    assert row["median"] == pytest.approx(60.2e-9)
+    assert (row["low"], row["high"]) == pytest.approx((ordered[1] * 1e-9, ordered[7] * 1e-9))
+
+
+def test_cache_memory_table_and_figure(quick_run):
+    t, meta = quick_run["table"], quick_run["meta"]
+    table = figures.probe_cache_memory_table(t)
+    assert table.columns == ["", "Read (MB/s)", "Write (MB/s)", "Copy (MB/s)", "Latency (ns)", "trials"]
+    assert table[""].to_list() == ["Memory", "L1 Cache", "L2 Cache", "L3 Cache"]
+    lat = medians(t, "single-thread", "mem_latency")["memory"]
+    assert table["Latency (ns)"][0] == f"{lat * 1e9:.1f} [-]"
+    bw = medians(t, "all-cores", "mem_copy_bw")["L1"]
+    assert table["Copy (MB/s)"][1] == f"{bw / 1e6:.0f} [-]"
+    fig, ax = plt.subplots()
+    try:
+        assert figures.probe_bandwidth_latency(t, probe.level_sizes(meta), ax=ax,
+                                               caches=probe.cache_sizes(meta)) is ax
+        assert ax.get_title().startswith("Memory probe: bandwidth and latency")
+        assert "(MB/s" in ax.get_ylabel() and "working-set size" in ax.get_xlabel()
+        assert len(ax.get_legend().get_texts()) == 7  # 3 bandwidths x 2 modes + latency
+        twin = [a for a in fig.axes if a is not ax][0]
+        assert "(ns" in twin.get_ylabel()
+        assert [t.get_text().strip() for t in ax.texts] == ["L1 48 KiB", "L2 2 MiB", "L3 300 MiB"]
+    finally:
+        plt.close(fig)
+
+
+def test_a_user_stage_prefixes_the_thread_mode(quick_run):
+    t = quick_run["table"].with_columns(stage=pl.lit("idle: ") + pl.col("stage"))
+    plain = figures.probe_cache_memory_table(quick_run["table"], bandwidth_stage="single-thread")
+    assert figures.probe_cache_memory_table(t, bandwidth_stage="single-thread", stage="idle").equals(plain)
+    with pytest.raises(ValueError, match="no measured probe rows for stage 'all-cores'"):
+        figures.probe_cache_memory_table(t)
+    assert probe.measured(t).height == probe.measured(quick_run["table"]).height  # warm-up still told apart
+
+
+def test_table_of_mixed_conditions_is_refused(quick_run):
+    t = quick_run["table"]
+    two = pl.concat([t, t.with_columns(condition=pl.lit("other"))])
+    with pytest.raises(ValueError, match="2 condition/host pairs; filter it to one first"):
+        figures.probe_cache_memory_table(two)
+
+
+def test_notebook_renders_the_probe_file(quick_run, tmp_path):
+    entry = report.ReportEntry("probe", ROOT / "notebooks" / "probe.ipynb", "probe",
+                               {"table": str(quick_run["out"])})
+    result = report.render_notebook(entry, tmp_path)
+    assert result.ok, result.error
+    html = result.html.read_text(encoding="utf-8")
+    assert html.count('src="data:image/png;base64,') == 1
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert "84 rows, 3 trials, source workbench-probe" in text
+    assert "L3 Cache" in text and "run 0 (warm-up)" in text
+    assert "STREAM's rule: 4x the last-level caches" in text
+    assert "probe.run(" not in text  # no code cells in the page
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+def test_linux_caches_from_a_copy_of_this_machines_sysfs():
+    caches = probe.linux_caches(PROBE / "sysfs-kvm")
+    assert caches == (probe.Cache("L1", 48 * KIB, False, 2, 64, "sysfs"),
+                      probe.Cache("L2", 2048 * KIB, False, 2, 64, "sysfs"),
+                      probe.Cache("L3", 307200 * KIB, True, 1, 64, "sysfs"))
+    # on one CPU only, nothing is shared
+    assert [c.shared for c in probe.linux_caches(PROBE / "sysfs-kvm", cpus=[1])] == [False, False, False]
+
+
+def test_plan_follows_the_rules():
+    levels = probe.plan(probe.linux_caches(PROBE / "sysfs-kvm"))
+    assert [(lv.name, lv.size) for lv in levels] == [
+        ("L1", 24 * KIB), ("L2", 192 * KIB), ("L3", 8 * MIB), ("memory", 1200 * MIB)]
+    assert [lv.copy_halves for lv in levels] == [True, True, True, False]
+    # no L3: the last level is L2, two instances -> 4 x 2 x 2 MiB
+    no_l3 = probe.plan(probe.linux_caches(PROBE / "sysfs-kvm-no-l3"))
+    assert [(lv.name, lv.size) for lv in no_l3] == [("L1", 24 * KIB), ("L2", 192 * KIB), ("memory", 16 * MIB)]
+    # the thesis host, Athlon 64 X2 5200+: 64 KiB L1d and 1 MiB L2 per core; STREAM's floor
+    # of 10^6 elements is below 4 x 2 x 1 MiB
+    athlon = probe.plan([probe.Cache("L1", 64 * KIB, False, 2), probe.Cache("L2", MIB, False, 2)])
+    assert [(lv.name, lv.size) for lv in athlon] == [("L1", 32 * KIB), ("L2", 256 * KIB), ("memory", 8 * MIB)]
+    tiny = probe.plan([probe.Cache("L1", 16 * KIB, False, 1)])
+    assert tiny[-1].size == 8_000_000 // 64 * 64  # 10^6 elements of 8 bytes, whole lines
+
+
+def test_plan_warns_below_streams_rule():
+    caches = probe.linux_caches(PROBE / "sysfs-kvm")
+    with pytest.warns(probe.ProbeWarning, match=r"DRAM array of 64 MiB is below STREAM's rule \(1.17 GiB"):
+        levels = probe.plan(caches, memory=64 * MIB)
+    assert levels[-1].size == 64 * MIB and levels[-1].rule == "given"
+
+
+def test_cpuinfo_and_lscpu_of_this_machine():
+    info = probe.parse_cpuinfo((PROBE / "cpuinfo-kvm.txt").read_text(encoding="utf-8"))
+    assert info == {"cpu_model": "Intel(R) Xeon(R) Processor", "mhz": 2100.0, "hypervisor_flag": True}
+    out = probe.parse_lscpu((PROBE / "lscpu-kvm.txt").read_text(encoding="utf-8"))
+    assert (out["Hypervisor vendor"], out["Virtualization type"], out["L3 cache"]) == \
+        ("KVM", "full", "300 MiB (1 instance)")
+
+
+def test_chain_is_one_cycle_over_every_line():
+    chain = np.zeros(64 * KIB // 8, dtype=np.uint64)
+    lines = probe.build_chain(chain, 64, seed=7)
+    assert lines == 1024
+    assert probe.cycle_length(chain, 10 * lines) == lines
+    visited, i = [], 0
+    for _ in range(lines):
+        visited.append(i)
+        i = int(chain[i])
+    assert sorted(visited) == list(range(0, chain.size, 8))  # each line once, at its first element
+    other = np.zeros_like(chain)
+    probe.build_chain(other, 64, seed=8)
+    assert not np.array_equal(chain, other)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("49152", 49152), ("48K", 48 * KIB), ("48KiB", 48 * KIB), ("2M", 2 * MIB), ("1.5G", 3 * 512 * MIB),
+    (4096, 4096)])
+def test_parse_size(text, expected):
+    assert probe.parse_size(text) == expected
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("folder, message", [
+    ("sysfs-broken-size", r"sysfs-broken-size/cpu0/cache/index0/size:1: expected a cache size such as 48K, "
+                          r"found '48Q'"),
+    ("sysfs-broken-level", r"index0/level:1: expected a non-negative integer, found 'one'"),
+    ("sysfs-broken-cpulist", r"index0/shared_cpu_list:1: expected a CPU list such as 0-1 or 0,2,4-7, "
+                             r"found '0-x'"),
+    ("sysfs-broken-missing-type", r"index0/type: expected a readable sysfs attribute, found FileNotFoundError"),
+])
+def test_broken_sysfs_is_a_parse_error(folder, message):
+    with pytest.raises(ParseError, match=message):
+        probe.linux_caches(PROBE / folder)
+
+
+def test_sysfs_without_caches(tmp_path):
+    with pytest.raises(probe.ProbeError, match=r"no cache description in sysfs; give the sizes \(--l1, --l2, --l3\)"):
+        probe.linux_caches(tmp_path)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"trials": 0}, r"`trials` must be an integer of at least 2 \(one warm-up and one measured trial\), found 0"),
+    ({"trials": 1}, r"`trials` must be an integer of at least 2 .* found 1"),
+    ({"threads": 0}, r"`threads` must be a positive integer, found 0"),
+    ({"l1": -1}, r"`l1` must be a positive number of bytes, found -1"),
+    ({"l2": "-2M"}, r"`l2` must be a positive number of bytes, found '-2M'"),
+    ({"l3": "lots"}, r"`l3`: expected a size such as 48K, 2M or 1G .* found 'lots'"),
+    ({"memory": 0}, r"`memory` must be a positive number of bytes, found 0"),
+    ({"l1": "48K", "l2": "2M", "l3": "3M"}, r"`l3` \(3 MiB\) must be larger than twice `l2` \(2 MiB\)"),
+    ({"labels": {"run": 3}}, r"`run` is the trial number and is set by the probe \(run 0 is the warm-up\)"),
+    ({"labels": {"colour": "red"}}, r"unknown label 'colour'; labels are: experiment, condition"),
+    ({"target_seconds": 0}, r"`target_seconds` must be positive, found 0"),
+])
+def test_bad_options_are_refused_before_any_work(options, message):
+    with pytest.raises(probe.ProbeError, match=message):
+        probe.run(**options)
+
+
+def test_sizes_beyond_free_memory_are_refused():
+    available = psutil.virtual_memory().available
+    with pytest.raises(probe.ProbeError, match=r"the probe needs .* GiB \(two arrays of .* for the memory level\) "
+                                               r"but only .* is available; give a smaller `memory`"):
+        probe.run(memory=available)  # two arrays of it cannot fit
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--trials", "0"], "workbench probe: error: `trials` must be an integer of at least 2"),
+    (["--l2", "-5"], "workbench probe: error: `l2` must be a positive number of bytes, found '-5'"),
+    (["--memory-size", "100T"], "workbench probe: error: the probe needs"),
+    (["--label", "run=2"], "workbench probe: error: `run` is the trial number"),
+])
+def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "p.parquet"
+    assert cli.main(["probe", "-o", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_metadata_errors(tmp_path, quick_run):
+    with pytest.raises(WorkbenchError, match=r"missing\.parquet: no such file"):
+        probe.read_metadata(tmp_path / "missing.parquet")
+    with pytest.raises(WorkbenchError, match=r"not-parquet\.txt: not a Parquet file"):
+        probe.read_metadata(PROBE / "not-parquet.txt")
+    plain = experiment.write_parquet(quick_run["table"], tmp_path / "plain.parquet")
+    with pytest.raises(WorkbenchError, match=r"plain\.parquet: not written by `workbench probe` "
+                                             r"\(no 'workbench-probe' metadata\)"):
+        probe.read_metadata(plain)
+
+
+def test_write_is_atomic_and_keeps_the_metadata(tmp_path, quick_run):
+    meta = quick_run["meta"]
+    result = probe.ProbeResult(quick_run["table"], probe.Machine(**{
+        **meta["machine"], "caches": tuple(probe.Cache(**c) for c in meta["machine"]["caches"])}),
+        tuple(probe.Level(**lv) for lv in meta["levels"]), meta["settings"])
+    out = probe.write(result, tmp_path / "sub" / "again.parquet")
+    assert [p.name for p in out.parent.iterdir()] == ["again.parquet"]  # no temporary left
+    assert json.loads(json.dumps(probe.read_metadata(out))) == meta
+    bad = result.table.with_columns(unit=pl.lit("MB/s"))
+    with pytest.raises(WorkbenchError, match="column 'unit'"):
+        probe.write(probe.ProbeResult(bad, result.machine, result.levels, result.settings),
+                    tmp_path / "sub" / "bad.parquet")
+    assert [p.name for p in out.parent.iterdir()] == ["again.parquet"]
+
+
+@pytest.mark.skipif(shutil.which("lscpu") is None, reason="util-linux lscpu not installed")
+def test_machine_scope_follows_the_hypervisor():
+    m = probe.detect_machine(caches=())
+    assert m.scope == ("guest" if lscpu().get("Hypervisor vendor") else "host")

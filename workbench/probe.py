@@ -1,0 +1,1120 @@
+"""Memory probe: EVEREST's Cache & Memory benchmark, open and repeatable (DESIGN.md §8).
+
+Measures read, write and copy bandwidth and load-to-use latency at working-set
+sizes that fall in L1, L2, L3 and DRAM, in repeated trials, and returns the
+measurement table in the shape the EVEREST Cache & Memory reader produces
+(metrics ``mem_read_bw``, ``mem_write_bw``, ``mem_copy_bw``, ``mem_latency``;
+components ``L1``, ``L2``, ``L3``, ``memory``), so a guest on any hypervisor
+and EVEREST's numbers land in one table.
+
+What a row is
+-------------
+* ``source = workbench-probe``; ``run`` is the trial. **Run 0 is the warm-up**
+  (it also calibrates the repetition counts); its rows carry the stage suffix
+  ``warm-up`` (e.g. ``all-cores warm-up``) so that a comparison grouping by
+  stage never mixes it with measured trials. Measured trials are runs 1..N-1.
+* ``stage`` says how many threads ran: ``single-thread`` or ``all-cores``
+  (one thread per CPU the process may use; private levels give each thread its
+  own working set, shared ones split it). Latency is single-thread only, as in
+  AIDA64, whose latency page names one core where the bandwidth pages name all.
+  A user stage label ("idle", "both guests running") is prefixed:
+  ``idle: all-cores``.
+* ``aggregate = single``, ``time`` and ``interval`` null: each value is a
+  one-shot benchmark result (bytes moved, or loads done, over the measurement's
+  wall time), exactly as the EVEREST Cache & Memory reader emits its values, so
+  a comparison grouping by aggregate and interval puts both in one cell. When
+  each trial ran is in the metadata (``settings["trial_times"]``).
+* Bandwidth counts bytes read plus bytes written, as STREAM does (copy moves
+  2 x 8 bytes per element). EVEREST's copy values sit next to its read and
+  write values (thesis figure 69: 7284, 7426, 7216 MB/s), which fits the same
+  convention; its documentation does not say.
+
+Working sets
+------------
+Cache sizes come from the OS (:func:`detect_caches`: Linux sysfs, Windows
+``GetLogicalProcessorInformation`` through ctypes) and can be overridden. Each
+level's array size is chosen deep inside the level (:func:`plan`); the DRAM
+arrays follow STREAM's rule: each at least 4x the last-level caches in use and
+at least one million elements. Read, write and latency walk one array of the
+level's size. In the caches, copy moves the first half of that array into the
+first half of a second one, so its footprint is the level's size too; for DRAM
+it copies two whole arrays (STREAM's rule is per array).
+
+Kernels are compiled with numba (``nogil`` so that Python threads run them in
+parallel for the all-cores figures; ``cache=True`` so later runs skip the
+compile). Latency is a dependent pointer chase over a random cyclic
+permutation of the working set's cache lines, which defeats the prefetchers.
+Arrays of a few MiB and more come from numpy, which asks Linux for transparent
+huge pages (``madvise``), so DRAM latency includes fewer page walks than with
+4 KiB pages; ``bench/probe.py``'s C reference does the same.
+
+The library never prints: progress goes to a callback, and the CLI
+(``workbench probe``) draws the progress line.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+from numba import njit
+
+from . import schema
+from .errors import ParseError, WorkbenchError
+
+SOURCE = "workbench-probe"
+METRICS = ("mem_read_bw", "mem_write_bw", "mem_copy_bw", "mem_latency")
+BANDWIDTH_METRICS = METRICS[:3]
+LEVELS = ("L1", "L2", "L3", "memory")
+SINGLE = "single-thread"
+ALL_CORES = "all-cores"
+WARM_UP = "warm-up"
+#: Key of the JSON document in the Parquet file's key-value metadata (the
+#: source name, as ``workbench capture`` keys its files by its own).
+METADATA_KEY = SOURCE
+
+#: Trials (including the warm-up) and seconds per measurement, by mode.
+DEFAULT_TRIALS = 10
+QUICK_TRIALS = 3
+TARGET_SECONDS = 0.1
+QUICK_TARGET_SECONDS = 0.01
+
+_ELEMENT = 8  # bytes per array element (uint64)
+_STREAM_MIN_ELEMENTS = 1_000_000  # STREAM: arrays of at least 1e6 elements
+_DEFAULT_LINE = 64
+
+
+class ProbeError(WorkbenchError):
+    """An option of the probe is unusable (size, trial count, memory), or the OS
+    does not say what the probe needs and no override was given."""
+
+
+class ProbeWarning(UserWarning):
+    """The probe ran, but a choice weakens what it measures (e.g. a DRAM array
+    smaller than STREAM's rule)."""
+
+
+# --------------------------------------------------------------------------- kernels
+# All arrays are uint64: an unsigned index spares numba's negative-index
+# wrap-around test inside the dependent chain of the pointer chase.
+
+@njit(nogil=True, cache=True)
+def _read(a, reps):
+    s = np.uint64(0)
+    for r in range(reps):
+        for i in range(a.size):
+            s += a[i]
+        # Depends on r so that no pass can be treated as a repeat of the last.
+        s ^= np.uint64(r)
+    return s
+
+
+@njit(nogil=True, cache=True)
+def _write(a, reps):
+    for r in range(reps):
+        v = np.uint64(r + 1)  # a value known only at run time: no memset idiom, no dead stores
+        for i in range(a.size):
+            a[i] = v
+    return a[0]
+
+
+@njit(nogil=True, cache=True)
+def _copy(src, dst, reps):
+    for r in range(reps):
+        for i in range(src.size):
+            dst[i] = src[i]
+    return dst[0]
+
+
+@njit(nogil=True, cache=True)
+def _chase(chain, steps):
+    i = np.uint64(0)
+    for _ in range(steps):
+        i = chain[i]
+    return i
+
+
+@njit(nogil=True, cache=True)
+def _link(chain, order, stride):
+    # chain[line k * stride] = index of the line after k in `order`: one cycle.
+    n = order.size
+    for k in range(n - 1):
+        chain[order[k] * stride] = order[k + 1] * stride
+    chain[order[n - 1] * stride] = order[0] * stride
+    return n
+
+
+@njit(nogil=True, cache=True)
+def _shuffle(order, seed):
+    # Fisher-Yates driven by splitmix64. numpy's Generator.permutation does the
+    # same job but took 0.65-0.85 s for the 19.7 M lines of a 1.2 GiB array
+    # here, this 0.21 s: it decides whether --quick stays a few seconds.
+    x = np.uint64(seed)
+    for i in range(order.size - 1, 0, -1):
+        x += np.uint64(0x9E3779B97F4A7C15)
+        z = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+        # Lemire's multiply-shift maps 32 random bits onto 0..i (i < 2**32).
+        j = ((z >> np.uint64(32)) * np.uint64(i + 1)) >> np.uint64(32)
+        t = order[i]
+        order[i] = order[j]
+        order[j] = t
+    return order.size
+
+
+def build_chain(chain: np.ndarray, line_bytes: int, seed: int) -> int:
+    """Write a random cyclic permutation of the cache lines of `chain` into it.
+
+    Every line's first element holds the index of the next line's first
+    element; following it from index 0 visits every line once before
+    returning (a uniformly random cyclic permutation: a random order, closed).
+
+    Parameters
+    ----------
+    chain : numpy.ndarray of uint64
+        The array to link; its length must be a multiple of the line.
+    line_bytes : int
+        Cache line size (the chase touches one element per line).
+    seed : int
+        Seed of the random order.
+
+    Returns
+    -------
+    int
+        The number of lines in the cycle.
+    """
+    stride = max(1, line_bytes // _ELEMENT)
+    lines = chain.size // stride
+    if lines < 2:
+        raise ProbeError(f"a pointer chase needs at least 2 cache lines, got {chain.nbytes} bytes")
+    if lines >= 1 << 32:
+        raise ProbeError(f"a pointer chase over {lines} cache lines is beyond the probe's 2**32")
+    order = np.arange(lines, dtype=np.uint32)
+    _shuffle(order, np.uint64(seed % (1 << 64)))
+    return int(_link(chain, order, np.uint64(stride)))
+
+
+def compile_kernels() -> None:
+    """Compile (or load from numba's cache) every kernel, so no timing includes it."""
+    a = np.zeros(16, dtype=np.uint64)
+    b = np.zeros(16, dtype=np.uint64)
+    _read(a, 1)
+    _write(b, 1)
+    _copy(a, b, 1)
+    order = np.arange(2, dtype=np.uint32)
+    _shuffle(order, np.uint64(1))
+    _link(a, order, np.uint64(8))
+    _chase(a, 1)
+
+
+def cycle_length(chain: np.ndarray, limit: int) -> int:
+    """Steps the chase takes from index 0 back to 0 (at most `limit`); for tests."""
+    return int(_cycle_length(chain, limit))
+
+
+@njit(cache=True)
+def _cycle_length(chain, limit):
+    i = chain[0]
+    n = 1
+    while i != 0 and n < limit:
+        i = chain[i]
+        n += 1
+    return n
+
+
+# --------------------------------------------------------------------------- the machine
+
+@dataclass(frozen=True)
+class Cache:
+    """One data (or unified) cache level as the OS reports it.
+
+    Attributes
+    ----------
+    level : str
+        ``L1``, ``L2`` or ``L3`` (L1 means the L1 data cache).
+    size : int
+        Bytes per instance.
+    shared : bool
+        True when one instance serves several of the CPUs the probe uses.
+    instances : int
+        Distinct instances among those CPUs (STREAM's rule sums the last level).
+    line : int
+        Cache line size in bytes.
+    source : str
+        Where the numbers came from (``sysfs``, ``GetLogicalProcessorInformation``,
+        ``override``).
+    """
+
+    level: str
+    size: int
+    shared: bool
+    instances: int = 1
+    line: int = _DEFAULT_LINE
+    source: str = "sysfs"
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the probe records about where it ran.
+
+    Attributes
+    ----------
+    cpu_model : str or None
+        As the OS names it (``/proc/cpuinfo`` ``model name``; the registry on Windows).
+    clock_hz : float or None
+        psutil's maximum clock, else its current one (``clock_kind`` says which).
+    clock_kind : str or None
+        ``max`` or ``current``.
+    logical_cpus : int
+        CPUs the process may run on.
+    os : str
+        ``platform.platform()``.
+    hostname : str
+    hypervisor_flag : bool or None
+        The CPU's "running under a hypervisor" bit (``hypervisor`` in the
+        ``/proc/cpuinfo`` flags); None where the OS does not expose it.
+    hypervisor_vendor : str or None
+        ``lscpu``'s "Hypervisor vendor" (KVM, VMware, Xen, Microsoft, ...), or
+        ``/sys/hypervisor/type``; on Windows the firmware's system manufacturer.
+    virtualization_type : str or None
+        ``lscpu``'s "Virtualization type" (``full``, ``para``, ``none``).
+    control_domain : bool
+        Xen dom0 (``/proc/xen/capabilities`` says ``control_d``).
+    caches : tuple of Cache
+    """
+
+    cpu_model: str | None
+    clock_hz: float | None
+    clock_kind: str | None
+    logical_cpus: int
+    os: str
+    hostname: str
+    hypervisor_flag: bool | None
+    hypervisor_vendor: str | None
+    virtualization_type: str | None
+    control_domain: bool
+    caches: tuple[Cache, ...] = ()
+
+    @property
+    def scope(self) -> str:
+        """The ``scope`` label the rows get unless the user gives one."""
+        if self.control_domain:
+            return "control-domain"
+        return "guest" if self.hypervisor_flag or self.hypervisor_vendor else "host"
+
+
+_SIZE = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+
+
+def parse_size(text: str | int, *, name: str = "size") -> int:
+    """Bytes from ``49152``, ``48K``, ``48KiB``, ``2M``, ``1.5G`` (binary units, as sysfs).
+
+    Raises
+    ------
+    ProbeError
+        Naming the option (`name`) and what was found.
+    """
+    if isinstance(text, (int, np.integer)) and not isinstance(text, bool):
+        value = int(text)
+    else:
+        m = _SIZE.fullmatch(str(text))
+        if not m:
+            raise ProbeError(f"`{name}`: expected a size such as 48K, 2M or 1G (binary units), found {text!r}")
+        value = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    if value <= 0:
+        raise ProbeError(f"`{name}` must be a positive number of bytes, found {text!r}")
+    return value
+
+
+def linux_caches(root: str | os.PathLike = "/sys/devices/system/cpu",
+                 cpus: Sequence[int] | None = None) -> tuple[Cache, ...]:
+    """Data and unified caches from Linux sysfs (``cpuN/cache/index*/``).
+
+    Parameters
+    ----------
+    root : path
+        The ``/sys/devices/system/cpu`` directory (tests pass a copy).
+    cpus : sequence of int, optional
+        The CPUs the probe runs on (default: those with a ``cache`` folder).
+        Sharing and instance counts are counted among them.
+
+    Raises
+    ------
+    ParseError
+        Naming the sysfs file that does not hold what it should.
+    ProbeError
+        When the folder holds no cache description.
+    """
+    root = Path(root)
+    if cpus is None:
+        cpus = sorted(int(p.name[3:]) for p in root.glob("cpu[0-9]*") if (p / "cache").is_dir())
+    used = set(cpus)
+    found: dict[int, dict[str, Any]] = {}
+    for cpu in cpus:
+        for index in sorted((root / f"cpu{cpu}" / "cache").glob("index[0-9]*")):
+            kind = _sysfs(index / "type")
+            if kind not in ("Data", "Unified"):
+                continue  # instruction caches hold no data
+            level = _sysfs_int(index / "level")
+            size = _sysfs_size(index / "size")
+            shared_with = _cpu_list(index / "shared_cpu_list") & used
+            line_file = index / "coherency_line_size"
+            line = _sysfs_int(line_file) if line_file.exists() else _DEFAULT_LINE
+            entry = found.setdefault(level, {"size": size, "line": line, "instances": set(), "shared": False})
+            entry["instances"].add(frozenset(shared_with or {cpu}))
+            entry["shared"] |= len(shared_with) > 1
+    if not found:
+        raise ProbeError(f"{root}: no cache description in sysfs; give the sizes (--l1, --l2, --l3)")
+    return tuple(Cache(f"L{level}", e["size"], e["shared"], len(e["instances"]), e["line"], "sysfs")
+                 for level, e in sorted(found.items()) if level <= 3)
+
+
+def _sysfs(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParseError(path, None, "a readable sysfs attribute", type(exc).__name__) from None
+
+
+def _sysfs_int(path: Path) -> int:
+    text = _sysfs(path)
+    if not text.isdigit():
+        raise ParseError(path, 1, "a non-negative integer", repr(text))
+    return int(text)
+
+
+def _sysfs_size(path: Path) -> int:
+    # sysfs writes cache sizes as "48K", "2048K", "307200K" (kernel's cacheinfo, KiB).
+    text = _sysfs(path)
+    m = re.fullmatch(r"(\d+)([KMG]?)", text)
+    if not m or int(m.group(1)) == 0:
+        raise ParseError(path, 1, "a cache size such as 48K", repr(text))
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _cpu_list(path: Path) -> set[int]:
+    # "0-1", "0,2,4-7": the kernel's cpulist format.
+    text = _sysfs(path)
+    cpus: set[int] = set()
+    for part in filter(None, text.split(",")):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ParseError(path, 1, "a CPU list such as 0-1 or 0,2,4-7", repr(text))
+        low, high = int(m.group(1)), int(m.group(2) or m.group(1))
+        cpus.update(range(low, high + 1))
+    return cpus
+
+
+def windows_caches() -> tuple[Cache, ...]:  # pragma: no cover - Windows only
+    """Data and unified caches from ``GetLogicalProcessorInformation`` (ctypes, no dependency).
+
+    Written against the Win32 documentation and not run on Windows yet: on a
+    failure the message asks for the sizes (``--l1``/``--l2``/``--l3``).
+    """
+    import ctypes
+    from ctypes import wintypes
+
+    class CacheDescriptor(ctypes.Structure):
+        _fields_ = [("Level", ctypes.c_ubyte), ("Associativity", ctypes.c_ubyte),
+                    ("LineSize", wintypes.WORD), ("Size", wintypes.DWORD), ("Type", ctypes.c_int)]
+
+    class Union(ctypes.Union):
+        _fields_ = [("Cache", CacheDescriptor), ("Reserved", ctypes.c_ulonglong * 2)]
+
+    class Info(ctypes.Structure):
+        _fields_ = [("ProcessorMask", ctypes.c_size_t), ("Relationship", ctypes.c_int), ("u", Union)]
+
+    relation_cache, cache_instruction = 2, 1
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    length = wintypes.DWORD(0)
+    kernel32.GetLogicalProcessorInformation(None, ctypes.byref(length))
+    count = length.value // ctypes.sizeof(Info)
+    buffer = (Info * count)()
+    if not kernel32.GetLogicalProcessorInformation(buffer, ctypes.byref(length)):
+        raise ProbeError("GetLogicalProcessorInformation failed; give the sizes (--l1, --l2, --l3)")
+    found: dict[int, dict[str, Any]] = {}
+    for info in buffer:
+        if info.Relationship != relation_cache or info.u.Cache.Type == cache_instruction:
+            continue
+        c = info.u.Cache
+        entry = found.setdefault(c.Level, {"size": c.Size, "line": c.LineSize or _DEFAULT_LINE,
+                                           "instances": 0, "shared": False})
+        entry["instances"] += 1
+        entry["shared"] |= bin(info.ProcessorMask).count("1") > 1
+    return tuple(Cache(f"L{lv}", e["size"], e["shared"], e["instances"], e["line"],
+                       "GetLogicalProcessorInformation") for lv, e in sorted(found.items()) if lv <= 3)
+
+
+def detect_caches(cpus: Sequence[int] | None = None) -> tuple[Cache, ...]:
+    """The cache levels of this machine, from the OS.
+
+    Linux: sysfs. Windows: ``GetLogicalProcessorInformation`` through ctypes
+    (py-cpuinfo is not a dependency). Elsewhere, or when the OS says nothing,
+    :class:`ProbeError` asks for ``--l1``/``--l2``/``--l3``.
+    """
+    if sys.platform.startswith("linux"):
+        return linux_caches(cpus=cpus)
+    if sys.platform == "win32":  # pragma: no cover
+        try:
+            return windows_caches()
+        except (OSError, AttributeError, ValueError) as exc:
+            raise ProbeError(f"cache sizes not readable ({exc}); give them (--l1, --l2, --l3)") from None
+    raise ProbeError(f"cache detection is not implemented on {sys.platform}; "
+                     "give the sizes (--l1, --l2, --l3)")
+
+
+def parse_cpuinfo(text: str) -> dict[str, Any]:
+    """Model name, MHz and the hypervisor flag from ``/proc/cpuinfo`` text (first CPU)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break  # the first processor's block is enough
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    flags = fields.get("flags", fields.get("Features", "")).split()
+    mhz = fields.get("cpu MHz")
+    # x86 writes "model name"; some ARM kernels only "Processor" or "cpu model".
+    model = fields.get("model name") or fields.get("Processor") or fields.get("cpu model")
+    return {"cpu_model": model,
+            "mhz": float(mhz) if mhz and re.fullmatch(r"\d+(\.\d+)?", mhz) else None,
+            "hypervisor_flag": ("hypervisor" in flags) if "flags" in fields else None}
+
+
+def parse_lscpu(text: str) -> dict[str, str]:
+    """``Key: value`` pairs of ``lscpu`` output (run with ``LC_ALL=C``)."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            out.setdefault(key.strip(), value.strip())
+    return out
+
+
+def usable_cpus() -> list[int]:
+    """CPUs this process may run on (its affinity where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def detect_machine(caches: Sequence[Cache] | None = None) -> Machine:
+    """Describe this machine: CPU, clock, OS, hypervisor, caches (see :class:`Machine`).
+
+    `caches` given means they are not detected (overrides, or no OS support).
+    """
+    import psutil
+
+    cpus = usable_cpus()
+    info: dict[str, Any] = {"cpu_model": None, "mhz": None, "hypervisor_flag": None}
+    vendor = virt = None
+    dom0 = False
+    if sys.platform.startswith("linux"):
+        try:
+            info = parse_cpuinfo(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            pass
+        lscpu = _lscpu()
+        vendor = lscpu.get("Hypervisor vendor")
+        virt = lscpu.get("Virtualization type")
+        if vendor is None and Path("/sys/hypervisor/type").is_file():
+            vendor = Path("/sys/hypervisor/type").read_text(encoding="ascii", errors="replace").strip() or None
+        try:
+            dom0 = "control_d" in Path("/proc/xen/capabilities").read_text(encoding="ascii")
+        except OSError:
+            dom0 = False
+    elif sys.platform == "win32":  # pragma: no cover
+        info["cpu_model"], vendor = _windows_registry()
+    if not info["cpu_model"]:
+        info["cpu_model"] = platform.processor() or None
+    clock, kind = None, None
+    try:
+        freq = psutil.cpu_freq()
+    except (OSError, NotImplementedError, AttributeError):
+        freq = None
+    if freq is not None and freq.max:
+        clock, kind = freq.max * 1e6, "max"
+    elif freq is not None and freq.current:
+        clock, kind = freq.current * 1e6, "current"
+    elif info["mhz"]:
+        clock, kind = info["mhz"] * 1e6, "current"
+    return Machine(cpu_model=info["cpu_model"], clock_hz=clock, clock_kind=kind,
+                   logical_cpus=len(cpus), os=platform.platform(), hostname=socket.gethostname(),
+                   hypervisor_flag=info["hypervisor_flag"], hypervisor_vendor=vendor,
+                   virtualization_type=virt, control_domain=dom0,
+                   caches=tuple(caches) if caches is not None else detect_caches(cpus))
+
+
+def _lscpu() -> dict[str, str]:
+    exe = shutil.which("lscpu")
+    if exe is None:
+        return {}
+    try:
+        done = subprocess.run([exe], capture_output=True, text=True, timeout=10,
+                              env={**os.environ, "LC_ALL": "C"})
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return parse_lscpu(done.stdout) if done.returncode == 0 else {}
+
+
+def _windows_registry() -> tuple[str | None, str | None]:  # pragma: no cover - Windows only
+    # Not run on Windows yet. The firmware's manufacturer names the hypervisor in
+    # common guests ("VMware, Inc.", "Xen", "Microsoft Corporation" for Hyper-V,
+    # "QEMU"); on bare metal it names the board maker, so it is only a hint.
+    import winreg
+    model = vendor = None
+    try:
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE,
+                            r"HARDWARE\DESCRIPTION\System\CentralProcessor\0") as key:
+            model = str(winreg.QueryValueEx(key, "ProcessorNameString")[0]).strip()
+    except OSError:
+        pass
+    try:
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"HARDWARE\DESCRIPTION\System\BIOS") as key:
+            vendor = str(winreg.QueryValueEx(key, "SystemManufacturer")[0]).strip()
+    except OSError:
+        pass
+    return model, vendor
+
+
+# --------------------------------------------------------------------------- the plan
+
+@dataclass(frozen=True)
+class Level:
+    """One working-set size of the probe.
+
+    Attributes
+    ----------
+    name : str
+        The ``component``: ``L1``, ``L2``, ``L3`` or ``memory``.
+    size : int
+        Bytes of the array that read, write and the chase walk (one thread).
+    shared : bool
+        Whether the level is shared by the all-cores threads (then they split
+        `size`); private levels give each thread its own array of `size`.
+    copy_halves : bool
+        Copy moves the first half of the array into the second array's first
+        half (caches), or whole arrays (DRAM, STREAM's rule is per array).
+    rule : str
+        How `size` was chosen, in words.
+    """
+
+    name: str
+    size: int
+    shared: bool
+    copy_halves: bool
+    rule: str
+
+
+def plan(caches: Sequence[Cache], *, memory: int | None = None) -> tuple[Level, ...]:
+    """Choose the working set of each level from the cache sizes.
+
+    * L1: half of the L1 data cache.
+    * L2, L3: half of the level, but no more than 4x the level above, so the
+      set is well past the upper level yet far from the edge of this one (a
+      shared L3 in a guest also holds the neighbours' data).
+    * memory: STREAM's rule: 4x the summed last-level caches in use, at
+      least 10^6 elements; `memory` overrides it (with a :class:`ProbeWarning`
+      when smaller).
+
+    Absent levels (no L3 on the thesis's Athlon 64 X2) are left out, as
+    EVEREST leaves their rows empty.
+    """
+    by_level = {c.level: c for c in caches}
+    levels: list[Level] = []
+    above: Cache | None = None
+    for name in ("L1", "L2", "L3"):
+        cache = by_level.get(name)
+        if cache is None:
+            continue
+        if above is None:
+            size, rule = cache.size // 2, f"half of the {name} data cache"
+        else:
+            size = min(cache.size // 2, 4 * above.size)
+            rule = (f"half of {name}" if size == cache.size // 2
+                    else f"4x {above.level}, below half of {name}")
+            if size <= above.size:
+                raise ProbeError(f"`{name.lower()}` ({format_size(cache.size)}) must be larger than twice "
+                                 f"`{above.level.lower()}` ({format_size(above.size)})")
+        levels.append(Level(name, _lines(size, cache.line), cache.shared, True, rule))
+        above = cache
+    if above is None:
+        raise ProbeError("no cache level known; give the sizes (--l1, --l2, --l3)")
+    llc_total = above.size * above.instances
+    stream = max(4 * llc_total, _STREAM_MIN_ELEMENTS * _ELEMENT)
+    if memory is None:
+        size, rule = stream, f"STREAM's rule: 4x the last-level caches ({above.instances} x {format_size(above.size)})"
+    else:
+        size, rule = memory, "given"
+        if memory < stream:
+            warnings.warn(f"DRAM array of {format_size(memory)} is below STREAM's rule ({format_size(stream)}: 4x the "
+                          "last-level caches); part of it may be served from cache", ProbeWarning, stacklevel=2)
+    levels.append(Level("memory", _lines(size, above.line), True, False, rule))
+    return tuple(levels)
+
+
+def _lines(size: int, line: int) -> int:
+    return max(2 * line, size // line * line)
+
+
+def format_size(n: float) -> str:
+    """A byte count in binary units for messages and tables: ``48 KiB``, ``1.17 GiB``."""
+    for unit, factor in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if n >= factor:
+            return f"{n / factor:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def required_bytes(levels: Sequence[Level], threads: int) -> int:
+    """Memory the probe allocates for `levels` (two arrays per level, plus the
+    chase's temporary order), for the memory check before anything is allocated."""
+    total = 0
+    for lv in levels:
+        per_array = lv.size if lv.shared else lv.size * threads
+        total += 2 * per_array + lv.size // 8
+    return total
+
+
+# --------------------------------------------------------------------------- running
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What :func:`run` returns.
+
+    Attributes
+    ----------
+    table : polars.DataFrame
+        The validated measurement table (see the module docstring).
+    machine : Machine
+    levels : tuple of Level
+    settings : dict
+        Trials, threads, quick, target seconds, seed, repetition counts, start
+        and end (UTC, ISO 8601).
+    """
+
+    table: pl.DataFrame
+    machine: Machine
+    levels: tuple[Level, ...]
+    settings: dict = field(default_factory=dict, hash=False)
+
+    def metadata(self) -> dict[str, Any]:
+        """A JSON-ready description of the run (stored beside the table by :func:`write`)."""
+        return {"format": SOURCE, "version": 1, "machine": asdict(self.machine),
+                "levels": [asdict(lv) for lv in self.levels], "settings": self.settings}
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Working-set bytes per component (the x axis of :func:`figures.probe_bandwidth_latency`)."""
+        return {lv.name: lv.size for lv in self.levels}
+
+
+Progress = Callable[[int, int, str, float], None]
+
+
+def run(*, trials: int | None = None, quick: bool = False, threads: int | None = None,
+        l1: int | str | None = None, l2: int | str | None = None, l3: int | str | None = None,
+        memory: int | str | None = None, all_cores: bool = True, seed: int = 0,
+        labels: Mapping[str, Any] | None = None, progress: Progress | None = None,
+        target_seconds: float | None = None) -> ProbeResult:
+    """Measure bandwidth and latency at each level, `trials` times.
+
+    Parameters
+    ----------
+    trials : int, optional
+        Trials including the warm-up (run 0); default 10, or 3 with `quick`.
+        At least 2. Six measured trials (7 in all) are the fewest for which a
+        95 % interval of the median exists.
+    quick : bool
+        A few seconds: 3 trials of about 10 ms per measurement (tests and the
+        default report). The DRAM arrays still follow STREAM's rule.
+    threads : int, optional
+        Threads of the all-cores figures (default: CPUs the process may use).
+    l1, l2, l3 : int or str, optional
+        Cache sizes overriding the OS's (``48K``, ``2M``); all three given means
+        no detection at all.
+    memory : int or str, optional
+        DRAM array size (default STREAM's rule, see :func:`plan`).
+    all_cores : bool
+        Also measure all-cores bandwidth (stage ``all-cores``).
+    seed : int
+        Seed of the chase's random permutation.
+    labels : mapping, optional
+        Label columns (``experiment``, ``condition``, ``hypervisor``, ``host``,
+        ``guest``, ``scope``, ``stage``). Defaults: host name, detected
+        hypervisor vendor and scope (``guest`` when the CPU reports a
+        hypervisor). ``stage`` is prefixed to the thread mode; ``run`` is the
+        trial and cannot be given.
+    progress : callable, optional
+        Called as ``progress(trial, trials, level, elapsed_seconds)`` before each
+        level of each trial.
+    target_seconds : float, optional
+        Length of each measurement (default 0.1 s, 0.01 s with `quick`).
+
+    Raises
+    ------
+    ProbeError
+        For a bad option (before anything is allocated), including sizes that
+        do not fit the available memory.
+    """
+    import psutil
+
+    trials = (QUICK_TRIALS if quick else DEFAULT_TRIALS) if trials is None else trials
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 2:
+        raise ProbeError(f"`trials` must be an integer of at least 2 (one warm-up and one measured "
+                         f"trial), found {trials!r}")
+    target = target_seconds if target_seconds is not None else (QUICK_TARGET_SECONDS if quick else TARGET_SECONDS)
+    if not target > 0:
+        raise ProbeError(f"`target_seconds` must be positive, found {target!r}")
+    cpus = usable_cpus()
+    threads = len(cpus) if threads is None else threads
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ProbeError(f"`threads` must be a positive integer, found {threads!r}")
+    labels = dict(labels or {})
+    unknown = sorted(set(labels) - set(schema.LABELS))
+    if unknown:
+        raise ProbeError(f"unknown label '{unknown[0]}'; labels are: {', '.join(schema.LABELS)}")
+    if "run" in labels:
+        raise ProbeError("`run` is the trial number and is set by the probe (run 0 is the warm-up)")
+    overrides = {name: parse_size(v, name=name) for name, v in (("l1", l1), ("l2", l2), ("l3", l3))
+                 if v is not None}
+    mem_size = parse_size(memory, name="memory") if memory is not None else None
+
+    if len(overrides) == 3:
+        caches = (Cache("L1", overrides["l1"], False, threads), Cache("L2", overrides["l2"], False, threads),
+                  Cache("L3", overrides["l3"], True, 1))
+        caches = tuple(Cache(c.level, c.size, c.shared, c.instances, c.line, "override") for c in caches)
+    else:
+        detected = {c.level: c for c in detect_caches(cpus)}
+        for name, size in overrides.items():
+            old = detected.get(name.upper())
+            detected[name.upper()] = Cache(name.upper(), size, old.shared if old else name == "l3",
+                                           old.instances if old else 1,
+                                           old.line if old else _DEFAULT_LINE, "override")
+        caches = tuple(detected[k] for k in sorted(detected))
+    levels = plan(caches, memory=mem_size)
+    need = required_bytes(levels, threads)
+    available = psutil.virtual_memory().available
+    if need > available:
+        mem = levels[-1]
+        raise ProbeError(f"the probe needs {format_size(need)} (two arrays of {format_size(mem.size)} for the memory "
+                         f"level) but only {format_size(available)} is available; give a smaller `memory` "
+                         f"(--memory-size) or free memory")
+    machine = detect_machine(caches)
+    return _Runner(levels, machine, trials=int(trials), threads=int(threads), target=target,
+                   all_cores=all_cores, seed=seed, labels=labels, progress=progress, quick=quick).run()
+
+
+class _Buffers:
+    """The arrays of one level, the thread slices, and timed kernel calls."""
+
+    def __init__(self, level: Level, threads: int, line: int, seed: int):
+        self.level = level
+        self.threads = threads
+        n = level.size // _ELEMENT
+        total = n if level.shared else n * threads
+        self.a = np.empty(total, dtype=np.uint64)
+        self.b = np.empty(total, dtype=np.uint64)
+        # First touch now, outside any timing: np.empty maps pages lazily, and an
+        # untouched page reads as the kernel's shared zero page (a cache hit).
+        _write(self.a, 1)
+        _write(self.b, 1)
+        self.lines = build_chain(self.a[:n], line, seed)
+        self.single = (self.a[:n], self.b[:n])
+        per = total // threads if level.shared else n
+        per -= per % 2
+        self.parts = [(self.a[k * per:(k + 1) * per], self.b[k * per:(k + 1) * per]) for k in range(threads)]
+
+    def calls(self, metric: str, parts: list[tuple[np.ndarray, np.ndarray]]):
+        """(function(reps), bytes per rep) for `metric` on the given slices."""
+        if metric == "mem_read_bw":
+            return [(lambda r, a=a: _read(a, r)) for a, _ in parts], sum(a.nbytes for a, _ in parts)
+        if metric == "mem_write_bw":
+            return [(lambda r, b=b: _write(b, r)) for _, b in parts], sum(b.nbytes for _, b in parts)
+        if self.level.copy_halves:
+            pairs = [(a[: a.size // 2], b[: b.size // 2]) for a, b in parts]
+        else:
+            pairs = parts
+        return ([(lambda r, s=s, d=d: _copy(s, d, r)) for s, d in pairs],
+                sum(2 * s.nbytes for s, _ in pairs))
+
+    def chase(self, steps: int) -> float:
+        chain = self.single[0]
+        t0 = time.perf_counter()
+        _chase(chain, steps)
+        return time.perf_counter() - t0
+
+
+def _timed(funcs: list[Callable[[int], Any]], reps: int) -> float:
+    """Wall time of running every function with `reps` at once, one thread each."""
+    if len(funcs) == 1:
+        t0 = time.perf_counter()
+        funcs[0](reps)
+        return time.perf_counter() - t0
+    barrier = threading.Barrier(len(funcs))
+    starts = [0.0] * len(funcs)
+    ends = [0.0] * len(funcs)
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            barrier.wait()
+            starts[k] = time.perf_counter()
+            funcs[k](reps)
+            ends[k] = time.perf_counter()
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    pool = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(len(funcs))]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if errors:
+        raise errors[0]
+    return max(ends) - min(starts)
+
+
+def _calibrate(measure: Callable[[int], float], target: float, start: int = 1) -> int:
+    """Repetitions that make `measure(reps)` last about `target` seconds."""
+    reps = start
+    while True:
+        dt = measure(reps)
+        if dt >= target / 4 or reps >= 1 << 40:
+            return max(1, math.ceil(reps * target / max(dt, 1e-9)))
+        reps *= 8 if dt < target / 64 else 2
+
+
+class _Runner:
+    def __init__(self, levels, machine, *, trials, threads, target, all_cores, seed, labels, progress, quick):
+        self.levels, self.machine = levels, machine
+        self.trials, self.threads, self.target = trials, threads, target
+        self.modes = (SINGLE, ALL_CORES) if all_cores else (SINGLE,)
+        self.seed, self.labels, self.progress, self.quick = seed, labels, progress, quick
+        self.reps: dict[tuple[str, str, str], int] = {}
+
+    def run(self) -> ProbeResult:
+        started = datetime.now(timezone.utc)
+        t0 = time.perf_counter()
+        compile_kernels()
+        line = min((c.line for c in self.machine.caches), default=_DEFAULT_LINE)
+        seeds = np.random.SeedSequence(self.seed).generate_state(len(self.levels), dtype=np.uint64)
+        buffers = {lv.name: _Buffers(lv, self.threads, line, int(seed))
+                   for lv, seed in zip(self.levels, seeds)}
+        source_file = f"probe://{self.machine.hostname}/{started:%Y-%m-%dT%H:%M:%SZ}"
+        rows = []
+        trial_times = []
+        for trial in range(self.trials):
+            begun = datetime.now(timezone.utc)
+            for lv in self.levels:
+                if self.progress is not None:
+                    self.progress(trial, self.trials, lv.name, time.perf_counter() - t0)
+                rows += self._trial(trial, buffers[lv.name])
+            trial_times.append([begun.isoformat(), datetime.now(timezone.utc).isoformat()])
+        finished = datetime.now(timezone.utc)
+        user_stage = self.labels.pop("stage", None)
+        for row in rows:
+            row["stage"] = f"{user_stage}: {row['stage']}" if user_stage else row["stage"]
+        defaults = {"experiment": "adhoc", "condition": "unlabelled", "host": self.machine.hostname,
+                    "scope": self.machine.scope, "hypervisor": self.machine.hypervisor_vendor,
+                    "source": SOURCE, "source_file": source_file, "aggregate": "single"}
+        table = schema.from_rows(rows, **{**defaults, **self.labels})
+        table = schema.validate(table, source=SOURCE)
+        settings = {"trials": self.trials, "warm_up_run": 0, "threads": self.threads, "quick": self.quick,
+                    "target_seconds": self.target, "seed": self.seed, "modes": list(self.modes),
+                    "repetitions": {"/".join(k): v for k, v in self.reps.items()},
+                    "started": started.isoformat(), "finished": finished.isoformat(),
+                    "trial_times": trial_times,
+                    "seconds": round(time.perf_counter() - t0, 3)}
+        return ProbeResult(table, self.machine, self.levels, settings)
+
+    def _trial(self, trial: int, buf: _Buffers) -> list[dict[str, Any]]:
+        rows = []
+        warm = trial == 0
+        for mode in self.modes:
+            parts = [buf.single] if mode == SINGLE else buf.parts
+            for metric in BANDWIDTH_METRICS:
+                funcs, nbytes = buf.calls(metric, parts)
+                key = (buf.level.name, mode, metric)
+                if warm:
+                    self.reps[key] = _calibrate(lambda r: _timed(funcs, r), self.target)
+                reps = self.reps[key]
+                dt = _timed(funcs, reps)
+                rows.append(self._row(trial, mode, metric, buf.level.name, nbytes * reps / dt))
+        key = (buf.level.name, SINGLE, "mem_latency")
+        if warm:
+            self.reps[key] = _calibrate(buf.chase, self.target, start=1024)
+        steps = self.reps[key]
+        dt = buf.chase(steps)
+        rows.append(self._row(trial, SINGLE, "mem_latency", buf.level.name, dt / steps))
+        return rows
+
+    @staticmethod
+    def _row(trial: int, mode: str, metric: str, component: str, value: float) -> dict:
+        return {"run": trial, "stage": f"{mode} {WARM_UP}" if trial == 0 else mode, "metric": metric,
+                "component": component, "value": float(value)}
+
+
+# --------------------------------------------------------------------------- files
+
+def write(result: ProbeResult, path: str | os.PathLike) -> Path:
+    """Write the table to Parquet with the run's metadata (JSON under
+    :data:`METADATA_KEY` in the file's key-value metadata), atomically.
+
+    :func:`workbench.experiment.read_table` reads the file like any table;
+    :func:`read_metadata` returns the metadata.
+    """
+    # experiment.write_parquet has no place for file metadata, hence this twin
+    # of it (validate, temporary name, rename).
+    frame = schema.validate(result.table, source=SOURCE)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            frame.write_parquet(fh, metadata={METADATA_KEY: json.dumps(result.metadata())})
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata :func:`write` stored with a probe table.
+
+    Raises
+    ------
+    WorkbenchError
+        If the file is missing, not Parquet, or not written by the probe.
+    """
+    path = Path(path)
+    try:
+        meta = pl.read_parquet_metadata(path)
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: no such file") from None
+    except Exception as exc:  # polars raises several types for a non-Parquet file
+        raise WorkbenchError(f"{path}: not a Parquet file ({type(exc).__name__})") from None
+    if METADATA_KEY not in meta:
+        raise WorkbenchError(f"{path}: not written by `workbench probe` (no '{METADATA_KEY}' metadata)")
+    try:
+        doc = json.loads(meta[METADATA_KEY])
+    except json.JSONDecodeError as exc:
+        raise ParseError(path, METADATA_KEY, "JSON metadata", f"{exc.msg} at {exc.pos}") from None
+    if not isinstance(doc, dict) or doc.get("format") != SOURCE:
+        raise ParseError(path, METADATA_KEY, f"a document with format '{SOURCE}'", repr(doc)[:80])
+    return doc
+
+
+# --------------------------------------------------------------------------- summaries
+
+def measured(table: pl.DataFrame) -> pl.DataFrame:
+    """The probe's rows without the warm-up (run 0, stage ``... warm-up``)."""
+    return table.filter((pl.col("source") == SOURCE) & (pl.col("run") > 0)
+                        & ~pl.col("stage").str.ends_with(WARM_UP))
+
+
+def summary(table: pl.DataFrame, *, confidence_level: float = 0.95) -> pl.DataFrame:
+    """Median of the measured trials per stage, level and metric, with an interval.
+
+    The interval is the distribution-free confidence interval of the median
+    from order statistics (binomial; ``scipy.stats.quantile_test``). It needs
+    at least 6 measured trials at 95 %; with fewer, its bounds are NaN rather
+    than an interval that does not hold its level.
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``stage, component, metric, n, median, low, high, min, max``
+        (canonical units).
+    """
+    from scipy.stats import quantile_test
+
+    rows = []
+    data = measured(table).filter(pl.col("metric").is_in(METRICS))
+    if data.is_empty():
+        raise WorkbenchError("no measured probe trials in the table (only the warm-up, or no probe rows)")
+    for (stage, component, metric), group in data.group_by("stage", "component", "metric",
+                                                           maintain_order=True):
+        values = group["value"].to_numpy()
+        med = float(np.median(values))
+        ci = quantile_test(values, q=med, p=0.5).confidence_interval(confidence_level)
+        rows.append({"stage": stage, "component": component, "metric": metric, "n": len(values),
+                     "median": med, "low": float(ci.low), "high": float(ci.high),
+                     "min": float(values.min()), "max": float(values.max())})
+    order = {name: i for i, name in enumerate(LEVELS)}
+    return (pl.DataFrame(rows)
+            .with_columns(_l=pl.col("component").replace_strict(order, default=9),
+                          _m=pl.col("metric").replace_strict({m: i for i, m in enumerate(METRICS)}, default=9))
+            .sort("stage", "_l", "_m").drop("_l", "_m"))
+
+
+def per_trial(table: pl.DataFrame) -> pl.DataFrame:
+    """Every trial's value in display units (MB/s, ns), one column per run;
+    ``run 0 (warm-up)`` first, so the warm-up can be seen against the others."""
+    data = table.filter((pl.col("source") == SOURCE) & pl.col("metric").is_in(METRICS))
+    if data.is_empty():
+        raise WorkbenchError("no probe rows in the table")
+    data = schema.to_display(data).with_columns(
+        mode=pl.col("stage").str.strip_suffix(f" {WARM_UP}"),
+        column=pl.when(pl.col("run") == 0).then(pl.lit(f"run 0 ({WARM_UP})"))
+        .otherwise(pl.format("run {}", pl.col("run"))),
+        shown=pl.col("display_value").round(1))
+    order = {name: i for i, name in enumerate(LEVELS)}
+    wide = data.pivot(on="column", index=["mode", "component", "metric", "display_unit"], values="shown",
+                      aggregate_function="first", maintain_order=True)
+    return (wide.with_columns(_l=pl.col("component").replace_strict(order, default=9))
+            .sort("mode", "_l", maintain_order=True).drop("_l")
+            .rename({"mode": "stage", "component": "level", "display_unit": "unit"}))
+
+
+def describe(metadata: Mapping[str, Any]) -> pl.DataFrame:
+    """The machine and the run, as ``item, value`` rows (from :meth:`ProbeResult.metadata`
+    or :func:`read_metadata`)."""
+    m, s = metadata["machine"], metadata["settings"]
+    clock = (f"{m['clock_hz'] / 1e6:.0f} MHz ({m['clock_kind']})" if m.get("clock_hz") else "not reported")
+    hyper = m.get("hypervisor_vendor") or ("reported, vendor unknown" if m.get("hypervisor_flag") else "none reported")
+    if m.get("virtualization_type"):
+        hyper += f" ({m['virtualization_type']} virtualization)"
+    if m.get("control_domain"):
+        hyper += ", Xen control domain (dom0)"
+    caches = "; ".join(f"{c['level']} {format_size(c['size'])} x {c['instances']} "
+                       f"({'shared' if c['shared'] else 'private'}, {c['source']})" for c in m["caches"])
+    levels = "; ".join(f"{lv['name']} {format_size(lv['size'])} ({lv['rule']})" for lv in metadata["levels"])
+    rows = [("CPU", m.get("cpu_model") or "not reported"), ("clock", clock),
+            ("CPUs available", str(m["logical_cpus"])), ("OS", m["os"]), ("host", m["hostname"]),
+            ("hypervisor", hyper), ("caches", caches), ("working sets", levels),
+            ("trials", f"{s['trials']} (run 0 is the warm-up; {s['trials'] - 1} measured)"),
+            ("threads (all-cores)", str(s["threads"])), ("modes", ", ".join(s["modes"])),
+            ("seconds per measurement", f"{s['target_seconds']:g}"),
+            ("started", s["started"]), ("duration", f"{s['seconds']:.1f} s")]
+    return pl.DataFrame(rows, schema=["item", "value"], orient="row")
+
+
+def level_sizes(metadata: Mapping[str, Any]) -> dict[str, int]:
+    """Working-set bytes per component, from the metadata (for the figure's x axis)."""
+    return {lv["name"]: int(lv["size"]) for lv in metadata["levels"]}
+
+
+def cache_sizes(metadata: Mapping[str, Any]) -> dict[str, int]:
+    """Cache bytes per level, from the metadata (marked on the figure)."""
+    return {c["level"]: int(c["size"]) for c in metadata["machine"]["caches"]}
