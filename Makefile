@@ -5,10 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export MPLBACKEND := agg
 
-# Debian packages the tests use as independent references (rrdtool) or for
+# Debian packages the tests use as independent references (rrdtool), to make
+# a self-signed certificate (openssl) or for
 # benchmarks (sysstat's sadc/sar). Installed once, when missing.
-SYSTEM_PACKAGES := rrdtool sysstat
-SYSTEM_COMMANDS := rrdtool sadf
+SYSTEM_PACKAGES := rrdtool sysstat openssl
+SYSTEM_COMMANDS := rrdtool sadf openssl
 
 .PHONY: report test lab clean system-deps
 

@@ -68,6 +68,38 @@ def _parser() -> argparse.ArgumentParser:
     # Commands of later issues go here, one block each (fetch-rrd, capture, probe, compare).
 
     p = sub.add_parser(
+        "fetch-rrd", allow_abbrev=False,  # so that no --password* prefix is ever accepted
+        help="download a XenServer/XCP-ng host's RRD data as XenCenter does (one host per run)",
+        description="workbench fetch-rrd https://HOST -o DIR [--vm UUID]... [--every S] [--duration S]: logs in, "
+                    "downloads the host's full RRD dump and the chosen VMs' (following redirects), then polls "
+                    "rrd_updates for rows not seen yet until the duration ends or Ctrl-C. Raw responses go "
+                    "unchanged to DIR/raw/, the normalized table to DIR/rrd.parquet, what was fetched to "
+                    "DIR/fetch.json. The password comes from the environment variable named by --password-env, "
+                    "else a prompt; never from the command line. A pool needs one run per host.")
+    p.add_argument("url", help="the host, https://NAME[:PORT]")
+    p.add_argument("-o", "--output-dir", required=True, type=Path, help="new (or empty) directory to write")
+    p.add_argument("-u", "--user", default="root", help="xapi user (default root; a read-only role suffices)")
+    p.add_argument("--password-env", default="WORKBENCH_XEN_PASSWORD", metavar="NAME",
+                   help="environment variable holding the password (default WORKBENCH_XEN_PASSWORD); "
+                        "when unset, the password is asked for")
+    p.add_argument("--auth", choices=("session", "basic"), default="session",
+                   help="xapi session login (default, as XenCenter) or HTTP Basic on every request")
+    p.add_argument("--login-url", metavar="URL", help="pool master to log in at when HOST is a pool member")
+    p.add_argument("--vm", action="append", default=[], metavar="UUID", help="also download this VM's dump")
+    p.add_argument("--interval", type=int, default=5, help="rrd_updates resolution in seconds (default 5)")
+    p.add_argument("--every", type=float, help="seconds between polls (default: --interval)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    p.add_argument("--polls", type=int, help="stop after this many polls")
+    p.add_argument("--cf", default="AVERAGE", choices=("AVERAGE", "MIN", "MAX", "LAST", "all"),
+                   help="consolidation function to ask for (default AVERAGE, as XenCenter)")
+    p.add_argument("--format", choices=("xml", "json"), default="xml", help="rrd_updates form (default xml)")
+    p.add_argument("--ca-file", type=Path, help="CA bundle or the host's certificate to verify TLS against")
+    p.add_argument("--insecure", action="store_true",
+                   help="do not verify the TLS certificate (XenServer ships a self-signed one)")
+    p.add_argument("--retries", type=int, default=5, help="retries of a failing request (default 5)")
+    p.set_defaults(func=_fetch_rrd)
+
+    p = sub.add_parser(
         "probe", help="measure cache and memory bandwidth and latency (EVEREST's Cache & Memory, repeatable)",
         description="workbench probe -o OUT.parquet [--quick] [--trials N]: read, write and copy bandwidth "
                     "(single-thread and all-cores) and pointer-chase latency at working sets in L1, L2, L3 and "
@@ -195,6 +227,36 @@ def _formats(args: argparse.Namespace) -> int:
 
 
 # Handlers of later commands go here, one function each.
+
+
+def _fetch_rrd(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+    import urllib.parse
+
+    from . import xen_fetch
+
+    options = xen_fetch.FetchOptions(
+        url=args.url, user=args.user, auth=args.auth, login_url=args.login_url, vms=tuple(args.vm),
+        interval=args.interval, every=args.every, duration=args.duration, max_polls=args.polls,
+        cf=None if args.cf == "all" else args.cf, format=args.format, ca_file=args.ca_file,
+        insecure=args.insecure, retries=args.retries)
+    password = os.environ.get(args.password_env)
+    if password is None:
+        if not sys.stdin.isatty():
+            raise WorkbenchError(f"no password: set the environment variable {args.password_env} "
+                                 "or run on a terminal to be asked")
+        host = urllib.parse.urlsplit(args.url).hostname or args.url
+        password = getpass.getpass(f"password of {args.user} at {host}: ")
+    result = xen_fetch.fetch(options, password, args.output_dir,
+                             report=lambda line: print(f"fetch-rrd: {line}", file=sys.stderr, flush=True))
+    what = "interrupted; every file is complete" if result.interrupted else "done"
+    print(f"{what}: {len(result.files)} raw responses, {result.polls} polls, {result.rows} new rows, "
+          f"{result.values} values -> {result.table or '(no table)'}")
+    print(f"host {result.host_url} (uuid {result.host_uuid or 'not seen'}); {xen_fetch.POOL_NOTE}")
+    for error in result.errors:
+        print(f"workbench fetch-rrd: error: {error}", file=sys.stderr)
+    return 0
 
 
 def _probe(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from that file gets (DESIGN.md §5)::
 
     [names]                    # identities a file knows only by UUID -> name
     "0b7a...-uuid" = "xenserver-host"
+    "5c1d...-uuid" = "Control domain on host: xs62"   # xapi's dom0 name -> scope control-domain
 
 Precedence for a label: the input entry, then what the file says, then
 ``[defaults]``, then the condition's ``hypervisor``. Every problem is a
@@ -49,6 +50,8 @@ _EXPERIMENT_KEYS = {"id", "title", "baseline", "description"}
 _CONDITION_KEYS = {"hypervisor", "description"}
 _INPUT_LABELS = tuple(k for k in schema.LABELS if k != "experiment")
 _INPUT_KEYS = {"path", "format", "options", *_INPUT_LABELS}
+#: A guest whose name starts so is dom0 (xapi's name_label for control domains).
+CONTROL_DOMAIN_PREFIX = "Control domain on host"
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,10 @@ class Experiment:
         table = _apply_condition_hypervisors(table, self.conditions)
         if self.names:
             table = table.with_columns(pl.col(c).replace(self.names) for c in ("host", "guest"))
+        # xapi names dom0 "Control domain on host: <host>" (its VM record's name_label): a
+        # guest named so, by [names] or by the file, is the control domain (issue 4).
+        table = table.with_columns(scope=pl.when(pl.col("guest").str.starts_with(CONTROL_DOMAIN_PREFIX))
+                                   .then(pl.lit("control-domain")).otherwise(pl.col("scope")))
         return schema.validate(table, source=str(self.manifest))
 
 

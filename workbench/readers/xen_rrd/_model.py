@@ -1,0 +1,129 @@
+"""What every xen_rrd document decodes to, before metric mapping.
+
+Every form (rrd_updates XML/JSON, full dumps, rrd2csv, plain rrdtool output) is
+decoded into :class:`Block` objects: one matrix of raw values (rows = times,
+columns = legend entries or data sources) sharing one resolution. Metric mapping
+and unit conversion happen afterwards, once, in ``_table.py``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import ParseError
+
+#: Consolidation function -> ``aggregate`` column (DESIGN.md §3).
+CFS = {"AVERAGE": "mean", "MIN": "min", "MAX": "max", "LAST": "last"}
+OBJTYPES = ("host", "vm", "sr")
+
+# Every number spelling of XEN_RRD.md §3.7: %0.4f (xapi until 2025-01), %0.15g with
+# exponents (xapi since 731ede74), %.10e (rrdtool), bare integers (xapi-rrd fixtures,
+# <min>0</min> in flip_flop.xml), NaN/Infinity/-Infinity (xapi), nan/inf (tolerated).
+# The fast path's CSV parser (polars) accepts exactly this set too, so both paths
+# agree on what is a number (checked in tests/readers/test_xen_rrd.py).
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)", re.I)
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One legend entry (``CF:objtype:uuid:dsname``) or one data source of a dump.
+
+    Fields the document does not give are None: a dump knows neither the object
+    nor its uuid, an rrdtool legend may be a bare name such as ``cpu0``.
+    """
+
+    name: str
+    cf: str | None = None
+    objtype: str | None = None
+    uuid: str | None = None
+
+    @classmethod
+    def from_legend(cls, entry: str, *, source: str, where: str) -> "Column":
+        """Split a legend entry on its first three colons only (XEN_RRD.md §3.2).
+
+        DS names may contain ``/`` or ``-`` but no ``:``; everything after the third
+        colon stays in the name. An entry that is not ``CF:objtype:uuid:name`` is a
+        plain rrdtool legend and is kept whole as the name.
+        """
+        entry = entry.strip()
+        if not entry:
+            raise ParseError(source, where, "a legend entry (CF:objtype:uuid:dsname or a name)", "an empty entry")
+        parts = entry.split(":", 3)
+        if len(parts) == 4 and parts[1] in OBJTYPES:
+            cf, objtype, uuid, name = parts
+            if cf not in CFS:
+                raise ParseError(source, where, f"a consolidation function ({', '.join(CFS)}) before "
+                                 f"':{objtype}:'", repr(cf))
+            if not uuid or not name:
+                raise ParseError(source, where, "CF:objtype:uuid:dsname with a uuid and a name", repr(entry))
+            uuid = _uuid_with_name(uuid)
+            return cls(name=name, cf=cf, objtype=objtype, uuid=uuid)
+        return cls(name=entry)
+
+    @property
+    def legend(self) -> str:
+        """The entry as xapi writes it (or the bare name)."""
+        if self.objtype is None:
+            return self.name if self.cf is None else f"{self.cf}:{self.name}"
+        return f"{self.cf}:{self.objtype}:{self.uuid}:{self.name}"
+
+
+@dataclass
+class Block:
+    """Raw values of one resolution: ``values[i, j]`` is column ``j`` at ``times[i]``.
+
+    ``times`` are Unix epoch seconds (UTC) of the end of each row's interval;
+    ``interval`` is the seconds one row summarizes (step x pdp_per_row).
+    """
+
+    columns: list[Column]
+    times: np.ndarray
+    values: np.ndarray
+    interval: float
+    where: str = ""                      #: how messages name the block (e.g. "rra 3")
+    dstypes: list[str | None] | None = None  #: GAUGE/DERIVE/ABSOLUTE, from dumps only
+    decoder: str = "general"             #: "fast" or "general": which path decoded it
+
+
+def number(text: object, *, source: str, where: str, what: str = "a number") -> float:
+    """Parse one value with the grammar of XEN_RRD.md §3.7 (surrounding whitespace trimmed).
+
+    JSON numbers arrive as float/int already (and ``None`` is rrdtool's NaN); xapi's
+    2024+ JSON writes every number as a string, parsed like XML text.
+    """
+    if isinstance(text, bool):
+        raise ParseError(source, where, what, repr(text))
+    if isinstance(text, (int, float)):
+        return float(text)
+    if isinstance(text, str):
+        stripped = text.strip()
+        if _NUMBER.fullmatch(stripped):
+            return float(stripped)
+    raise ParseError(source, where, what, repr(text) if text is not None else "nothing")
+
+
+def integer(text: object, *, source: str, where: str, what: str = "an integer") -> int:
+    """Parse an integer field (``<t>``, ``<step>``, ``pdp_per_row``...); ``1.0000`` is accepted
+    only when it is integral, as 6.2's JSON writes ``lastupdate:1328795567.0000``."""
+    if isinstance(text, bool):
+        raise ParseError(source, where, what, repr(text))
+    if isinstance(text, int):
+        return text
+    if isinstance(text, str) and _INTEGER.fullmatch(text.strip()):
+        return int(text.strip())
+    try:
+        value = number(text, source=source, where=where, what=what)
+    except ParseError:
+        raise ParseError(source, where, what, repr(text) if text is not None else "nothing") from None
+    if not np.isfinite(value) or value != int(value):
+        raise ParseError(source, where, what, repr(text))
+    return int(value)
+
+
+def _uuid_with_name(uuid: str) -> str:
+    # rrd2csv -u prints "uuid (name-label)": the file then knows the name, keep it.
+    m = re.fullmatch(r"\s*[0-9a-fA-F-]{36}\s+\((.+)\)\s*", uuid)
+    return m.group(1) if m else uuid
