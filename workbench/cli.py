@@ -123,6 +123,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     p.set_defaults(func=_probe)
 
+    p = sub.add_parser(
+        "capture", help="record CPU, memory, swap, disk, network and processes live (psutil)",
+        description="workbench capture -o OUT.parquet [--interval S] [--stage NAME=SECONDS]... [--process PATTERN]... "
+                    "[-- COMMAND ARGS...]. Samples go to OUT.capture.jsonl as they are taken (flushed every "
+                    "--flush seconds), and become OUT.parquet when the capture ends: after its timed stages, "
+                    "when COMMAND exits, or on Ctrl-C/SIGTERM. Without COMMAND, each line typed on the terminal "
+                    "starts a stage of that name. With COMMAND, exits with its exit status.")
+    p.add_argument("-o", "--output", required=True, type=Path, help="Parquet file to write")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between samples, 0.1-10 (default 1)")
+    p.add_argument("--flush", type=float, default=1.0, metavar="SECONDS",
+                   help="seconds between flushes to disk: what a crash can lose (default 1)")
+    p.add_argument("--stage", action="append", default=[], metavar="NAME[=SECONDS]",
+                   help="a timed stage, in order (repeatable); the last may omit SECONDS (runs until stopped)")
+    p.add_argument("--process", action="append", default=[], metavar="PATTERN",
+                   help="also record CPU and memory of processes whose name matches this regular expression "
+                        "(repeatable), e.g. vmware-vmx, qemu-system, VBoxHeadless")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="label for every row (condition, scope, guest, host, run, ...); "
+                        "inside a guest: --label scope=guest --label guest=NAME")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("argv", nargs="*", metavar="-- COMMAND", help="a command to run (and capture) as a stage")
+    p.set_defaults(func=_capture)
+
     p = sub.add_parser("compare", help="compare conditions against a baseline (statistics, verdicts)")
     p.add_argument("table", metavar="TABLE_OR_MANIFEST", help="a Parquet table or an experiment manifest")
     p.add_argument("--baseline", help="baseline condition (default: the manifest's)")
@@ -298,6 +321,69 @@ def _probe(args: argparse.Namespace) -> int:
         print(table.to_pandas().to_string(index=False))
     print(f"\n{result.table.height} rows, {result.settings['seconds']:.1f} s -> {out}")
     return 0
+
+
+def _capture(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from . import capture
+
+    cap = capture.Capture(args.output, interval=args.interval, flush_interval=args.flush, stages=args.stage,
+                          command=args.argv or None, processes=args.process, labels=_labels(args.label),
+                          history=1)
+    live = sys.stderr.isatty() and not args.quiet
+
+    def terminate(signum, frame):  # SIGTERM ends the capture as Ctrl-C does: finished, converted
+        raise KeyboardInterrupt
+
+    def read_marks():  # each line typed (or piped) starts a stage
+        try:
+            for line in sys.stdin:
+                if line.strip():
+                    cap.mark(line)
+        except (OSError, ValueError, WorkbenchError):  # no stdin, or the capture ended
+            pass
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        cap.start()
+        if live:
+            hint = "" if args.argv else "; type a stage name and Enter to start a stage"
+            print(f"capturing every {cap.interval:g} s to {cap.path}{hint}; Ctrl-C stops", file=sys.stderr)
+        if not args.argv and sys.stdin is not None:
+            threading.Thread(target=read_marks, name="workbench-capture-marks", daemon=True).start()
+        try:
+            shown = None
+            # Never an unbounded wait: a signal delivered to another thread (polars and
+            # the sampler have their own) would not wake it, and Ctrl-C would hang.
+            while not cap.wait(1.0 if live else 0.5):
+                if not live:
+                    continue
+                s = cap.status()
+                if s.stage != shown:
+                    print(f"\r{s.elapsed:8.1f} s  stage: {s.stage}{' ' * 40}", file=sys.stderr)
+                    shown = s.stage
+                cpu = "  -  " if s.cpu_util is None else f"{s.cpu_util:5.1f}"
+                mem = "  -  " if s.mem_util is None else f"{s.mem_util:5.1f}"
+                missed = f"  {s.missed_ticks} ticks missed" if s.missed_ticks else ""
+                print(f"\r{s.elapsed:8.1f} s  {s.samples} samples  CPU {cpu} %  memory {mem} %{missed}  ",
+                      end="", file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            pass
+        if live:
+            print(file=sys.stderr)
+        result = cap.stop()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    p50, p99 = (q * 1e3 for q in result.lag_quantiles((0.5, 0.99)))
+    print(f"{result.samples} samples, {result.missed_ticks} ticks missed, lag p50 {p50:.2f} ms p99 {p99:.2f} ms, "
+          f"own CPU {result.overhead:.3f} % of one core ({result.reason}) -> {result.path}")
+    if result.exit_status is None:
+        return 0
+    print(f"command exited with status {result.exit_status}")
+    # Like `time` and `timeout`: the command's status; killed by signal N -> 128 + N.
+    return result.exit_status if result.exit_status >= 0 else 128 - result.exit_status
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -86,6 +86,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("disk_read", "bytes/s", r".+", "read per device", _NONNEG),
     Metric("disk_write", "bytes/s", r".+", "written per device", _NONNEG),
     Metric("load_avg", "1", "total", "run-queue load average", _NONNEG),
+    Metric("swap_used", "bytes", "total", "swap space in use", _NONNEG),
+    Metric("swap_total", "bytes", "total", "swap space configured", _NONNEG),
+    Metric("proc_cpu_util", "percent", r".+", "CPU of one process, share of all cores (component name[pid])", _PCT),
+    Metric("proc_rss", "bytes", r".+", "resident memory of one process (component name[pid])", _NONNEG),
     Metric("bench_score", "score", r".+", "other EVEREST/AIDA64 benchmark pages"),
 ]}
 

@@ -1,0 +1,954 @@
+"""Live capture with psutil: stages, hypervisor processes, crash-safe files (DESIGN.md §7).
+
+A :class:`Capture` samples the machine it runs on (a host, or a guest on any
+hypervisor; Linux, Windows, macOS) at a fixed interval on a drift-free grid:
+tick ``k`` is due ``k * interval`` seconds after the baseline reading, whatever
+the previous ticks cost, and a tick the machine was too busy to take is skipped
+and counted, never squeezed in late. Each sample turns the counters' change
+since the previous one into rates and percentages over that span:
+
+* CPU busy, steal and iowait per core and in total, from ``psutil.cpu_times``
+  deltas. ``psutil.cpu_percent()`` is not used: its first call is meaningless
+  and it counts steal as busy time; here busy = total - idle - iowait - steal,
+  so time the hypervisor took away shows as ``cpu_steal``, never as load.
+  Steal and iowait exist where the OS reports them (Linux), not on Windows.
+* memory used/free/total and utilization, swap used/total (levels at the
+  sample's end), disk read/write bytes/s per device, network rx/tx bytes/s per
+  interface, the 1-minute load average;
+* with ``processes``, CPU share and resident memory of every process whose
+  name matches one of the regular expressions (``vmware-vmx``, ``qemu-system``,
+  ``VBoxHeadless``): what each guest costs its host.
+
+Stages label the samples, three ways that combine: a timed plan
+(``stages=["idle=60", "load=120"]``), a wrapped command (the stage named after
+it, its exit status recorded; the capture ends with it) and live marks
+(:meth:`Capture.mark`, which ``workbench capture`` calls for each line typed on
+the terminal). A sample carries the stage in effect at the end of its interval.
+
+Crash safety: records are appended as JSON lines to ``<output>.capture.jsonl``
+and flushed with ``fsync`` every ``flush_interval`` seconds, so Ctrl-C, SIGTERM
+or ``kill -9`` lose at most that much; :func:`workbench.read` reads the file as
+it is (dropping a torn last line with a warning). A capture that ends normally
+is converted to Parquet (temporary name, then rename) and the JSON lines are
+removed. The file format is documented in :mod:`workbench.readers.capture`.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import platform
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import polars as pl
+import psutil
+
+from . import schema
+from .errors import WorkbenchError
+from .readers import capture as fmt
+
+MIN_INTERVAL, MAX_INTERVAL = 0.1, 10.0
+
+#: Metric -> what its value summarizes: ``mean`` over the sample's interval (rates and
+#: shares from counter deltas) or ``last``, the level read at the interval's end.
+AGGREGATES: dict[str, str] = {
+    "cpu_util": "mean", "cpu_steal": "mean", "cpu_iowait": "mean",
+    "mem_used": "last", "mem_free": "last", "mem_total": "last", "mem_util": "last",
+    "swap_used": "last", "swap_total": "last",
+    "disk_read": "mean", "disk_write": "mean", "net_rx": "mean", "net_tx": "mean",
+    "load_avg": "last",
+    "proc_cpu_util": "mean", "proc_rss": "last",
+}
+
+# On Linux, guest time (running a VM's vCPU, e.g. a KVM host) is already counted in
+# user/nice; psutil's cpu_percent subtracts it from the total the same way (psutil
+# _cpu_tot_time, psutil PR #940). Other platforms have no such fields.
+_COUNTED_TWICE = ("guest", "guest_nice")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a timed plan: a name and a duration (None = until stopped)."""
+
+    name: str
+    seconds: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Stage:
+        """Parse ``NAME=SECONDS`` (timed) or ``NAME`` (open-ended)."""
+        name, sep, seconds = text.rpartition("=")
+        if not sep:
+            name, seconds = text, None
+        name = name.strip()
+        if not name:
+            raise WorkbenchError(f"stage {text!r}: expected NAME=SECONDS or NAME, found no name")
+        if seconds is None:
+            return cls(name)
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = math.nan
+        if not value > 0 or math.isinf(value):
+            raise WorkbenchError(f"stage {text!r}: SECONDS must be a positive number, found {seconds!r}")
+        return cls(name, value)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A running capture's state, for a progress line."""
+
+    elapsed: float  #: seconds since the baseline reading
+    samples: int
+    missed_ticks: int
+    stage: str | None
+    cpu_util: float | None  #: total CPU busy % of the last sample
+    mem_util: float | None  #: memory used % at the last sample
+    lag: float | None  #: seconds the last reading came after its tick
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """What a finished capture produced and what it cost.
+
+    Attributes
+    ----------
+    path : Path
+        The Parquet file, or the JSON-lines file when conversion was skipped.
+    samples, missed_ticks : int
+        Samples taken and grid ticks skipped because the machine was too busy.
+    seconds : float
+        Wall time from the baseline reading to the last sample.
+    cpu_seconds : float
+        CPU time of the sampling thread (the capture's own cost).
+    lags : tuple of float
+        Per sample, seconds between its tick and the reading (the jitter).
+    exit_status : int or None
+        The wrapped command's exit status (negative: killed by that signal).
+    reason : str
+        Why it ended: ``plan finished``, ``command exited`` or ``stopped``.
+    """
+
+    path: Path
+    samples: int
+    missed_ticks: int
+    seconds: float
+    cpu_seconds: float
+    lags: tuple[float, ...]
+    exit_status: int | None
+    reason: str
+
+    @property
+    def overhead(self) -> float:
+        """The capture's CPU cost as percent of one core."""
+        return 100 * self.cpu_seconds / self.seconds if self.seconds > 0 else math.nan
+
+    def lag_quantiles(self, q: Sequence[float] = (0.5, 0.99)) -> tuple[float, ...]:
+        """Quantiles of the sampling lag in seconds (NaN without samples)."""
+        if not self.lags:
+            return tuple(math.nan for _ in q)
+        s = pl.Series(self.lags)
+        return tuple(float(s.quantile(x, interpolation="linear")) for x in q)
+
+
+def live_path(output: str | os.PathLike) -> Path:
+    """The JSON-lines file a capture writes while it runs: ``x.parquet`` -> ``x.capture.jsonl``."""
+    out = Path(output)
+    return out.with_suffix(".capture.jsonl") if out.suffix == ".parquet" else out.with_name(out.name + ".capture.jsonl")
+
+
+def temporary_output() -> Path:
+    """A new Parquet path in the system's temporary folder (for notebooks and tries)."""
+    return Path(tempfile.mkdtemp(prefix="workbench-capture-")) / "capture.parquet"
+
+
+def convert(path: str | os.PathLike, output: str | os.PathLike | None = None) -> Path:
+    """Convert a capture's JSON lines into its finished Parquet form.
+
+    For a capture that did not finish (killed, or a write failed); a capture
+    that ends normally converts itself. The table is validated, the header and
+    events go into the Parquet metadata, the file is written under a temporary
+    name and renamed; the JSON lines are kept.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The ``.capture.jsonl`` file.
+    output : str or PathLike, optional
+        The Parquet file (default: ``x.capture.jsonl`` -> ``x.parquet``).
+    """
+    from .readers import validate_labelled
+
+    path = Path(path)
+    if output is None:
+        name = path.name.removesuffix(".jsonl").removesuffix(".capture")
+        output = path.with_name(name + ".parquet")
+    output = Path(output)
+    captured = fmt.load(path)
+    table = validate_labelled(captured.table, {}, {}, source=str(output))
+    stored = json.dumps({"header": captured.header, "events": captured.events})
+    # open(..., "xb") rather than mkstemp: the file gets the user's umask, not 0600.
+    tmp = output.with_name(f".{output.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            table.write_parquet(fh, metadata={fmt.PARQUET_KEY: stored})
+        os.replace(tmp, output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WorkbenchError(f"cannot write {output}: {exc.strerror}; the capture is kept in {path}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return output
+
+
+def stage_summary(table: pl.DataFrame, metrics: Sequence[str] = ("cpu_util", "cpu_steal", "mem_util"),
+                  components: Sequence[str] | None = ("total",)) -> pl.DataFrame:
+    """Per stage (in capture order), metric and component: samples, seconds, median, mean, max.
+
+    Descriptive only: the samples of one capture are autocorrelated and come
+    from one run, so they are not independent observations (DESIGN.md §9);
+    compare stages across runs with :mod:`workbench.stats`.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        Rows of one capture.
+    metrics : sequence of str
+        Metrics to summarize.
+    components : sequence of str, optional
+        Components to keep (default ``total``); None keeps all.
+    """
+    rows = table.filter(pl.col("metric").is_in(list(metrics)) & pl.col("interval").is_not_null())
+    if components is not None:
+        rows = rows.filter(pl.col("component").is_in(list(components)))
+    order = rows.sort("time").select(pl.col("stage").unique(maintain_order=True)).to_series().to_list()
+    return (rows.group_by("stage", "metric", "component", maintain_order=True)
+            .agg(samples=pl.len(), seconds=pl.col("interval").sum(), median=pl.col("value").median(),
+                 mean=pl.col("value").mean(), max=pl.col("value").max(), unit=pl.col("unit").first())
+            .with_columns(_order=pl.col("stage").replace_strict(
+                {s: i for i, s in enumerate(order)}, default=len(order), return_dtype=pl.Int64))
+            .sort("_order", "metric", "component", maintain_order=True).drop("_order"))
+
+
+def machine_metadata() -> dict[str, Any]:
+    """What the capture records about the machine: host name, OS, CPU model, core
+    counts, memory, psutil version and hints of virtualization."""
+    return {
+        "hostname": socket.gethostname(),
+        "os": platform.system(),
+        "os_release": platform.release(),
+        "os_version": platform.version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": psutil.cpu_count(logical=True),
+        "cpu_count_physical": psutil.cpu_count(logical=False),
+        "mem_total": psutil.virtual_memory().total,
+        "boot_time": psutil.boot_time(),
+        "cpu_time_fields": list(psutil.cpu_times()._fields),
+        "psutil": psutil.__version__,
+        "python": platform.python_version(),
+        "workbench": _workbench_version(),
+        **_virtualization(),
+    }
+
+
+class Capture:
+    """A live capture, sampling in a background thread.
+
+    Parameters
+    ----------
+    output : str or PathLike
+        The Parquet file a finished capture becomes. While running, records go
+        to :func:`live_path` of it (``x.parquet`` -> ``x.capture.jsonl``), which
+        must not exist yet (it may hold an earlier, crashed capture).
+    interval : float
+        Seconds between samples, 0.1 to 10.
+    flush_interval : float
+        Seconds between flushes to disk (``fsync``): what a crash can lose.
+    stages : sequence of str or Stage
+        A timed plan, in order (``"idle=60"``; only the last may be open-ended,
+        ``"idle"``). Without a command, the capture ends with the last timed stage.
+    command : sequence of str, optional
+        A command run after the timed stages, as a stage of its own; the capture
+        ends when it exits and records its exit status.
+    command_stage : str, optional
+        The command's stage name (default: the command line, program base name first).
+    processes : sequence of str
+        Regular expressions searched in process names; matching processes get
+        ``proc_cpu_util`` and ``proc_rss`` rows, component ``name[pid]``.
+    labels : dict, optional
+        Label columns for every row (``scope``, ``guest``, ``condition``, ...).
+        Inside a guest, give ``scope="guest"``, ``guest=NAME`` and the physical
+        ``host``; ``host`` defaults to this machine's host name.
+    history : int, optional
+        Samples kept in memory for :meth:`table` and :meth:`follow`
+        (default: all; the CLI keeps one).
+
+    Examples
+    --------
+    >>> cap = Capture("run1.parquet", interval=0.5, stages=["idle=10"]).start()  # doctest: +SKIP
+    >>> cap.mark("guest boot")                                                     # doctest: +SKIP
+    >>> result = cap.stop()                                                        # doctest: +SKIP
+    """
+
+    def __init__(self, output: str | os.PathLike, *, interval: float = 1.0, flush_interval: float = 1.0,
+                 stages: Sequence[str | Stage] = (), command: Sequence[str] | None = None,
+                 command_stage: str | None = None, processes: Sequence[str] = (),
+                 labels: dict[str, Any] | None = None, history: int | None = None):
+        if not (isinstance(interval, (int, float)) and MIN_INTERVAL <= interval <= MAX_INTERVAL):
+            raise WorkbenchError(f"`interval` must be between {MIN_INTERVAL:g} and {MAX_INTERVAL:g} seconds, "
+                                 f"found {interval!r}")
+        if not (isinstance(flush_interval, (int, float)) and flush_interval > 0 and math.isfinite(flush_interval)):
+            raise WorkbenchError(f"`flush_interval` must be a positive number of seconds, found {flush_interval!r}")
+        self.output = Path(output)
+        self.path = live_path(self.output)
+        self.interval = float(interval)
+        self.flush_interval = float(flush_interval)
+        self.plan = [s if isinstance(s, Stage) else Stage.parse(s) for s in stages]
+        if any(s.seconds is None for s in self.plan[:-1]):
+            open_ended = next(s.name for s in self.plan if s.seconds is None)
+            raise WorkbenchError(f"stage '{open_ended}' has no duration: only the last stage may be open-ended")
+        self.command = list(command) if command else None
+        if self.command and self.plan and self.plan[-1].seconds is None:
+            raise WorkbenchError(f"stage '{self.plan[-1].name}' has no duration, so the command would never run")
+        self.command_stage = command_stage or (
+            shlex.join([Path(self.command[0]).name, *self.command[1:]]) if self.command else None)
+        self.patterns = []
+        for pattern in processes:
+            try:
+                self.patterns.append(re.compile(pattern))
+            except re.error as exc:
+                raise WorkbenchError(f"process pattern {pattern!r} is not a regular expression ({exc})") from None
+        labels = dict(labels or {})
+        unknown = sorted(set(labels) - set(schema.LABELS))
+        if unknown:
+            raise WorkbenchError(f"unknown label '{unknown[0]}'; labels are: {', '.join(schema.LABELS)}")
+        self.labels = labels
+        self._recent: deque[dict] = deque(maxlen=history)
+        self._first_k = 0
+        self._lock = threading.Lock()
+        self._marks: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._result: CaptureResult | None = None
+        self._header: dict | None = None
+        self._events: list[dict] = []
+        self._lags: list[float] = []
+        self._samples = 0
+        self._missed = 0
+        self._stage: str | None = None
+        self._last_values: dict = {}
+        self._last_t = 0.0
+        self._proc: subprocess.Popen | None = None
+        self._exit_status: int | None = None
+        self._reason = "stopped"
+        self._buffer: list[bytes] = []
+        self._fh = None
+
+    # ------------------------------------------------------------------ control
+
+    def start(self) -> Capture:
+        """Open the file, write the header, take the baseline reading, start sampling.
+
+        Raises
+        ------
+        WorkbenchError
+            If the file exists or cannot be created, or the command is not found.
+        """
+        if self._thread is not None:
+            raise WorkbenchError("this capture was already started")
+        if self.command and shutil.which(self.command[0]) is None:
+            raise WorkbenchError(f"command not found: {self.command[0]}")
+        if self.path.exists():
+            raise WorkbenchError(f"{self.path} exists (an earlier capture that did not finish?): "
+                                 "read it with workbench.read, then move it away or choose another output")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "xb")
+        except FileExistsError:  # what mkdir says when a file stands where a folder should be
+            raise WorkbenchError(f"cannot create capture file {self.path}: {os.strerror(errno.ENOTDIR)}") from None
+        except OSError as exc:
+            raise WorkbenchError(f"cannot create capture file {self.path}: {exc.strerror}") from None
+        self._sampler = _Sampler(self.patterns)
+        baseline = self._sampler.snapshot()
+        self._t0 = baseline.mono
+        self._start_epoch = time.time() - (time.perf_counter() - baseline.mono)
+        self._header = {
+            "format": fmt.FORMAT, "version": fmt.VERSION, "source": fmt.SOURCE,
+            "start": self._start_epoch,
+            "started": datetime.fromtimestamp(self._start_epoch, timezone.utc).isoformat(),
+            "interval": self.interval, "flush_interval": self.flush_interval,
+            "metrics": {m: [schema.METRICS[m].unit, AGGREGATES[m]] for m in self._sampler.metrics},
+            "labels": self.labels,
+            "plan": [[s.name, s.seconds] for s in self.plan],
+            "command": self.command, "processes": [p.pattern for p in self.patterns],
+            "meta": machine_metadata(),
+        }
+        try:
+            self._write(json.dumps(self._header) + "\n")
+            self._flush()
+        except _Failed as exc:
+            self._close()
+            self.path.unlink(missing_ok=True)  # nothing of this capture was written
+            raise exc.error from None
+        self._thread = threading.Thread(target=self._run, args=(baseline,), name="workbench-capture", daemon=True)
+        self._thread.start()
+        return self
+
+    def mark(self, stage: str) -> None:
+        """Start stage `stage` now (a live mark); samples ending after now carry it."""
+        if not isinstance(stage, str) or not stage.strip():
+            raise WorkbenchError(f"a stage name must be a non-empty string, found {stage!r}")
+        if self._thread is None:
+            raise WorkbenchError("the capture has not started")
+        if self._done.is_set():
+            raise WorkbenchError("the capture has ended")
+        with self._lock:
+            self._marks.append((time.perf_counter(), stage.strip()))
+
+    @property
+    def done(self) -> bool:
+        """True once sampling ended (plan finished, command exited, stopped, or failed)."""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until sampling ends on its own; True if it did within `timeout`."""
+        return self._done.wait(timeout)
+
+    def status(self) -> Progress:
+        """Elapsed time, samples, current stage and the last CPU/memory readout."""
+        with self._lock:
+            values = self._last_values
+            return Progress(
+                elapsed=(time.perf_counter() - self._t0) if self._thread else 0.0,
+                samples=self._samples, missed_ticks=self._missed, stage=self._stage,
+                cpu_util=values.get("cpu_util", {}).get("total"),
+                mem_util=values.get("mem_util", {}).get("total"),
+                lag=self._lags[-1] if self._lags else None)
+
+    def table(self) -> pl.DataFrame:
+        """The samples kept in memory as a validated measurement table."""
+        from .readers import validate_labelled
+
+        if self._header is None:
+            return schema.empty()
+        with self._lock:
+            samples = list(self._recent)
+            events = list(self._events)
+            first_k = self._first_k
+        frame = fmt.build_table(self._header, samples, events, source=str(self.path), first_k=first_k)
+        return validate_labelled(frame, {}, {}, source=str(self.path))
+
+    def follow(self, every: float = 1.0, *, seconds: float | None = None) -> Iterator[pl.DataFrame]:
+        """Yield :meth:`table` every `every` seconds until sampling ends (or for `seconds`).
+
+        The capture keeps running when `seconds` runs out; the last table is
+        yielded after sampling ended or the time is up.
+        """
+        if self._thread is None:
+            raise WorkbenchError("the capture has not started")
+        until = None if seconds is None else time.perf_counter() + seconds
+        while True:
+            left = every if until is None else min(every, until - time.perf_counter())
+            finished = self._done.wait(max(left, 0.0))
+            yield self.table()
+            if finished or (until is not None and time.perf_counter() >= until):
+                return
+
+    def stop(self, *, convert: bool = True) -> CaptureResult:
+        """Stop sampling (terminating a command still running), close the file and
+        convert it to Parquet.
+
+        Parameters
+        ----------
+        convert : bool
+            Write the Parquet file and remove the JSON lines (default); False
+            keeps the JSON lines only.
+
+        Raises
+        ------
+        WorkbenchError
+            If a write failed during the capture (disk full, file too large):
+            the JSON lines written before stay readable, no Parquet is written.
+        """
+        if self._result is not None:
+            return self._result
+        if self._thread is None:
+            raise WorkbenchError("the capture has not started")
+        self._stop.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        path = self.path
+        if convert:
+            path = self._convert()
+        self._result = CaptureResult(
+            path=path, samples=self._samples, missed_ticks=self._missed, seconds=self._last_t,
+            cpu_seconds=self._cpu_seconds, lags=tuple(self._lags), exit_status=self._exit_status,
+            reason=self._reason)
+        return self._result
+
+    def __enter__(self) -> Capture:
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._thread is not None and self._result is None:
+            self.stop()
+
+    # ------------------------------------------------------------------ sampling thread
+
+    def _run(self, baseline: _Snapshot) -> None:
+        cpu_start = time.thread_time()
+        try:
+            self._loop(baseline)
+        except _Failed as exc:
+            self._error = exc.error
+        except BaseException as exc:  # a bug: stop() re-raises it with its traceback
+            self._error = exc
+        finally:
+            self._cpu_seconds = time.thread_time() - cpu_start
+            try:
+                self._finish()
+            finally:
+                self._done.set()
+
+    def _loop(self, prev: _Snapshot) -> None:
+        step = self.interval
+        t0 = self._t0
+        k = 0
+        next_flush = t0 + self.flush_interval
+        self._end_k: int | None = None
+        self._plan_index = -1
+        if self._advance(0):
+            return
+        while True:
+            due = t0 + (k + 1) * step
+            while (now := time.perf_counter()) < due:
+                # Event.wait can return a little early; loop until the tick is due.
+                if self._stop.wait(due - now):
+                    return
+            exited = self._poll_command()
+            cur = self._sampler.snapshot()
+            k_new = max(k + 1, int((cur.mono - t0) / step))
+            self._apply_marks(cur.mono)
+            finished = False
+            while self._end_k is not None and k_new > self._end_k and not finished:
+                finished = self._advance(self._end_k)  # boundaries passed during missed ticks
+            values = self._sampler.values(prev, cur)
+            t = cur.mono - t0
+            record = {"type": "sample", "k": k_new, "t": round(t, 6), "stage": self._stage, "values": values}
+            self._write(json.dumps(record, separators=(",", ":")) + "\n")
+            with self._lock:
+                if self._recent.maxlen is not None and len(self._recent) == self._recent.maxlen:
+                    self._first_k = self._recent[0]["k"]  # the span of the oldest kept sample starts here
+                self._recent.append(record)
+                self._missed += k_new - k - 1
+                self._samples += 1
+                self._lags.append(t - k_new * step)
+                self._last_values = values
+                self._last_t = t
+            k, prev = k_new, cur
+            if exited:
+                self._reason = "command exited"
+                return
+            if not finished and self._end_k is not None and k >= self._end_k:
+                finished = self._advance(self._end_k)
+            if finished:
+                self._reason = "plan finished"
+                return
+            if cur.mono >= next_flush:
+                self._flush()
+                next_flush = cur.mono + self.flush_interval
+
+    def _advance(self, boundary_k: int) -> bool:
+        """Go to the next timed stage at grid tick `boundary_k`; True when the plan is over."""
+        self._plan_index += 1
+        self._end_k = None
+        if self._plan_index < len(self.plan):
+            stage = self.plan[self._plan_index]
+            self._set_stage(stage.name, "plan", boundary_k * self.interval)
+            if stage.seconds is not None:
+                self._end_k = boundary_k + max(1, round(stage.seconds / self.interval))
+            return False
+        if self.command and self._proc is None:
+            self._launch()
+            return False
+        # Without a plan or a command, a capture runs until stopped.
+        return bool(self.plan)
+
+    def _set_stage(self, name: str, how: str, t: float) -> None:
+        self._event({"type": "stage", "t": round(t, 6), "stage": name, "how": how})
+        with self._lock:
+            self._stage = name
+
+    def _apply_marks(self, upto: float) -> None:
+        with self._lock:
+            due = [m for m in self._marks if m[0] <= upto]
+            self._marks = [m for m in self._marks if m[0] > upto]
+        for when, name in due:
+            self._set_stage(name, "mark", when - self._t0)
+
+    def _launch(self) -> None:
+        self._set_stage(self.command_stage, "command", time.perf_counter() - self._t0)
+        self._event({"type": "command", "t": round(time.perf_counter() - self._t0, 6), "argv": self.command,
+                     "stage": self.command_stage})
+        try:
+            self._proc = subprocess.Popen(self.command)
+        except OSError as exc:
+            raise _Failed(WorkbenchError(f"cannot run {self.command[0]}: {exc.strerror}")) from None
+        self._flush()  # the stage change is on disk before the command can do anything
+
+    def _poll_command(self) -> bool:
+        if self._proc is None or self._exit_status is not None:
+            return False
+        status = self._proc.poll()
+        if status is None:
+            return False
+        self._record_exit(status)
+        return True
+
+    def _record_exit(self, status: int) -> None:
+        self._exit_status = status
+        self._event({"type": "exit", "t": round(time.perf_counter() - self._t0, 6), "stage": self.command_stage,
+                     "status": status})
+
+    def _finish(self) -> None:
+        if self._proc is not None and self._exit_status is None:
+            # Stopped while the command runs (Ctrl-C reaches it too, from the terminal).
+            self._proc.terminate()
+            try:
+                status = self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                status = self._proc.wait()
+            if self._fh is not None:
+                self._record_exit(status)
+            else:
+                self._exit_status = status
+        if self._fh is None:
+            return
+        try:
+            self._event({"type": "end", "t": round(self._last_t, 6), "samples": self._samples,
+                         "missed_ticks": self._missed, "cpu_seconds": round(self._cpu_seconds, 6),
+                         "reason": "error" if self._error else self._reason})
+            self._flush()
+        except _Failed as exc:
+            self._error = self._error or exc.error
+        finally:
+            self._close()
+
+    # ------------------------------------------------------------------ file
+
+    def _event(self, record: dict) -> None:
+        with self._lock:
+            self._events.append(record)
+        self._write(json.dumps(record, separators=(",", ":")) + "\n")
+
+    def _write(self, line: str) -> None:
+        if self._fh is None:
+            raise _Failed(self._error or WorkbenchError(f"{self.path}: the file is closed"))
+        self._buffer.append(line.encode("utf-8"))
+
+    def _flush(self) -> None:
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        try:
+            self._fh.write(data)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            self._close()
+            raise _Failed(WorkbenchError(
+                f"cannot write {self.path}: {exc.strerror}; the capture stopped after {self._samples} samples, "
+                "the lines flushed before stay readable")) from None
+
+    def _close(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:  # the data it could not write is already reported
+                pass
+
+    def _convert(self) -> Path:
+        out = convert(self.path, self.output)
+        self.path.unlink()
+        return out
+
+
+class _Failed(Exception):
+    """Internal: carries a WorkbenchError out of the sampling thread."""
+
+    def __init__(self, error: WorkbenchError):
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class _Snapshot:
+    mono: float
+    cpu: list
+    vm: Any
+    swap: Any
+    disk: dict
+    net: dict
+    load: float
+    procs: dict
+
+
+class _Sampler:
+    """Reads psutil's counters (one snapshot per tick) and turns two snapshots into values."""
+
+    def __init__(self, patterns: list[re.Pattern]):
+        fields = psutil.cpu_times()._fields
+        self.ncpu = psutil.cpu_count() or 1
+        self._idle = fields.index("idle")
+        self._iowait = fields.index("iowait") if "iowait" in fields else None
+        self._steal = fields.index("steal") if "steal" in fields else None
+        self._twice = [fields.index(f) for f in _COUNTED_TWICE if f in fields]
+        self._patterns = patterns
+        self._known: dict[int, tuple[psutil.Process, str] | None] = {}
+        self.has_disk = self._disk() is not None
+        self.has_net = self._net() is not None
+        metrics = ["cpu_util"]
+        metrics += ["cpu_steal"] if self._steal is not None else []
+        metrics += ["cpu_iowait"] if self._iowait is not None else []
+        metrics += ["mem_used", "mem_free", "mem_total", "mem_util", "swap_used", "swap_total"]
+        metrics += ["disk_read", "disk_write"] if self.has_disk else []
+        metrics += ["net_rx", "net_tx"] if self.has_net else []
+        metrics += ["load_avg"]
+        metrics += ["proc_cpu_util", "proc_rss"] if patterns else []
+        self.metrics = metrics
+
+    @staticmethod
+    def _disk() -> dict | None:
+        # nowrap=False: psutil's wrap bookkeeping costs a third of the call, and a
+        # counter that goes backwards (wrap or device reset) becomes "no value" here.
+        try:
+            disks = psutil.disk_io_counters(perdisk=True, nowrap=False)
+        except (OSError, RuntimeError, NotImplementedError):  # no /proc/diskstats in some containers
+            return None
+        return None if disks is None else {n: (d.read_bytes, d.write_bytes) for n, d in disks.items()}
+
+    @staticmethod
+    def _net() -> dict | None:
+        try:
+            nics = psutil.net_io_counters(pernic=True, nowrap=False)
+        except (OSError, RuntimeError, NotImplementedError):
+            return None
+        return {n: (c.bytes_recv, c.bytes_sent) for n, c in nics.items()}
+
+    def snapshot(self) -> _Snapshot:
+        mono = time.perf_counter()
+        return _Snapshot(
+            mono=mono, cpu=psutil.cpu_times(percpu=True), vm=psutil.virtual_memory(),
+            swap=psutil.swap_memory(), disk=(self._disk() or {}) if self.has_disk else {},
+            net=(self._net() or {}) if self.has_net else {},
+            # Windows: psutil emulates the load average with a thread its first call
+            # starts; it reads 0 for the first seconds.
+            load=psutil.getloadavg()[0], procs=self._processes() if self._patterns else {})
+
+    def _processes(self) -> dict[str, tuple[float, int]]:
+        # New processes are looked up by pid as they appear (a guest booting during
+        # the capture); a pid reused between two ticks would keep the old name,
+        # which the tick interval makes negligible.
+        pids = psutil.pids()
+        known = self._known
+        for pid in set(known) - set(pids):
+            del known[pid]
+        for pid in pids:
+            if pid in known:
+                continue
+            try:
+                proc = psutil.Process(pid)
+                name = proc.name()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                known[pid] = None
+                continue
+            known[pid] = (proc, f"{name}[{pid}]") if any(p.search(name) for p in self._patterns) else None
+        out = {}
+        for pid, entry in list(known.items()):
+            if entry is None:
+                continue
+            proc, component = entry
+            try:
+                cpu = proc.cpu_times()
+                out[component] = (cpu.user + cpu.system, proc.memory_info().rss)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                # Gone, or not ours to read (Windows services): skipped from now on.
+                known[pid] = None
+        return out
+
+    def _shares(self, deltas: list[float]) -> tuple[float | None, float | None, float | None]:
+        total = sum(deltas) - sum(deltas[i] for i in self._twice)
+        if total <= 0:  # no tick elapsed on this core (possible at 0.1 s with USER_HZ = 100)
+            return None, None, None
+        idle = deltas[self._idle]
+        iowait = deltas[self._iowait] if self._iowait is not None else 0.0
+        steal = deltas[self._steal] if self._steal is not None else 0.0
+        busy = total - idle - iowait - steal
+        return (_pct(busy / total), _pct(steal / total) if self._steal is not None else None,
+                _pct(iowait / total) if self._iowait is not None else None)
+
+    def values(self, prev: _Snapshot, cur: _Snapshot) -> dict[str, dict[str, float | None]]:
+        dt = cur.mono - prev.mono
+        util: dict[str, float | None] = {}
+        steal: dict[str, float | None] = {}
+        iowait: dict[str, float | None] = {}
+        summed = None
+        for i, (a, b) in enumerate(zip(prev.cpu, cur.cpu)):
+            # Linux idle/iowait can step backwards (psutil #1210 and its cpu_percent
+            # clamp the same way); a negative delta is taken as no time passing.
+            d = [y - x if y > x else 0.0 for x, y in zip(a, b)]
+            summed = d if summed is None else [s + x for s, x in zip(summed, d)]
+            util[f"cpu{i}"], steal[f"cpu{i}"], iowait[f"cpu{i}"] = self._shares(d)
+        util["total"], steal["total"], iowait["total"] = self._shares(summed or [0.0] * len(cur.cpu[0]))
+        vm, sw = cur.vm, cur.swap
+        # "Used" is what cannot be reclaimed (total - available), "free" is available:
+        # reclaimable page cache counts as free, as Windows (EVEREST, Task Manager)
+        # counts it, so used + free = total everywhere.
+        used = vm.total - vm.available
+        out: dict[str, dict[str, float | None]] = {"cpu_util": _order(util)}
+        if self._steal is not None:
+            out["cpu_steal"] = _order(steal)
+        if self._iowait is not None:
+            out["cpu_iowait"] = _order(iowait)
+        out["mem_used"] = {"total": used}
+        out["mem_free"] = {"total": vm.available}
+        out["mem_total"] = {"total": vm.total}
+        out["mem_util"] = {"total": _pct(used / vm.total) if vm.total else None}
+        out["swap_used"] = {"total": sw.used}
+        out["swap_total"] = {"total": sw.total}
+        if self.has_disk:
+            out["disk_read"], out["disk_write"] = _rates(prev.disk, cur.disk, dt)
+        if self.has_net:
+            out["net_rx"], out["net_tx"] = _rates(prev.net, cur.net, dt)
+        out["load_avg"] = {"total": cur.load}
+        if self._patterns:
+            share, rss = {}, {}
+            for component, (cpu, mem) in cur.procs.items():
+                rss[component] = mem
+                before = prev.procs.get(component)
+                if before is not None and dt > 0:
+                    # Share of all cores, like cpu_util "total" and Windows Task Manager,
+                    # so a guest's process can be set against the host's busy time.
+                    share[component] = _pct((cpu - before[0]) / (dt * self.ncpu)) if cpu >= before[0] else None
+            out["proc_cpu_util"], out["proc_rss"] = share, rss
+        return out
+
+
+def _pct(fraction: float) -> float:
+    # Counters are read one after another, so a share can exceed its bounds by a tick.
+    return min(100.0, max(0.0, 100.0 * fraction))
+
+
+def _order(by_core: dict) -> dict:
+    return {"total": by_core.pop("total"), **by_core}
+
+
+def _rates(prev: dict, cur: dict, dt: float) -> tuple[dict, dict]:
+    first, second = {}, {}
+    for name, (a, b) in cur.items():
+        before = prev.get(name)
+        if before is None or dt <= 0:  # appeared since the last tick: no rate yet
+            continue
+        first[name] = (a - before[0]) / dt if a >= before[0] else None
+        second[name] = (b - before[1]) / dt if b >= before[1] else None
+    return first, second
+
+
+def _cpu_model() -> str | None:
+    system = platform.system()
+    try:
+        if system == "Linux":
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    key, _, value = line.partition(":")
+                    # x86 says "model name"; ARM kernels say "Model" or "Hardware".
+                    if key.strip() in ("model name", "Model", "Hardware", "cpu model"):
+                        return value.strip()
+        elif system == "Windows":
+            import winreg
+            with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE,
+                                r"HARDWARE\DESCRIPTION\System\CentralProcessor\0") as key:
+                return str(winreg.QueryValueEx(key, "ProcessorNameString")[0]).strip()
+        elif system == "Darwin":
+            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
+                                  text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or None
+
+
+def _virtualization() -> dict[str, Any]:
+    """Hints that the machine is a guest: the CPU's hypervisor flag and the DMI vendor
+    and product (e.g. 'VMware, Inc.' / 'VMware Virtual Platform', 'Xen' / 'HVM domU')."""
+    out: dict[str, Any] = {}
+    if platform.system() != "Linux":
+        return out
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    out["cpu_hypervisor_flag"] = "hypervisor" in line.split()
+                    break
+    except OSError:
+        pass
+    for key, path in (("dmi_sys_vendor", "/sys/class/dmi/id/sys_vendor"),
+                      ("dmi_product_name", "/sys/class/dmi/id/product_name"),
+                      ("xen_hypervisor_type", "/sys/hypervisor/type")):
+        try:
+            out[key] = Path(path).read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            pass
+    return out
+
+
+def _workbench_version() -> str:
+    from . import __version__
+    return __version__
+
+
+def live_plot(capture: Capture, *, seconds: float | None = None, every: float = 1.0) -> None:
+    """Show CPU per core and memory of a running capture in a notebook, updated in place.
+
+    Draws with :func:`workbench.figures.capture_series` (stages shaded) and
+    replaces the displayed image through an IPython display handle every
+    `every` seconds, until the capture ends or `seconds` have passed (the
+    capture keeps running). Needs IPython, not ipywidgets.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from . import figures
+
+    fig, (ax_cpu, ax_mem) = plt.subplots(2, 1, sharex=True, figsize=(9, 5.5))
+    handle = display(fig, display_id=True)
+    try:
+        for table in capture.follow(every, seconds=seconds):
+            ax_cpu.clear()
+            ax_mem.clear()
+            if table.filter(pl.col("metric") == "cpu_util").height:
+                figures.capture_series(table, "cpu_util", ax=ax_cpu)
+                figures.capture_series(table, "mem_util", ax=ax_mem)
+            fig.tight_layout()
+            handle.update(fig)
+    finally:
+        plt.close(fig)
