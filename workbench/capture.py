@@ -40,7 +40,6 @@ import math
 import os
 import platform
 import re
-import secrets
 import shlex
 import shutil
 import socket
@@ -59,6 +58,7 @@ import psutil
 
 from . import schema
 from .errors import WorkbenchError
+from .experiment import write_parquet
 from .readers import capture as fmt
 
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 10.0
@@ -200,18 +200,10 @@ def convert(path: str | os.PathLike, output: str | os.PathLike | None = None) ->
     captured = fmt.load(path)
     table = validate_labelled(captured.table, {}, {}, source=str(output))
     stored = json.dumps({"header": captured.header, "events": captured.events})
-    # open(..., "xb") rather than mkstemp: the file gets the user's umask, not 0600.
-    tmp = output.with_name(f".{output.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "xb") as fh:
-            table.write_parquet(fh, metadata={fmt.PARQUET_KEY: stored})
-        os.replace(tmp, output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise WorkbenchError(f"cannot write {output}: {exc.strerror}; the capture is kept in {path}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        write_parquet(table, output, metadata={fmt.PARQUET_KEY: stored})
+    except WorkbenchError as exc:
+        raise WorkbenchError(f"{exc}; the capture is kept in {path}") from None
     return output
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,32 +192,58 @@ SOURCES_KEY = "workbench.sources"
 
 
 def write_parquet(frame: pl.DataFrame, path: str | os.PathLike, *,
-                  sources: dict[str, dict[str, str]] | None = None) -> Path:
+                  sources: dict[str, dict[str, str]] | None = None,
+                  metadata: dict[str, str] | None = None) -> Path:
     """Validate and write `frame` to Parquet atomically (temporary name, then rename).
 
-    `sources`, optional, maps a ``source_file`` of the table to what that file says
-    about its origin (``readers.read_metadata``: product, version, machine, ...). The
-    table has no columns for it (DESIGN.md §3); it is stored as JSON in the Parquet
-    file's key-value metadata under :data:`SOURCES_KEY` and read back by
-    :func:`read_sources`.
+    The one writer of measurement tables: ``ingest``, the capture and the probe all
+    write through it, and the ``workbench-table`` reader reads them all back.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        A measurement table; validated first, nothing is written if it is invalid.
+    path : str or PathLike
+        The Parquet file; its folder is created.
+    sources : dict, optional
+        Maps a ``source_file`` of the table to what that file says about its origin
+        (``readers.read_metadata``: product, version, machine, ...). The table has no
+        columns for it (DESIGN.md §3); it is stored as JSON in the Parquet key-value
+        metadata under :data:`SOURCES_KEY` and read back by :func:`read_sources`.
+    metadata : dict, optional
+        Further key-value metadata of the file's producer (e.g. the probe's machine
+        description under ``workbench-probe``).
+
+    Raises
+    ------
+    WorkbenchError
+        When the file cannot be written (full disk, no permission): one line, and
+        no temporary file is left.
     """
     frame = schema.validate(frame)
-    extra = None
+    extra = dict(metadata or {})
     if sources:
         unknown = sorted(set(sources) - set(frame["source_file"].unique().to_list()))
         if unknown:
             raise WorkbenchError(f"metadata for '{unknown[0]}', which is no source_file of the table")
-        extra = {SOURCES_KEY: json.dumps({f: {str(k): str(v) for k, v in m.items()} for f, m in sources.items()},
-                                         ensure_ascii=False, sort_keys=True)}
+        extra[SOURCES_KEY] = json.dumps({f: {str(k): str(v) for k, v in m.items()} for f, m in sources.items()},
+                                        ensure_ascii=False, sort_keys=True)
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            frame.write_parquet(fh, metadata=extra)
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WorkbenchError(f"cannot write {out}: {exc.strerror}") from None
+    # open(..., "xb") rather than mkstemp: the file gets the user's umask, not 0600.
+    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            frame.write_parquet(fh, metadata=extra or None)
         os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WorkbenchError(f"cannot write {out}: {exc.strerror}") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return out
 

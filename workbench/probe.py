@@ -62,7 +62,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -983,20 +982,9 @@ def write(result: ProbeResult, path: str | os.PathLike) -> Path:
     :func:`workbench.experiment.read_table` reads the file like any table;
     :func:`read_metadata` returns the metadata.
     """
-    # experiment.write_parquet has no place for file metadata, hence this twin
-    # of it (validate, temporary name, rename).
-    frame = schema.validate(result.table, source=SOURCE)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            frame.write_parquet(fh, metadata={METADATA_KEY: json.dumps(result.metadata())})
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    from .experiment import write_parquet
+
+    return write_parquet(result.table, path, metadata={METADATA_KEY: json.dumps(result.metadata())})
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

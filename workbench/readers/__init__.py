@@ -209,6 +209,7 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
 # Built-in readers register on import. Order = detection order (most specific first).
 from . import thesis  # noqa: E402,F401  (our own CSV: exact header, most specific)
 from . import capture  # noqa: E402,F401
+from . import table  # noqa: E402,F401  (Parquet magic: the workbench's own tables)
 from . import everest  # noqa: E402,F401
 from . import xen_rrd  # noqa: E402,F401
 from . import stream  # noqa: E402,F401

@@ -374,7 +374,7 @@ def _parse_parquet(data: bytes, *, source: str) -> CaptureFile:
     return CaptureFile(frame.select(list(schema.COLUMNS)), header, events)
 
 
-def _metadata(data: bytes, *, source: str) -> dict[str, str]:
+def metadata(data: bytes, *, source: str) -> dict[str, str]:
     """The capturing machine and the capture's settings, for ``readers.read_metadata``."""
     if data[:4] == b"PAR1":
         header = _parse_parquet(data, source=source).header
@@ -389,16 +389,15 @@ def _metadata(data: bytes, *, source: str) -> dict[str, str]:
 
 
 def _sniff(head: bytes) -> bool:
-    # The header's first key is "format" (the writer puts it first for this);
-    # finished captures are Parquet ("PAR1"), told apart from other Parquet files
-    # by their key-value metadata, which lives in the footer: parse() checks it.
-    start = head.lstrip()
-    return start.startswith(b'{"format": "' + FORMAT.encode() + b'"') or start[:4] == b"PAR1"
+    # The header's first key is "format" (the writer puts it first for this). A
+    # finished capture is Parquet: the `workbench-table` reader reads it, as every
+    # table the workbench writes; parse_capture() still reads both forms.
+    return head.lstrip().startswith(b'{"format": "' + FORMAT.encode() + b'"')
 
 
 # Registration last, as every reader module does.
 from . import register_format  # noqa: E402
 
-register_format(NAME, sniff=_sniff, parse=parse, suffixes=(".capture.jsonl", ".parquet"),
+register_format(NAME, sniff=_sniff, parse=parse, suffixes=(".capture.jsonl",),
                 description="workbench capture: JSON lines while running, Parquet when finished",
-                metadata=_metadata)
+                metadata=metadata)
