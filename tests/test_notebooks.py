@@ -81,3 +81,28 @@ def test_executed_notebook_records_parameters(thesis_report):
     out, _ = thesis_report
     nb = json.loads((out / "thesis.ipynb").read_text(encoding="utf-8"))
     assert nb["metadata"]["papermill"]["parameters"]["experiment"] == "../data/experiments/thesis.toml"
+
+
+def test_compare_notebook_on_two_captures_draws_time_series(tmp_path):
+    """Two real single-run captures (the same file labelled as two conditions): one run
+    each is insufficient data, and the time series are drawn with stage bands."""
+    import polars as pl
+
+    from workbench import experiment, readers
+
+    good = ROOT / "tests" / "fixtures" / "capture" / "good.capture.jsonl"
+    both = pl.concat([readers.read(good, condition="native"), readers.read(good, condition="guest", host="h2")])
+    src = experiment.write_parquet(both, tmp_path / "two.parquet")
+    cfg = tmp_path / "reports.toml"
+    cfg.write_text(f'[[report]]\nname = "two"\nnotebook = "{(ROOT / "notebooks" / "compare.ipynb").as_posix()}"\n'
+                   f'[report.parameters]\nsource = "{src.as_posix()}"\nbaseline = "native"\n'
+                   f'metrics = ["cpu_util", "mem_util"]\n')
+    [result] = report.render_reports(cfg, tmp_path / "out", progress=False)
+    assert result.ok, result.error
+    html = (tmp_path / "out" / "two.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert "insufficient data: 1 run(s) of guest and 1 of native" in text
+    assert "guest and native have the same mean" in text
+    assert "Holm-adjusted p" not in text
+    # ratio plot + run distributions (2 metrics) + time series (2 captures x 3 metrics)
+    assert html.count('src="data:image/png;base64,') == 1 + 2 + 6

@@ -392,7 +392,8 @@ def _compare(args: argparse.Namespace) -> int:
     table, manifest_baseline, _ = experiment.open_table(args.table)
     baseline = args.baseline or manifest_baseline
     if not baseline:
-        raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table does not name one)")
+        raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table names none"
+                             f"{'' if args.table.endswith('.parquet') else ', nor does this manifest'})")
     by = tuple(c.strip() for c in args.by.split(",")) if args.by else None
     result = stats.compare_all(table, baseline=baseline, metrics=args.metric, by=by,
                                confidence_level=args.confidence_level, alpha=args.alpha, test=args.test)

@@ -486,3 +486,23 @@ def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes
     # Below the axes: inside, it would hide the L1 points at the left.
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncol=4, frameon=False)
     return ax
+
+
+def series_sets(table: pl.DataFrame, metrics: list[str] | None = None) -> list[tuple[str, pl.DataFrame]]:
+    """Split the time series of a table into what :func:`capture_series` draws: one
+    ``(title, rows)`` per file, run and condition, at that file's finest interval and
+    its mean (or single) aggregate, so that RRD archives of several resolutions and
+    MIN/MAX rows are not mixed into one line.
+
+    `metrics` defaults to ``cpu_util``, ``cpu_steal`` and ``mem_util``.
+    """
+    metrics = metrics or ["cpu_util", "cpu_steal", "mem_util"]
+    timed = table.filter(pl.col("time").is_not_null() & pl.col("interval").is_not_null()
+                         & pl.col("metric").is_in(metrics) & pl.col("aggregate").is_in(["mean", "single", "last"]))
+    out = []
+    for (source, run, condition, scope, guest), part in timed.group_by(
+            "source_file", "run", "condition", "scope", "guest", maintain_order=True):
+        part = part.filter(pl.col("interval") == part["interval"].min())
+        who = f"{scope} {guest}" if guest else scope
+        out.append((f"{condition}, {who}, run {run} ({source})", part))
+    return out

@@ -699,8 +699,11 @@ def _verdict(c: Comparison) -> str:
     who, base = c.treatment.condition, c.baseline.condition
     change = c.ratio - 1
     shown, factor = display_unit(c.metric)
-    described = (f"{who} {_phrase(c.metric, change)} than {base} by {_pct(change)} "
-                 f"(means {c.treatment.mean * factor:.4g} vs {c.baseline.mean * factor:.4g} {shown})")
+    means = f"(means {c.treatment.mean * factor:.4g} vs {c.baseline.mean * factor:.4g} {shown})"
+    if change == 0:
+        described = f"{who} and {base} have the same mean {means}"
+    else:
+        described = f"{who} {_phrase(c.metric, change)} than {base} by {_pct(change)} {means}"
     steal = ""
     if c.treatment.steal is not None or c.baseline.steal is not None:
         parts = [f"{s.condition} {'not reported' if s.steal is None or math.isnan(s.steal) else f'{s.steal:.1f} %'}"
