@@ -44,7 +44,7 @@ def test_write_parquet_refuses_an_invalid_frame_and_leaves_nothing(tmp_path, the
 def test_read_table_on_a_file_that_is_not_parquet(tmp_path):
     junk = tmp_path / "junk.parquet"
     junk.write_text("not parquet")
-    with pytest.raises(Exception, match="junk.parquet: not a Parquet measurement table"):
+    with pytest.raises(Exception, match=r"junk.parquet:1: expected a Parquet measurement table \(starting with b'PAR1'\), found b'not parquet'"):
         experiment.read_table(junk)
 
 

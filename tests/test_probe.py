@@ -341,7 +341,7 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys, args, messa
 def test_read_metadata_errors(tmp_path, quick_run):
     with pytest.raises(WorkbenchError, match=r"missing\.parquet: no such file"):
         probe.read_metadata(tmp_path / "missing.parquet")
-    with pytest.raises(WorkbenchError, match=r"not-parquet\.txt: not a Parquet file"):
+    with pytest.raises(WorkbenchError, match=r"not-parquet\.txt:1: expected a Parquet measurement table"):
         probe.read_metadata(PROBE / "not-parquet.txt")
     plain = experiment.write_parquet(quick_run["table"], tmp_path / "plain.parquet")
     with pytest.raises(WorkbenchError, match=r"plain\.parquet: not written by `workbench probe` "

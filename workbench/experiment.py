@@ -86,15 +86,19 @@ class Experiment:
                 return parent
         return self.manifest.resolve().parent
 
+    def source_name(self, item: Input) -> str:
+        """What ``source_file`` says for rows of `item`: its path below the data root,
+        or its name when it lies elsewhere (never a machine-specific absolute path)."""
+        try:
+            return item.path.resolve().relative_to(self.data_root).as_posix()
+        except ValueError:
+            return item.path.name
+
     def table(self) -> pl.DataFrame:
         """Read all inputs, attach labels, check conditions; return one validated table."""
         frames = []
-        root = self.data_root
         for item in self.inputs:
-            try:
-                shown = item.path.resolve().relative_to(root).as_posix()
-            except ValueError:
-                shown = item.path.name
+            shown = self.source_name(item)
             try:
                 frame = readers.read(item.path, format=item.format, source_file=shown,
                                      defaults=self.defaults, options=item.options,
@@ -250,12 +254,7 @@ def write_parquet(frame: pl.DataFrame, path: str | os.PathLike, *,
 
 def read_sources(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """The per-source metadata :func:`write_parquet` stored (``{}`` if none)."""
-    try:
-        stored = pl.read_parquet_metadata(path)
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such file") from None
-    except Exception as exc:  # polars raises several types for a non-Parquet file
-        raise WorkbenchError(f"{path}: not a Parquet measurement table ({type(exc).__name__})") from None
+    stored = readers.read_metadata(path, format="workbench-table")
     return json.loads(stored[SOURCES_KEY]) if SOURCES_KEY in stored else {}
 
 
@@ -263,12 +262,8 @@ def sources_metadata(exp: Experiment) -> dict[str, dict[str, str]]:
     """``readers.read_metadata`` of every input of `exp` that has any, keyed by the
     ``source_file`` its rows carry (for ``write_parquet(..., sources=...)``)."""
     out = {}
-    root = exp.data_root
     for item in exp.inputs:
-        try:
-            shown = item.path.resolve().relative_to(root).as_posix()
-        except ValueError:
-            shown = item.path.name
+        shown = exp.source_name(item)
         try:
             meta = readers.read_metadata(item.path, format=item.format, source_file=shown)
         except WorkbenchError as exc:
@@ -283,13 +278,7 @@ def read_table(path: str | os.PathLike) -> pl.DataFrame:
     path = Path(path)
     if path.suffix == ".toml":
         return load(path).table()
-    try:
-        frame = pl.read_parquet(path)
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such file") from None
-    except Exception as exc:  # polars raises several types for a non-Parquet file
-        raise WorkbenchError(f"{path}: not a Parquet measurement table ({type(exc).__name__})") from None
-    return schema.validate(frame, source=str(path))
+    return readers.read(path, format="workbench-table")
 
 
 def open_table(path: str | os.PathLike) -> tuple[pl.DataFrame, str | None, str]:

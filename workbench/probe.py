@@ -995,13 +995,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     WorkbenchError
         If the file is missing, not Parquet, or not written by the probe.
     """
+    from .readers import read_metadata as stored_metadata
+
     path = Path(path)
-    try:
-        meta = pl.read_parquet_metadata(path)
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such file") from None
-    except Exception as exc:  # polars raises several types for a non-Parquet file
-        raise WorkbenchError(f"{path}: not a Parquet file ({type(exc).__name__})") from None
+    meta = stored_metadata(path, format="workbench-table")
     if METADATA_KEY not in meta:
         raise WorkbenchError(f"{path}: not written by `workbench probe` (no '{METADATA_KEY}' metadata)")
     try:

@@ -116,12 +116,7 @@ def read(path: str | os.PathLike, *, format: str | None = None, source_file: str
     if unknown:
         raise WorkbenchError(f"unknown label '{unknown[0]}'; labels are: {', '.join(schema.LABELS)}")
     data = _read_bytes(path)
-    if format is not None:
-        if format not in _FORMATS:
-            raise UnknownFormatError(path, list(_FORMATS), f"format '{format}' is not registered")
-        fmt = _FORMATS[format]
-    else:
-        fmt = detect(path, data[:SNIFF_BYTES])
+    fmt = _format(path, data, format)
     shown = source_file if source_file is not None else str(path)
     frame = fmt.parse(data, source=shown, **_checked_options(fmt, options or {}))
     return validate_labelled(frame, labels, defaults or {}, source=shown)
@@ -166,12 +161,7 @@ def read_metadata(path: str | os.PathLike, *, format: str | None = None,
         Empty when the format registered no metadata function.
     """
     data = _read_bytes(path)
-    if format is not None:
-        if format not in _FORMATS:
-            raise UnknownFormatError(path, list(_FORMATS), f"format '{format}' is not registered")
-        fmt = _FORMATS[format]
-    else:
-        fmt = detect(path, data[:SNIFF_BYTES])
+    fmt = _format(path, data, format)
     if fmt.metadata is None:
         return {}
     meta = fmt.metadata(data, source=source_file if source_file is not None else str(path))
@@ -191,8 +181,19 @@ def validate_labelled(frame: pl.DataFrame, labels: dict[str, Any], defaults: dic
             exprs.append(pl.col(name).fill_null(pl.lit(fills[name], dtype=dtype)))
     if frame.height:
         frame = frame.with_columns(exprs)
-    frame = frame.with_columns(source_file=pl.lit(source, dtype=pl.String))
+    # A reader may name the source of each row itself (a stored workbench table keeps
+    # the files its rows came from); otherwise the rows come from this file.
+    frame = frame.with_columns(pl.col("source_file").fill_null(pl.lit(source, dtype=pl.String)))
     return schema.validate(frame, source=source)
+
+
+def _format(path: str | os.PathLike, data: bytes, name: str | None) -> Format:
+    """The format `name`, or the one detected from `data` when no name is given."""
+    if name is None:
+        return detect(path, data[:SNIFF_BYTES])
+    if name not in _FORMATS:
+        raise UnknownFormatError(path, list(_FORMATS), f"format '{name}' is not registered")
+    return _FORMATS[name]
 
 
 def _read_bytes(path: str | os.PathLike) -> bytes:

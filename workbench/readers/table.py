@@ -26,9 +26,7 @@ _INTERNAL = ("ARROW:schema", "pandas")
 
 def parse(data: bytes, *, source: str) -> pl.DataFrame:
     """The measurement table stored in a Parquet file."""
-    if not data.endswith(MAGIC):
-        raise ParseError(source, "Parquet footer", f"a complete Parquet file ending in {MAGIC!r}",
-                         f"{data[-4:]!r} (truncated or still being written?)")
+    _check(data, source)
     try:
         frame = pl.read_parquet(io.BytesIO(data))
     except Exception as exc:  # polars raises several types for a damaged file
@@ -46,6 +44,7 @@ def metadata(data: bytes, *, source: str) -> dict[str, str]:
     (``machine.*``, ``capture.*``), so both forms describe the machine alike."""
     from . import capture
 
+    _check(data, source)
     try:
         stored = pl.read_parquet_metadata(io.BytesIO(data))
     except Exception as exc:
@@ -53,6 +52,14 @@ def metadata(data: bytes, *, source: str) -> dict[str, str]:
     if capture.PARQUET_KEY in stored:
         return capture.metadata(data, source=source)
     return {k: v for k, v in stored.items() if k not in _INTERNAL}
+
+
+def _check(data: bytes, source: str) -> None:
+    if not data.startswith(MAGIC):
+        raise ParseError(source, 1, f"a Parquet measurement table (starting with {MAGIC!r})", repr(data[:16]))
+    if not data.endswith(MAGIC):
+        raise ParseError(source, "Parquet footer", f"a complete Parquet file ending in {MAGIC!r}",
+                         f"{data[-4:]!r} (truncated or still being written?)")
 
 
 def _sniff(head: bytes) -> bool:
