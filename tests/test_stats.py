@@ -55,6 +55,7 @@ def test_ratio_interval_equals_scipy_bootstrap(fixed):
     assert fixed.interval_method == "bootstrap over runs (BCa, 9999 resamples)"
     wider = fixed.confidence_interval(confidence_level=0.99)
     assert wider.low < fixed.ratio_low and wider.high > fixed.ratio_high
+    assert tuple(fixed.confidence_interval(0.95)) == (fixed.ratio_low, fixed.ratio_high)  # recomputed alike
 
 
 def test_verdict_in_words(fixed):
@@ -68,7 +69,8 @@ def test_summary_interval_is_students_t():
     row = s.row(0, named=True)
     half = sst.t.ppf(0.975, 9) * np.std(NATIVE, ddof=1) / math.sqrt(10)
     assert (row["low"], row["high"]) == pytest.approx((np.mean(NATIVE) - half, np.mean(NATIVE) + half))
-    assert (row["runs"], row["display_unit"], row["interval"]) == (10, "MB/s", "t interval of the mean across runs")
+    assert (row["runs"], row["display_unit"], row["interval_method"]) == (10, "MB/s", "t interval of the mean across runs")
+    assert row["interval"] is None  # the grouping column (resolution) is kept apart from the method
 
 
 def test_runs_needed_rule():
@@ -269,3 +271,58 @@ def test_plan_per_comparison(felter, thesis_table):
     thesis = stats.compare_all(thesis_table, baseline="virtualized").plan()
     assert thesis["runs_needed"].to_list() == [None] * 4
     assert thesis["note"][0] == "pilot of 1 run(s): at least 2 are needed to estimate the spread"
+
+
+
+@pytest.mark.parametrize("test, name", [("brunnermunzel", "Brunner-Munzel"), ("welch", "Welch's t")])
+def test_named_alternatives_equal_scipy(test, name):
+    a, b = NATIVE[:6] + [7400.0, 7150.0], GUEST[:6] + [7300.0, 7350.0]  # overlapping groups
+    c = stats.compare(table({"native": a, "guest": b}), "mem_copy_bw", baseline="native", test=test)
+    x, y = np.array(a) * 1e6, np.array(b) * 1e6
+    ref = sst.brunnermunzel(y, x) if test == "brunnermunzel" else sst.ttest_ind(y, x, equal_var=False)
+    assert c.test == f"{name} (two-sided)" and c.pvalue == pytest.approx(ref.pvalue)
+
+
+def test_undefined_test_is_never_read_as_no_difference():
+    """Brunner-Munzel is NaN when the groups do not overlap: Mann-Whitney U decides, named."""
+    doubled = [2 * v for v in NATIVE[:6]]
+    c = stats.compare(table({"native": NATIVE[:6], "guest": doubled}), "mem_copy_bw", baseline="native",
+                      test="brunnermunzel")
+    assert c.pvalue == pytest.approx(sst.mannwhitneyu(doubled, NATIVE[:6]).pvalue) and c.significant
+    assert c.test == "Mann-Whitney U (two-sided); Brunner-Munzel (two-sided) is undefined for these data"
+    assert c.verdict.startswith("guest is 100.0 % faster than native")
+
+
+def test_zero_baseline_speaks_in_the_metric_unit():
+    """Steal is 0 on bare metal: no ratio, a difference in percentage points."""
+    rows = [dict(experiment="t", condition=k, host="h", scope="guest", guest="g", run=i, aggregate="single",
+                 metric="cpu_steal", component="total", value=v, source="s", source_file="f")
+            for k, vs in {"native": [0.0] * 5, "xen": [2.0, 2.5, 3.0, 2.2, 2.8]}.items() for i, v in enumerate(vs, 1)]
+    c = stats.compare(schema.validate(schema.from_rows(rows)), "cpu_steal", baseline="native")
+    assert math.isnan(c.ratio) and c.ratio_low is None and c.confidence_interval() is None
+    assert c.difference == pytest.approx(2.5) and c.difference_low > 0
+    assert c.verdict.startswith("xen uses 2.5 points more than native [+2.") and "nan" not in c.verdict
+
+
+def test_within_run_interval_is_recomputed_with_block_bootstraps():
+    c = stats.compare(series_table(), "cpu_util", baseline="native")
+    assert tuple(c.confidence_interval(0.95)) == (c.ratio_low, c.ratio_high)
+    # an interval from independent resampling would be much narrower on AR(0.8) data
+    x, y = np.array(c.baseline.values), np.array(c.treatment.values)
+    naive = sst.bootstrap((x, y), lambda a, b, axis: b.mean(axis=axis) / a.mean(axis=axis),
+                          rng=np.random.default_rng(0), method="percentile").confidence_interval
+    assert (c.ratio_high - c.ratio_low) > 1.5 * (naive.high - naive.low)
+
+
+@pytest.mark.parametrize("by, message", [(("metric", "condition"), "cannot include 'condition'"),
+                                         (("metric", "run"), "cannot include 'run'")])
+def test_by_cannot_name_the_compared_or_replicated_columns(by, message):
+    with pytest.raises(WorkbenchError, match=message):
+        stats.compare_all(table({"native": NATIVE, "guest": GUEST}), baseline="native", by=by)
+
+
+def test_resolutions_are_never_mixed_even_with_a_narrow_by():
+    t = pl.concat([table({"native": NATIVE, "guest": GUEST}),
+                   table({"native": NATIVE, "guest": GUEST}).with_columns(aggregate=pl.lit("best"))])
+    res = stats.compare_all(t, baseline="native", by=("metric", "component"))
+    assert len(res) == 2 and {dict(c.cell)["aggregate"] for c in res} == {"single", "best"}

@@ -29,6 +29,7 @@ Computing (:func:`compare`, :func:`compare_all`) is separate from wording
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Iterable, NamedTuple, Sequence
 
@@ -75,6 +76,16 @@ def direction(metric: str) -> str:
     return "neutral"
 
 
+def _predicate(metric: str, change: float, amount: str) -> str:
+    """"is 12.0 % slower", "uses 2.5 points more", "is 3.0 % higher"."""
+    kind = direction(metric)
+    if kind == "usage":
+        return f"uses {amount} {'more' if change > 0 else 'less'}"
+    if kind == "neutral":
+        return f"is {amount} {'higher' if change > 0 else 'lower'}"
+    return f"is {amount} {_phrase(metric, change)}"
+
+
 def _phrase(metric: str, change: float) -> str:
     kind = direction(metric)
     if kind == "usage":
@@ -119,7 +130,8 @@ def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY) -> pl.DataFr
     missing = [c for c in by if c not in table.columns]
     if missing:
         raise WorkbenchError(f"`by` names unknown column(s) {missing}; columns: {', '.join(table.columns)}")
-    higher = pl.col("metric").map_elements(lambda m: direction(m) == "higher", return_dtype=pl.Boolean)
+    # Vectorized twin of direction(m) == "higher".
+    higher = pl.col("metric").str.ends_with("_bw") | (pl.col("metric") == "bench_score")
     data = table.filter(pl.col("value").is_not_nan()).with_columns(_higher=higher)
     keys = [*by, "condition", "run"]
     best = (pl.when(pl.col("_higher").first()).then(pl.col("value").max()).otherwise(pl.col("value").min()))
@@ -257,11 +269,12 @@ class Comparison:
         """The comparison in words (computing and wording are kept apart)."""
         return _verdict(self)
 
-    def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval:
-        """Interval of the ratio of means at another level (recomputed by bootstrap)."""
-        rng = np.random.default_rng(self.random_state)
-        low, high, _ = _ratio_interval(self, confidence_level, rng)
-        return ConfidenceInterval(low, high)
+    def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval | None:
+        """Interval of the ratio of means at another level, recomputed the way the
+        stored one was (bootstrap over runs, or block bootstraps within runs); None
+        where no interval exists (insufficient data, zero baseline)."""
+        (low, high), _ = _intervals(self, confidence_level)
+        return None if low is None else ConfidenceInterval(low, high)
 
     def to_frame(self) -> pl.DataFrame:
         """One row with everything a report shows."""
@@ -318,7 +331,7 @@ class ComparisonSet:
         for c in self.comparisons:
             pilot = c.baseline.values if c.baseline.runs >= 2 else ()
             p = plan(pilot, change=change, power=power, alpha=self.alpha,
-                     comparisons=max(len(self.comparisons), 1)) if len(pilot) >= 2 else None
+                     comparisons=c.comparisons) if len(pilot) >= 2 else None
             rows.append({**{k: v for k, v in c.cell}, "condition": c.treatment.condition,
                          "pilot_runs": c.baseline.runs, "runs_have": min(c.baseline.runs, c.treatment.runs),
                          "runs_needed": None if p is None else p.runs_per_condition,
@@ -352,7 +365,7 @@ def summarize(table: pl.DataFrame, *, by: Sequence[str] = DEFAULT_BY, confidence
                      "median": s.median * factor, "mean": s.mean * factor,
                      "low": None if s.low is None else s.low * factor,
                      "high": None if s.high is None else s.high * factor,
-                     "display_unit": shown, "interval": s.interval_method, "ess": s.ess})
+                     "display_unit": shown, "interval_method": s.interval_method, "ess": s.ess})
     return pl.DataFrame(rows, strict=False)
 
 
@@ -411,6 +424,11 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
     by = DEFAULT_BY if by is None else tuple(by)
     if "metric" not in by:
         raise WorkbenchError("`by` must include 'metric'")
+    for col in ("condition", "run"):
+        if col in by:
+            raise WorkbenchError(f"`by` cannot include '{col}': conditions are compared, runs are replicates")
+    # Resolutions and aggregates are never mixed in one comparison (DESIGN.md §3).
+    by = (*by, *(c for c in ("aggregate", "interval") if c not in by))
     conditions = table["condition"].unique().to_list()
     if baseline not in conditions:
         raise WorkbenchError(f"baseline {baseline!r} has no rows; conditions: {', '.join(sorted(conditions))}")
@@ -441,9 +459,8 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
 
     m = max(1, sum(1 for _, b, t in pending if min(b.runs, t.runs) >= 2))
     k = runs_needed(alpha, m)
-    rng = np.random.default_rng(random_state)
     done = [_compare_pair(cell_key, b, t, confidence_level=confidence_level, alpha=alpha, comparisons=m,
-                          k=k, test=test, rng=rng, random_state=random_state)
+                          k=k, test=test, random_state=random_state)
             for cell_key, b, t in pending]
     tested = [i for i, c in enumerate(done) if c.status == "tested"]
     if tested:
@@ -504,9 +521,10 @@ def _series(table: pl.DataFrame, cell: dict, by: Sequence[str], condition: str, 
 
 
 def _compare_pair(cell, base: Summary, treat: Summary, *, confidence_level, alpha, comparisons, k, test,
-                  rng, random_state) -> Comparison:
+                  random_state) -> Comparison:
     metric = str(dict(cell)["metric"])
     unit = METRICS[metric].unit if metric in METRICS else ""
+    # A zero baseline (steal on bare metal) has no ratio: the difference carries it.
     ratio = treat.mean / base.mean if base.mean else float("nan")
     common = dict(cell=cell, metric=metric, unit=unit, baseline=base, treatment=treat,
                   confidence_level=confidence_level, ratio=ratio, difference=treat.mean - base.mean,
@@ -517,44 +535,60 @@ def _compare_pair(cell, base: Summary, treat: Summary, *, confidence_level, alph
                    pvalue=None, detectable_change=None)
     if base.runs == 1 and treat.runs == 1:
         if base.ess is not None and treat.ess is not None:
-            # Two single-run time series: an interval of the ratio from independent block
-            # bootstraps of each run; labelled within-run, no p-value.
-            a = (1 - confidence_level) / 2
-            rb = block_bootstrap_means(np.array(base.values), rng=rng)
-            rt = block_bootstrap_means(np.array(treat.values), rng=rng)
-            r = rt / rb
-            d = rt - rb
-            return Comparison(**{**common, **nothing,
-                                 "ratio_low": float(np.quantile(r, a)), "ratio_high": float(np.quantile(r, 1 - a)),
-                                 "difference_low": float(np.quantile(d, a)),
-                                 "difference_high": float(np.quantile(d, 1 - a)),
-                                 "interval_method": "within-run moving-block bootstrap (one run each)",
-                                 "status": "within-run only"})
+            # Two single-run time series: intervals from independent block bootstraps
+            # of each run; labelled within-run, no p-value.
+            c = Comparison(**{**common, **nothing, "status": "within-run only",
+                              "interval_method": "within-run moving-block bootstrap (one run each)"})
+            (r_low, r_high), (d_low, d_high) = _intervals(c, confidence_level)
+            return replace(c, ratio_low=r_low, ratio_high=r_high, difference_low=d_low, difference_high=d_high)
         return Comparison(**{**common, **nothing, "status": "insufficient data"})
     if min(base.runs, treat.runs) < k:
         return Comparison(**{**common, **nothing, "status": "insufficient data"})
 
     x, y = np.array(base.values), np.array(treat.values)
-    probe = replace(Comparison(**{**common, **nothing, "status": "tested"}))
-    r_low, r_high, method = _ratio_interval(probe, confidence_level, rng)
-    d_low, d_high = _bootstrap(x, y, lambda a, b, axis: b.mean(axis=axis) - a.mean(axis=axis),
-                               confidence_level, rng)
+    c = Comparison(**{**common, **nothing, "status": "tested",
+                      "interval_method": f"bootstrap over runs (BCa, {N_RESAMPLES} resamples)"})
+    (r_low, r_high), (d_low, d_high) = _intervals(c, confidence_level)
     u = sst.mannwhitneyu(y, x, alternative="two-sided")
-    cliffs = 2 * u.statistic / (x.size * y.size) - 1
-    if test == "mannwhitneyu":
-        stat, p = float(u.statistic), float(u.pvalue)
-    elif test == "brunnermunzel":
-        res = sst.brunnermunzel(y, x, alternative="two-sided")
-        stat, p = float(res.statistic), float(res.pvalue)
-    else:
-        res = sst.ttest_ind(y, x, equal_var=False)
-        stat, p = float(res.statistic), float(res.pvalue)
-    return Comparison(**{**common, "ratio_low": r_low, "ratio_high": r_high, "difference_low": d_low,
-                         "difference_high": d_high, "interval_method": method,
-                         "cliffs_delta": float(cliffs), "hedges_g": hedges_g(x, y), "test": _TEST_NAMES[test],
-                         "statistic": stat, "pvalue": p if not math.isnan(p) else 1.0,
-                         "detectable_change": detectable_change(x, y, alpha=alpha / comparisons),
-                         "status": "tested"})
+    name, stat, p = _TEST_NAMES["mannwhitneyu"], float(u.statistic), float(u.pvalue)
+    if test != "mannwhitneyu":
+        with warnings.catch_warnings():  # an undefined test is handled below, not warned about
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = (sst.brunnermunzel(y, x, alternative="two-sided") if test == "brunnermunzel"
+                   else sst.ttest_ind(y, x, equal_var=False))
+        if math.isfinite(res.pvalue):
+            name, stat, p = _TEST_NAMES[test], float(res.statistic), float(res.pvalue)
+        else:
+            # Undefined when the groups do not overlap (Brunner-Munzel) or have no spread
+            # (Welch): never read that as "not significant"; Mann-Whitney U is defined.
+            name += f"; {_TEST_NAMES[test]} is undefined for these data"
+    return replace(c, ratio_low=r_low, ratio_high=r_high, difference_low=d_low, difference_high=d_high,
+                   cliffs_delta=float(2 * u.statistic / (x.size * y.size) - 1), hedges_g=hedges_g(x, y),
+                   test=name, statistic=stat, pvalue=p,
+                   detectable_change=detectable_change(x, y, alpha=alpha / comparisons))
+
+
+def _intervals(c: Comparison, confidence_level: float) -> tuple[tuple, tuple]:
+    """``((ratio_low, ratio_high), (difference_low, difference_high))`` of `c`, from a
+    generator seeded by ``c.random_state`` alone, so that recomputing at the same level
+    gives the stored interval. ``None`` ends where no interval exists."""
+    rng = np.random.default_rng(c.random_state)
+    x, y = np.array(c.baseline.values), np.array(c.treatment.values)
+    ratio_ok = c.baseline.mean != 0
+    if c.status == "within-run only":
+        a = (1 - confidence_level) / 2
+        bx, by = block_bootstrap_means(x, rng=rng), block_bootstrap_means(y, rng=rng)
+        d = by - bx
+        diff = tuple(float(q) for q in np.quantile(d, [a, 1 - a]))
+        if not ratio_ok:
+            return (None, None), diff
+        return tuple(float(q) for q in np.quantile(by / bx, [a, 1 - a])), diff
+    if c.status != "tested":
+        return (None, None), (None, None)
+    ratio = (_bootstrap(x, y, lambda a, b, axis: b.mean(axis=axis) / a.mean(axis=axis), confidence_level, rng)
+             if ratio_ok else (None, None))
+    diff = _bootstrap(x, y, lambda a, b, axis: b.mean(axis=axis) - a.mean(axis=axis), confidence_level, rng)
+    return ratio, diff
 
 
 def _bootstrap(x, y, statistic, confidence_level, rng):
@@ -571,22 +605,18 @@ def _bootstrap(x, y, statistic, confidence_level, rng):
     return float(low), float(high)
 
 
-def _ratio_interval(c: Comparison, confidence_level: float, rng) -> tuple[float | None, float | None, str]:
-    x, y = np.array(c.baseline.values), np.array(c.treatment.values)
-    if min(x.size, y.size) < 2:
-        return None, None, "none (fewer than 2 runs)"
-    low, high = _bootstrap(x, y, lambda a, b, axis: b.mean(axis=axis) / a.mean(axis=axis), confidence_level, rng)
-    return low, high, f"bootstrap over runs (BCa, {N_RESAMPLES} resamples)"
+def _pooled_sd(x: np.ndarray, y: np.ndarray) -> float:
+    nx, ny = len(x), len(y)
+    return math.sqrt(((nx - 1) * np.var(x, ddof=1) + (ny - 1) * np.var(y, ddof=1)) / (nx + ny - 2))
 
 
 def hedges_g(x: np.ndarray, y: np.ndarray) -> float:
     """Hedges' g of y against x: Cohen's d with the pooled SD, times the small-sample
     correction J = 1 - 3 / (4 (n_x + n_y) - 9)."""
-    nx, ny = len(x), len(y)
-    pooled = math.sqrt(((nx - 1) * np.var(x, ddof=1) + (ny - 1) * np.var(y, ddof=1)) / (nx + ny - 2))
+    pooled = _pooled_sd(x, y)
     if pooled == 0:
         return 0.0 if np.mean(y) == np.mean(x) else math.copysign(math.inf, np.mean(y) - np.mean(x))
-    return float((np.mean(y) - np.mean(x)) / pooled * (1 - 3 / (4 * (nx + ny) - 9)))
+    return float((np.mean(y) - np.mean(x)) / pooled * (1 - 3 / (4 * (len(x) + len(y)) - 9)))
 
 
 def detectable_change(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05, power: float = 0.8) -> float | None:
@@ -596,9 +626,9 @@ def detectable_change(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05, powe
     from statsmodels.stats.power import TTestIndPower
 
     nx, ny = len(x), len(y)
-    pooled = math.sqrt(((nx - 1) * np.var(x, ddof=1) + (ny - 1) * np.var(y, ddof=1)) / (nx + ny - 2))
+    pooled = _pooled_sd(x, y)
     if pooled == 0 or np.mean(x) == 0:
-        return 0.0
+        return None  # no spread, or no baseline to be relative to: nothing to say
     d = TTestIndPower().solve_power(effect_size=None, nobs1=nx, alpha=alpha, power=power, ratio=ny / nx)
     return float(d * pooled / abs(np.mean(x)))
 
@@ -697,13 +727,28 @@ def _cell_label(cell) -> str:
 
 def _verdict(c: Comparison) -> str:
     who, base = c.treatment.condition, c.baseline.condition
-    change = c.ratio - 1
     shown, factor = display_unit(c.metric)
+    relative = math.isfinite(c.ratio)  # False for a zero baseline: speak in the metric's unit
+    change = c.ratio - 1 if relative else c.difference
+    unit = "points" if shown == "%" else shown
+
+    def size(x: float) -> str:
+        return _pct(x) if relative else f"{abs(x) * factor:.3g} {unit}"
+
+    def span(low, high) -> str:
+        if low is None:
+            return ""
+        if relative:
+            return _interval(low - 1, high - 1)
+        lo, hi = sorted((low * factor, high * factor))
+        return f"[{lo:+.3g}, {hi:+.3g}] {unit}"
+
+    low, high = (c.ratio_low, c.ratio_high) if relative else (c.difference_low, c.difference_high)
     means = f"(means {c.treatment.mean * factor:.4g} vs {c.baseline.mean * factor:.4g} {shown})"
     if change == 0:
         described = f"{who} and {base} have the same mean {means}"
     else:
-        described = f"{who} {_phrase(c.metric, change)} than {base} by {_pct(change)} {means}"
+        described = f"{who} {_phrase(c.metric, change)} than {base} by {size(change)} {means}"
     steal = ""
     if c.treatment.steal is not None or c.baseline.steal is not None:
         parts = [f"{s.condition} {'not reported' if s.steal is None or math.isnan(s.steal) else f'{s.steal:.1f} %'}"
@@ -714,14 +759,16 @@ def _verdict(c: Comparison) -> str:
                 f"at least {c.runs_needed} per condition are needed ({rule_text(c.alpha, c.comparisons)}). "
                 f"Descriptive only: {described}{steal}")
     if c.status == "within-run only":
-        return (f"within one run each, not replicated: {described}, interval "
-                f"{_interval(c.ratio_low - 1, c.ratio_high - 1)} from block bootstraps "
-                f"(effective sample sizes {c.treatment.ess:.0f} and {c.baseline.ess:.0f}); insufficient data for "
-                f"inference: at least {c.runs_needed} runs per condition are needed{steal}")
+        return (f"within one run each, not replicated: {described}, interval {span(low, high)} from block "
+                f"bootstraps (effective sample sizes {c.treatment.ess:.0f} and {c.baseline.ess:.0f}); insufficient "
+                f"data for inference: at least {c.runs_needed} runs per condition are needed{steal}")
     if c.significant:
-        return (f"{who} is {_pct(change)} {_phrase(c.metric, change)} than {base} "
-                f"{_interval(c.ratio_low - 1, c.ratio_high - 1)} ({c.test}, Holm-adjusted p = {c.pvalue_holm:.2g}, "
-                f"Cliff's delta {c.cliffs_delta:+.2f}, {c.treatment.runs} vs {c.baseline.runs} runs){steal}")
+        return (f"{who} {_predicate(c.metric, change, size(change))} than {base} {span(low, high)} "
+                f"({c.test}, Holm-adjusted p = {c.pvalue_holm:.2g}, Cliff's delta {c.cliffs_delta:+.2f}, "
+                f"{c.treatment.runs} vs {c.baseline.runs} runs){steal}")
+    observed = (f"observed {change * 100:+.1f} % {span(low, high)}" if relative
+                else f"observed {c.difference * factor:+.3g} {unit} {span(low, high)}")
+    could = ("" if c.detectable_change is None
+             else f"; the data could have detected a difference of about {_pct(c.detectable_change)}")
     return (f"no detectable difference between {who} and {base} ({c.test}, Holm-adjusted p = {c.pvalue_holm:.2g}; "
-            f"observed {change * 100:+.1f} % [{(c.ratio_low - 1) * 100:+.1f} %, {(c.ratio_high - 1) * 100:+.1f} %]); "
-            f"the data could have detected a difference of about {_pct(c.detectable_change or 0)}{steal}")
+            f"{observed}){could}{steal}")
