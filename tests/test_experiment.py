@@ -3,7 +3,7 @@ import polars as pl
 import pytest
 
 from workbench import experiment, schema
-from workbench.errors import ManifestError
+from workbench.errors import ManifestError, ParseError, SchemaError
 
 from .conftest import FIXTURES, THESIS_MANIFEST
 
@@ -36,7 +36,7 @@ def test_write_parquet_is_atomic_and_round_trips(tmp_path, thesis_table):
 
 def test_write_parquet_refuses_an_invalid_frame_and_leaves_nothing(tmp_path, thesis_table):
     bad = thesis_table.with_columns(unit=pl.lit("MB"))
-    with pytest.raises(Exception, match="column 'unit'"):
+    with pytest.raises(SchemaError, match="column 'unit'"):
         experiment.write_parquet(bad, tmp_path / "bad.parquet")
     assert list(tmp_path.iterdir()) == []
 
@@ -44,7 +44,7 @@ def test_write_parquet_refuses_an_invalid_frame_and_leaves_nothing(tmp_path, the
 def test_read_table_on_a_file_that_is_not_parquet(tmp_path):
     junk = tmp_path / "junk.parquet"
     junk.write_text("not parquet")
-    with pytest.raises(Exception, match=r"junk.parquet:1: expected a Parquet measurement table \(starting with b'PAR1'\), found b'not parquet'"):
+    with pytest.raises(ParseError, match=r"junk.parquet:1: expected a Parquet measurement table \(starting with b'PAR1'\), found b'not parquet'"):
         experiment.read_table(junk)
 
 
@@ -71,6 +71,8 @@ def test_names_map_identities(tmp_path):
     ("broken_input.toml", "input #1", "fig65_bad_value.csv:3: expected a number .or nothing. in column 'value', found '5e3x'"),
     ("not_toml.toml", "manifest", "not valid TOML"),
     ("no_id.toml", "[experiment]", "needs a non-empty string 'id'"),
+    ("inputs_not_tables.toml", "[[inputs]]", "must be an array of tables"),
+    ("names_not_a_table.toml", "[names]", "maps identifiers to names"),
 ])
 def test_broken_manifest_one_line_naming_manifest_and_entry(name, entry, message):
     with pytest.raises(ManifestError, match=message) as info:
@@ -106,3 +108,20 @@ def test_reader_options_from_the_manifest():
 def test_unknown_reader_option():
     with pytest.raises(ManifestError, match="input #1 .*format 'everest-csvlog' takes no option 'tz' .its options: timezone, date_order."):
         experiment.load(BROKEN / "unknown_option.toml").table()
+
+
+
+def test_run_label_over_a_multi_run_file_warns():
+    from workbench import readers
+    from .conftest import DATA
+
+    with pytest.warns(UserWarning, match="run = 1 overrides the file's runs 1..20: they become one run"):
+        t = readers.read(DATA / "felter2014" / "vm.log", run=1)
+    assert t["run"].unique().to_list() == [1]
+
+
+def test_reader_options_are_recorded_with_the_file_metadata():
+    exp = experiment.load(BROKEN / "csvlog_with_timezone.toml")
+    meta = experiment.sources_metadata(exp)
+    [(name, entry)] = meta.items()
+    assert name == "aida64_csvlog_utilization_layout.csv" and entry["option.timezone"] == "Europe/Madrid"

@@ -292,3 +292,18 @@ def test_cli_ctrl_c_leaves_every_file_complete(pool, tmp_path):
     for path, data in all_bytes(out):
         assert p.password.encode() not in data, path
     assert p.password not in stdout + stderr
+
+
+def test_a_redirect_from_https_to_http_is_refused():
+    """The credentials of an https session must never follow a Location to plain http."""
+    import urllib.error
+    import urllib.request
+
+    from workbench.xen_fetch import _Redirects
+
+    req = urllib.request.Request("https://xs62.example/vm_rrd?session_id=OpaqueRef:1&uuid=u",
+                                 headers={"Authorization": "Basic c2VjcmV0"})
+    with pytest.raises(urllib.error.URLError, match="refusing a redirect from https to http"):
+        _Redirects().redirect_request(req, None, 302, "Found", {}, "http://other.example/vm_rrd?uuid=u")
+    moved = _Redirects().redirect_request(req, None, 302, "Found", {}, "https://member.example/vm_rrd?uuid=u")
+    assert moved.full_url == "https://member.example/vm_rrd?uuid=u"

@@ -326,3 +326,11 @@ def test_resolutions_are_never_mixed_even_with_a_narrow_by():
                    table({"native": NATIVE, "guest": GUEST}).with_columns(aggregate=pl.lit("best"))])
     res = stats.compare_all(t, baseline="native", by=("metric", "component"))
     assert len(res) == 2 and {dict(c.cell)["aggregate"] for c in res} == {"single", "best"}
+
+
+def test_runs_merged_from_several_files_are_named(thesis_table):
+    """The thesis's virtualized memory use is printed (51 %, fig. 67) and stated (over 50 %, fig. 79):
+    both rows are run 1, so they are one run, and the user is told so."""
+    with pytest.warns(UserWarning, match="mem_util: run 1 of condition 'virtualized' combines rows of 2 files "
+                                         r"\(thesis/fig67_host_memory.csv, thesis/fig79"):
+        stats.compare_all(thesis_table, baseline="virtualized")

@@ -201,9 +201,7 @@ def _labels(pairs: list[str]) -> dict[str, object]:
     from .schema import LABELS
     labels: dict[str, object] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise WorkbenchError(f"--label {pair!r}: expected KEY=VALUE")
+        key, value = _pair(pair, "--label")
         if key not in LABELS:
             raise WorkbenchError(f"--label {pair!r}: unknown label '{key}'; labels are: {', '.join(LABELS)}")
         if key == "run":
@@ -283,8 +281,6 @@ def _fetch_rrd(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    import warnings
-
     from . import figures, probe
 
     live = not args.no_progress

@@ -149,6 +149,8 @@ def load(path: str | os.PathLike) -> Experiment:
     conditions = doc.get("conditions", {})
     if not conditions:
         raise ManifestError(manifest, "[conditions]", "declares no condition")
+    if not isinstance(conditions, dict):
+        raise ManifestError(manifest, "[conditions]", f"must be a table of conditions, found {conditions!r:.60}")
     for name, spec in conditions.items():
         _no_unknown(manifest, f"[conditions.{name}]", spec, _CONDITION_KEYS, "key")
     baseline = exp.get("baseline")
@@ -157,6 +159,9 @@ def load(path: str | os.PathLike) -> Experiment:
                             f"baseline '{baseline}' is not a declared condition ({', '.join(conditions)})")
 
     raw_inputs = doc.get("inputs", [])
+    if not isinstance(raw_inputs, list) or not all(isinstance(r, dict) for r in raw_inputs):
+        raise ManifestError(manifest, "[[inputs]]", "must be an array of tables ([[inputs]] with path = ...), "
+                                                    f"found {raw_inputs!r:.60}")
     if not raw_inputs:
         raise ManifestError(manifest, "[[inputs]]", "lists no input file")
     inputs = []
@@ -184,7 +189,7 @@ def load(path: str | os.PathLike) -> Experiment:
         inputs.append(Input(file, labels, fmt, entry, options))
 
     names = doc.get("names", {})
-    if not all(isinstance(v, str) for v in names.values()):
+    if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
         raise ManifestError(manifest, "[names]", "maps identifiers to names: every value must be a string")
     return Experiment(manifest, exp["id"], exp.get("title", exp["id"]), baseline, conditions,
                       tuple(inputs), defaults, names)
@@ -268,6 +273,8 @@ def sources_metadata(exp: Experiment) -> dict[str, dict[str, str]]:
             meta = readers.read_metadata(item.path, format=item.format, source_file=shown)
         except WorkbenchError as exc:
             raise ManifestError(exp.manifest, item.entry, str(exc)) from exc
+        # What the reader was told (a log's timezone) is recorded with what the file says.
+        meta.update({f"option.{k}": str(v) for k, v in item.options.items()})
         if meta:
             out[shown] = meta
     return out

@@ -48,10 +48,7 @@ from urllib.parse import quote
 
 from tqdm import tqdm
 
-try:
-    from workbench.errors import WorkbenchError
-except ImportError:  # pragma: no cover - only while errors.py is being written
-    WorkbenchError = Exception  # type: ignore[misc,assignment]
+from .errors import WorkbenchError
 
 __all__ = [
     "DEFAULT_CONFIG",

@@ -134,6 +134,16 @@ def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY) -> pl.DataFr
     higher = pl.col("metric").str.ends_with("_bw") | (pl.col("metric") == "bench_score")
     data = table.filter(pl.col("value").is_not_nan()).with_columns(_higher=higher)
     keys = [*by, "condition", "run"]
+    merged = data.group_by(keys).agg(pl.col("source_file").n_unique().alias("files"),
+                                     pl.col("source_file").unique().sort().alias("names"))
+    merged = merged.filter(pl.col("files") > 1)
+    if merged.height:
+        row = merged.row(0, named=True)
+        warnings.warn(f"{row['metric']}: run {row['run']} of condition '{row['condition']}' combines rows of "
+                      f"{row['files']} files "
+                      f"({', '.join(row['names'][:3])}): runs are numbered within each file, so these are merged "
+                      "into one run; give each input its own run numbers (e.g. run = N in the manifest)",
+                      stacklevel=3)
     best = (pl.when(pl.col("_higher").first()).then(pl.col("value").max()).otherwise(pl.col("value").min()))
     return (data.group_by(keys, maintain_order=True)
             .agg(value=pl.when(pl.col("aggregate").first() == "best").then(best).otherwise(pl.col("value").mean()),
@@ -468,7 +478,9 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
         holm = multipletests([done[i].pvalue for i in tested], alpha=alpha, method="holm")[1]
         for i, p in zip(tested, holm):
             done[i] = replace(done[i], pvalue_holm=float(p))
-    summaries = summarize(data, by=by, confidence_level=confidence_level) if data.height else pl.DataFrame()
+    with warnings.catch_warnings():  # run_values above has already warned about these rows
+        warnings.simplefilter("ignore", UserWarning)
+        summaries = summarize(data, by=by, confidence_level=confidence_level) if data.height else pl.DataFrame()
     return ComparisonSet(tuple(done), summaries, baseline, by, alpha)
 
 

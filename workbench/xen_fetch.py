@@ -37,7 +37,6 @@ import http.client
 import json
 import os
 import ssl
-import tempfile
 import threading
 import time
 import urllib.error
@@ -189,10 +188,33 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
     """Follow xapi's 302s (``/vm_rrd`` of a VM held elsewhere), keeping our headers.
 
     urllib keeps request headers across a redirect; the Location xapi sends carries the
-    query (session_id included), so the moved request authenticates as the first did.
+    query (session_id included), so the moved request authenticates as the first did:
+    that is how a pool member serves a VM it holds. A redirect from https to http is
+    refused: the session id or the Basic credentials would then travel in clear.
     """
 
     max_redirections = 5
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        old, new = urllib.parse.urlsplit(req.full_url).scheme, urllib.parse.urlsplit(newurl).scheme
+        if old == "https" and new != "https":
+            raise urllib.error.URLError(f"refusing a redirect from https to {new} ({newurl.split('?')[0]}): "
+                                        "credentials would travel in clear")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _TimeoutTransport(xmlrpc.client.SafeTransport):
+    """XML-RPC over http(s) with a socket timeout (xmlrpc.client has none of its own)."""
+
+    def __init__(self, timeout: float, context=None, https: bool = True):
+        super().__init__(context=context)
+        self._timeout, self._https = timeout, https
+
+    def make_connection(self, host):
+        conn = (super().make_connection(host) if self._https
+                else xmlrpc.client.Transport.make_connection(self, host))
+        conn.timeout = self._timeout
+        return conn
 
 
 class XapiClient:
@@ -213,14 +235,18 @@ class XapiClient:
         self._opener = urllib.request.build_opener(*handlers)
 
     # -- login ---------------------------------------------------------------
+    def _proxy(self) -> xmlrpc.client.ServerProxy:
+        https = self.login_base.startswith("https")
+        transport = _TimeoutTransport(self.options.timeout, self.context if https else None, https)
+        return xmlrpc.client.ServerProxy(self.login_base + "/", transport=transport)
+
     def login(self) -> None:
         if self.options.auth == "basic":
             return
         self.session = self.retrying("login", self._login_once)
 
     def _login_once(self) -> str:
-        proxy = xmlrpc.client.ServerProxy(self.login_base + "/",
-                                          context=self.context if self.login_base.startswith("https") else None)
+        proxy = self._proxy()
         try:
             answer = proxy.session.login_with_password(self.options.user, self._password, "1.0", ORIGINATOR)
         except xmlrpc.client.ProtocolError as exc:
@@ -249,8 +275,7 @@ class XapiClient:
         if self.session is None:
             return
         try:
-            proxy = xmlrpc.client.ServerProxy(self.login_base + "/",
-                                              context=self.context if self.login_base.startswith("https") else None)
+            proxy = self._proxy()
             proxy.session.logout(self.session)
         except Exception:  # best effort: the session times out on the host anyway
             pass
@@ -580,13 +605,14 @@ class _Run:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # open(..., "xb") rather than mkstemp: the file gets the user's umask, not 0600.
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -2,7 +2,7 @@
 import pytest
 
 from workbench import experiment, readers
-from workbench.errors import ParseError
+from workbench.errors import ParseError, WorkbenchError
 
 from ..conftest import THESIS_MANIFEST
 
@@ -15,7 +15,10 @@ def test_a_written_table_is_read_back_with_labels_overriding(tmp_path, thesis_ta
     assert back.select("condition", "run").unique().rows() == [("native", 3)]
     assert back["hypervisor"].drop_nulls().unique().sort().to_list() == ["Citrix XenServer 6.2", "VMware Workstation 10.0.3"]
     assert readers.read_metadata(out) == {"producer": "test"}
-    assert (out.stat().st_mode & 0o777) != 0o600  # the user's umask, not mkstemp's 0600
+    import os
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # the user's umask, not mkstemp's 0600
 
 
 def test_a_table_in_a_manifest(tmp_path, thesis_table):
@@ -41,5 +44,5 @@ def test_truncated_and_foreign_parquet(tmp_path, thesis_table):
 
 def test_unwritable_output_is_one_line(tmp_path, thesis_table):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(Exception, match="cannot write .*file/t.parquet: (File exists|Not a directory)"):
+    with pytest.raises(WorkbenchError, match="cannot write .*file/t.parquet: (File exists|Not a directory)"):
         experiment.write_parquet(thesis_table, tmp_path / "file" / "t.parquet")

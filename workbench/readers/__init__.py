@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -172,6 +173,10 @@ def validate_labelled(frame: pl.DataFrame, labels: dict[str, Any], defaults: dic
                       source: str) -> pl.DataFrame:
     """Attach `labels` (overriding the file), fill `defaults` where the file is silent, validate."""
     fills = {**DEFAULT_LABELS, **{k: v for k, v in defaults.items() if v is not None}}
+    if labels.get("run") is not None and frame.height and frame["run"].drop_nulls().n_unique() > 1:
+        runs = frame["run"].drop_nulls()
+        warnings.warn(f"{source}: run = {labels['run']} overrides the file's runs {runs.min()}..{runs.max()}: "
+                      "they become one run (samples of it), not replicates", stacklevel=3)
     exprs = []
     for name in schema.LABELS:
         dtype = schema.SCHEMA[name]

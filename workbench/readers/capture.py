@@ -45,7 +45,10 @@ Every further line is an object whose ``"type"`` is one of:
     ``cpu_seconds`` of the capturing process). Absent after a crash.
 
 Emits (DESIGN.md §3): one row per value, ``source = psutil-capture``,
-``time`` = ``start + t`` (UTC), ``interval`` = the span the sample covers,
+``time`` = ``start + t`` (UTC), ``interval`` = the capture's interval (its
+resolution: a sample after missed ticks covers a longer span, which ``k`` tells,
+but keeps the nominal interval so that comparisons do not split a capture into
+cells by resolution),
 ``aggregate`` from the header (``mean`` for rates and percentages over the
 interval, ``last`` for levels read at its end); plus, per sample,
 ``psutil-capture:lag`` (seconds the reading came after its tick) and, per
@@ -286,7 +289,6 @@ def build_table(header: dict, samples: list[dict], events: list[dict] = (), *, s
         if label is not None and not isinstance(label, str):
             raise ParseError(source, where, "'stage': a string or null", repr(label))
         when = start_us + round(t * 1e6)
-        width = (k - previous_k) * interval
         previous_k = k
         count = 0
         for name, by_component in values.items():
@@ -308,7 +310,7 @@ def build_table(header: dict, samples: list[dict], events: list[dict] = (), *, s
         value.append(t - k * interval)
         count += 1
         time_us.extend([when] * count)
-        span.extend([width] * count)
+        span.extend([interval] * count)
         stage.extend([label] * count)
     units = {native.get(n, n): spec[0] for n, spec in declared.items()}
     units[LAG_METRIC] = "seconds"
