@@ -99,3 +99,13 @@ def test_ingest_stores_file_metadata_and_prints_warnings_as_lines(tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith("workbench ingest: warning: ") and "kept values outside the metric vocabulary" in err
     assert "Warning:" not in err  # no Python file:line prefix
+
+
+def test_reingesting_a_stored_table_keeps_its_rows_sources_and_metadata(tmp_path, capsys):
+    first = tmp_path / "thesis.parquet"
+    assert cli.main(["ingest", str(THESIS_MANIFEST), "-o", str(first)]) == 0
+    again = tmp_path / "again.parquet"
+    assert cli.main(["ingest", str(first), "-o", str(again)]) == 0
+    assert "note: no --label condition" not in capsys.readouterr().err  # the stored rows have theirs
+    assert experiment.read_table(again).equals(experiment.read_table(first))
+    assert experiment.read_sources(again) == experiment.read_sources(first)

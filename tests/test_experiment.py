@@ -121,7 +121,6 @@ def test_run_label_over_a_multi_run_file_warns():
 
 
 def test_reader_options_are_recorded_with_the_file_metadata():
-    exp = experiment.load(BROKEN / "csvlog_with_timezone.toml")
-    meta = experiment.sources_metadata(exp)
+    _, meta = experiment.load(BROKEN / "csvlog_with_timezone.toml").read()
     [(name, entry)] = meta.items()
     assert name == "aida64_csvlog_utilization_layout.csv" and entry["option.timezone"] == "Europe/Madrid"

@@ -171,17 +171,20 @@ def _ingest(args: argparse.Namespace) -> int:
         if len(args.inputs) > 1 or args.label or args.format or args.option:
             raise WorkbenchError("a manifest is ingested alone: labels, formats and options belong inside it")
         exp = experiment.load(manifests[0])
-        table = exp.table()
-        sources = experiment.sources_metadata(exp)
+        table, sources = exp.read()
         what = f"experiment '{exp.id}' ({len(exp.inputs)} inputs)"
     else:
         labels = _labels(args.label)
         import polars as pl
         options = dict(_pair(o, "--option") for o in args.option)
-        table = pl.concat([readers.read(p, format=args.format, options=options, **labels) for p in args.inputs])
-        sources = {p: meta for p in args.inputs if (meta := readers.read_metadata(p, format=args.format))}
+        frames, sources = [], {}
+        for p in args.inputs:
+            frame, meta = experiment.read_with_metadata(p, format=args.format, options=options, **labels)
+            frames.append(frame)
+            sources.update(meta)
+        table = pl.concat(frames)
         what = f"{len(args.inputs)} file(s)"
-        if "condition" not in labels:
+        if "condition" not in labels and (table["condition"] == "unlabelled").any():
             print("workbench ingest: note: no --label condition=...; rows are labelled 'unlabelled'",
                   file=sys.stderr)
     out = experiment.write_parquet(table, args.output, sources=sources)

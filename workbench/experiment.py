@@ -96,15 +96,21 @@ class Experiment:
 
     def table(self) -> pl.DataFrame:
         """Read all inputs, attach labels, check conditions; return one validated table."""
-        frames = []
+        return self.read()[0]
+
+    def read(self) -> tuple[pl.DataFrame, dict[str, dict[str, str]]]:
+        """``(table, sources)``: the validated table, and what each of its files says
+        about its origin, keyed by ``source_file`` (for ``write_parquet(sources=...)``)."""
+        frames, sources = [], {}
         for item in self.inputs:
             shown = self.source_name(item)
             try:
-                frame = readers.read(item.path, format=item.format, source_file=shown,
-                                     defaults=self.defaults, options=item.options,
-                                     **{"experiment": self.id, **item.labels})
+                frame, meta = read_with_metadata(item.path, format=item.format, source_file=shown,
+                                                 defaults=self.defaults, options=item.options,
+                                                 **{"experiment": self.id, **item.labels})
             except WorkbenchError as exc:
                 raise ManifestError(self.manifest, item.entry, str(exc)) from exc
+            _merge(sources, meta)
             undeclared = set(frame["condition"].unique().to_list()) - set(self.conditions)
             if undeclared:
                 raise ManifestError(self.manifest, item.entry,
@@ -123,7 +129,34 @@ class Experiment:
         # guest named so, by [names] or by the file, is the control domain (issue 4).
         table = table.with_columns(scope=pl.when(pl.col("guest").str.starts_with(CONTROL_DOMAIN_PREFIX))
                                    .then(pl.lit("control-domain")).otherwise(pl.col("scope")))
-        return schema.validate(table, source=str(self.manifest))
+        return schema.validate(table, source=str(self.manifest)), sources
+
+
+def read_with_metadata(path: str | os.PathLike, *, format: str | None = None, source_file: str | None = None,
+                       options: dict[str, Any] | None = None, **kwargs: Any
+                       ) -> tuple[pl.DataFrame, dict[str, dict[str, str]]]:
+    """``readers.read`` and ``readers.read_metadata`` of one file, the metadata keyed
+    by the ``source_file`` of its rows.
+
+    What the reader was told (``options``, e.g. a log's timezone) is recorded as
+    ``option.<name>``. A stored workbench table brings the metadata it already holds
+    for its own source files; what the table file itself says (a capture's machine)
+    goes to each of its rows' source files.
+    """
+    frame = readers.read(path, format=format, source_file=source_file, options=options, **kwargs)
+    meta = readers.read_metadata(path, format=format, source_file=source_file)
+    meta.update({f"option.{k}": str(v) for k, v in (options or {}).items()})
+    carried = json.loads(meta.pop(SOURCES_KEY)) if SOURCES_KEY in meta else {}
+    sources: dict[str, dict[str, str]] = {}
+    _merge(sources, carried)
+    if meta:
+        _merge(sources, {name: meta for name in frame["source_file"].unique().to_list()})
+    return frame, sources
+
+
+def _merge(into: dict[str, dict[str, str]], more: dict[str, dict[str, str]]) -> None:
+    for name, entry in more.items():
+        into.setdefault(name, {}).update(entry)
 
 
 def load(path: str | os.PathLike) -> Experiment:
@@ -261,23 +294,6 @@ def read_sources(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """The per-source metadata :func:`write_parquet` stored (``{}`` if none)."""
     stored = readers.read_metadata(path, format="workbench-table")
     return json.loads(stored[SOURCES_KEY]) if SOURCES_KEY in stored else {}
-
-
-def sources_metadata(exp: Experiment) -> dict[str, dict[str, str]]:
-    """``readers.read_metadata`` of every input of `exp` that has any, keyed by the
-    ``source_file`` its rows carry (for ``write_parquet(..., sources=...)``)."""
-    out = {}
-    for item in exp.inputs:
-        shown = exp.source_name(item)
-        try:
-            meta = readers.read_metadata(item.path, format=item.format, source_file=shown)
-        except WorkbenchError as exc:
-            raise ManifestError(exp.manifest, item.entry, str(exc)) from exc
-        # What the reader was told (a log's timezone) is recorded with what the file says.
-        meta.update({f"option.{k}": str(v) for k, v in item.options.items()})
-        if meta:
-            out[shown] = meta
-    return out
 
 
 def read_table(path: str | os.PathLike) -> pl.DataFrame:

@@ -315,9 +315,9 @@ def test_cache_memory_space_separated():
 
 def test_sources_metadata_round_trips_through_parquet(tmp_path):
     exp = experiment.load(DATA / "experiments" / "thesis.toml")
-    sources = experiment.sources_metadata(exp)
+    table, sources = exp.read()
     assert list(sources) == ["thesis/fig69_everest_cache_memory.txt"]  # the other inputs state nothing
-    out = experiment.write_parquet(exp.table(), tmp_path / "t.parquet", sources=sources)
+    out = experiment.write_parquet(table, tmp_path / "t.parquet", sources=sources)
     assert experiment.read_sources(out) == sources
     assert experiment.read_sources(out)["thesis/fig69_everest_cache_memory.txt"]["cpu_type"].startswith("DualCore")
     assert experiment.read_table(out).height == 77
