@@ -38,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="workbench", description="What a virtualization technique costs on "
+                                     "your hardware: read measurements into one table, compare, report.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", help="read a manifest or files into one Parquet measurement table",
@@ -246,7 +247,7 @@ def _formats(args: argparse.Namespace) -> int:
     from . import readers
 
     for name, fmt in readers.formats().items():
-        print(f"{name:<16} {fmt.description}")
+        print(f"{name:<22} {fmt.description}")
     return 0
 
 

@@ -401,5 +401,5 @@ def _sniff(head: bytes) -> bool:
 from . import register_format  # noqa: E402
 
 register_format(NAME, sniff=_sniff, parse=parse, suffixes=(".capture.jsonl",),
-                description="workbench capture: JSON lines while running, Parquet when finished",
+                description="workbench capture in progress or crashed (JSON lines; finished: workbench-table)",
                 metadata=metadata)
