@@ -12,7 +12,7 @@ Run: ``.venv/bin/python bench/stats.py``. Prints seconds and ratios; asserts not
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
 import polars as pl

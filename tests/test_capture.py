@@ -282,7 +282,7 @@ def test_a_bounded_history_keeps_the_latest_samples_with_their_own_spans(tmp_pat
     cap = capture.Capture(tmp_path / "h.parquet", interval=0.1, history=3).start()
     wait_for(lambda: cap.status().samples >= 6, "six samples")
     rows = samples(cap.table())
-    result = cap.stop()
+    cap.stop()
     assert rows.height == 3
     # every kept sample carries the capture's interval, not the span since the start
     assert set(rows["interval"]) == {0.1}

@@ -2,7 +2,6 @@
 notebook executed for real with papermill (through `workbench report`)."""
 import json
 import re
-from pathlib import Path
 
 import pytest
 

@@ -165,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from . import experiment, readers
+    from . import experiment
 
     manifests = [p for p in args.inputs if p.endswith(".toml")]
     if manifests:

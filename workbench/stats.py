@@ -366,12 +366,24 @@ class ComparisonSet:
 def summarize(table: pl.DataFrame, *, by: Sequence[str] = DEFAULT_BY, confidence_level: float = 0.95
               ) -> pl.DataFrame:
     """Per cell and condition: runs, samples, median, mean and an interval (display units)."""
-    values = run_values(table, by)
-    rows = []
+    return _summary_frame(_summaries(run_values(table, by), table, by, confidence_level), by)
+
+
+def _summaries(values: pl.DataFrame, table: pl.DataFrame, by: Sequence[str], confidence_level: float
+               ) -> dict[tuple, Summary]:
+    """``{(cell key, condition): Summary}`` for every cell and condition of `values`."""
+    out = {}
     for key, group in values.group_by([*by, "condition"], maintain_order=True):
-        s = _summary(group, table, dict(zip([*by, "condition"], key)), by, confidence_level)
-        shown, factor = display_unit(str(dict(zip(by, key)).get("metric", "")))
-        rows.append({**dict(zip([*by, "condition"], key)), "runs": s.runs, "samples": s.samples,
+        cell = tuple(zip(by, key[:-1]))
+        out[(cell, key[-1])] = _summary(group, table, dict(cell), by, confidence_level)
+    return out
+
+
+def _summary_frame(summaries: dict[tuple, Summary], by: Sequence[str]) -> pl.DataFrame:
+    rows = []
+    for (cell, condition), s in summaries.items():
+        shown, factor = display_unit(str(dict(cell).get("metric", "")))
+        rows.append({**dict(cell), "condition": condition, "runs": s.runs, "samples": s.samples,
                      "median": s.median * factor, "mean": s.mean * factor,
                      "low": None if s.low is None else s.low * factor,
                      "high": None if s.high is None else s.high * factor,
@@ -452,20 +464,14 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
         raise WorkbenchError(f"cell ({where}) mixes several scopes or guests in one condition; add 'scope' "
                              "and/or 'guest' to `by`, or filter the table first")
 
+    # Each condition of each cell is summarized once, for the comparisons and the summary table.
+    summaries = _summaries(values, table, by, confidence_level)
     pending = []
-    for key, cell in values.group_by(list(by), maintain_order=True):
-        cell_key = tuple(zip(by, key))
-        conds = cell["condition"].unique(maintain_order=True).to_list()
-        if baseline not in conds:
+    for (cell_key, condition), base in summaries.items():
+        if condition != baseline:
             continue
-        base = _summary(cell.filter(pl.col("condition") == baseline), table, dict(cell_key), by,
-                        confidence_level)
-        for other in conds:
-            if other == baseline:
-                continue
-            treat = _summary(cell.filter(pl.col("condition") == other), table, dict(cell_key), by,
-                             confidence_level)
-            pending.append((cell_key, base, treat))
+        pending += [(cell_key, base, treat) for (key, other), treat in summaries.items()
+                    if key == cell_key and other != baseline]
 
     m = max(1, sum(1 for _, b, t in pending if min(b.runs, t.runs) >= 2))
     k = runs_needed(alpha, m)
@@ -478,10 +484,7 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
         holm = multipletests([done[i].pvalue for i in tested], alpha=alpha, method="holm")[1]
         for i, p in zip(tested, holm):
             done[i] = replace(done[i], pvalue_holm=float(p))
-    with warnings.catch_warnings():  # run_values above has already warned about these rows
-        warnings.simplefilter("ignore", UserWarning)
-        summaries = summarize(data, by=by, confidence_level=confidence_level) if data.height else pl.DataFrame()
-    return ComparisonSet(tuple(done), summaries, baseline, by, alpha)
+    return ComparisonSet(tuple(done), _summary_frame(summaries, by), baseline, by, alpha)
 
 
 def _mixed(values: pl.DataFrame, by: Sequence[str]) -> dict | None:

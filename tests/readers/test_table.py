@@ -4,7 +4,6 @@ import pytest
 from workbench import experiment, readers
 from workbench.errors import ParseError, WorkbenchError
 
-from ..conftest import THESIS_MANIFEST
 
 
 def test_a_written_table_is_read_back_with_labels_overriding(tmp_path, thesis_table):
