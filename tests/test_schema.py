@@ -21,7 +21,8 @@ def frame(**kw):
 def test_valid_frame_passes_and_keeps_canonical_order():
     f = frame().select(list(reversed(schema.COLUMNS)))
     out = schema.validate(f)
-    assert out.columns == list(schema.COLUMNS)
+    assert out.columns == list(schema.TABLE_COLUMNS)  # flag added (null) where a reader left it out
+    assert out["flag"].to_list() == [None]
     assert out.schema["time"] == pl.Datetime("us", "UTC")
     assert out["unit"][0] == "seconds"  # filled from the vocabulary
 

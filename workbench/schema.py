@@ -41,6 +41,15 @@ COLUMNS: dict[str, tuple[pl.DataType, bool, str]] = {
 }
 SCHEMA = pl.Schema({name: spec[0] for name, spec in COLUMNS.items()})
 
+#: The one optional column: why a value is suspect (the interference guards or sanity
+#: checks that fired while the workbench measured it, :mod:`workbench.guards`); null when
+#: nothing was seen. Readers need not produce it: :func:`validate` adds it (null) where a
+#: frame lacks it, so every validated table has :data:`TABLE_COLUMNS`.
+FLAG = "flag"
+FLAG_SPEC: tuple[pl.DataType, bool, str] = (pl.String, True, "why the value is suspect; null = nothing seen")
+TABLE_COLUMNS: tuple[str, ...] = (*COLUMNS, FLAG)
+TABLE_SCHEMA = pl.Schema({**SCHEMA, FLAG: FLAG_SPEC[0]})
+
 #: Columns an experiment manifest (or ``--label``) may set on every row of a file.
 LABELS = ("experiment", "condition", "hypervisor", "host", "guest", "scope", "stage", "run")
 
@@ -137,8 +146,19 @@ def to_display(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def empty() -> pl.DataFrame:
-    """An empty, valid measurement table."""
+    """An empty measurement table (the required columns; :func:`validate` adds ``flag``)."""
     return pl.DataFrame(schema=SCHEMA)
+
+
+def select_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """The table's columns in canonical order, keeping ``flag`` where the frame has it
+    (for readers of stored tables, which must not drop it)."""
+    return frame.select([*COLUMNS, *([FLAG] if FLAG in frame.columns else [])])
+
+
+def with_flag(frame: pl.DataFrame, flag: str | None) -> pl.DataFrame:
+    """Set the ``flag`` of every row (None clears it)."""
+    return frame.with_columns(pl.lit(flag, dtype=pl.String).alias(FLAG))
 
 
 def from_rows(rows: Iterable[Mapping[str, Any]], **defaults: Any) -> pl.DataFrame:
@@ -176,11 +196,15 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
     SchemaError
         Naming the first offending column, what it should hold and what it holds.
     """
+    if FLAG not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(FLAG))
+    elif frame.schema[FLAG] != FLAG_SPEC[0]:
+        raise SchemaError(FLAG, f"dtype {FLAG_SPEC[0]}", f"dtype {frame.schema[FLAG]}", source)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise SchemaError(missing[0], "a column of the measurement table",
                           f"no such column (missing: {', '.join(missing)})", source)
-    extra = [c for c in frame.columns if c not in COLUMNS]
+    extra = [c for c in frame.columns if c not in TABLE_COLUMNS]
     if extra:
         raise SchemaError(extra[0], f"only the columns {', '.join(COLUMNS)}",
                           "an extra column", source)
@@ -189,7 +213,7 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
             raise SchemaError(name, f"dtype {dtype}", f"dtype {frame.schema[name]}", source)
         if not nullable and frame[name].null_count():
             raise SchemaError(name, "no nulls", f"{frame[name].null_count()} null value(s)", source)
-    frame = frame.select(list(COLUMNS))
+    frame = frame.select(list(TABLE_COLUMNS))
     if frame.is_empty():
         return frame
 

@@ -549,7 +549,7 @@ def test_schema_contract_holds_for_every_sample():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             frame = read(name, condition="paravirtualized")
-        assert frame.schema == schema.SCHEMA, name
+        assert frame.schema == schema.TABLE_SCHEMA, name
         assert frame.height > 0 and frame["interval"].null_count() == 0
 
 

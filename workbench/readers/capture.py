@@ -373,7 +373,7 @@ def _parse_parquet(data: bytes, *, source: str) -> CaptureFile:
     missing = [c for c in schema.COLUMNS if c not in frame.columns]
     if missing:
         raise ParseError(source, "Parquet schema", "the measurement-table columns", f"missing {', '.join(missing)}")
-    return CaptureFile(frame.select(list(schema.COLUMNS)), header, events)
+    return CaptureFile(schema.select_columns(frame), header, events)
 
 
 def metadata(data: bytes, *, source: str) -> dict[str, str]:

@@ -35,7 +35,7 @@ def parse(data: bytes, *, source: str) -> pl.DataFrame:
     if missing:
         raise ParseError(source, "Parquet schema", "the measurement-table columns",
                          f"missing {', '.join(missing)}")
-    return frame.select(list(schema.COLUMNS))
+    return schema.select_columns(frame)
 
 
 def metadata(data: bytes, *, source: str) -> dict[str, str]:
