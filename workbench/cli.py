@@ -159,6 +159,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="text", choices=["text", "csv", "json"])
     p.set_defaults(func=_compare)
 
+    p = sub.add_parser(
+        "run", help="run a plan: every condition once per round, in a fresh random order (RMIT)",
+        description="workbench run PLAN.toml -o FOLDER [--resume]: randomized multiple interleaved trials. "
+                    "Writes FOLDER/table.parquet and FOLDER/manifest.toml (for `workbench compare`), the raw "
+                    "outputs and a log; Ctrl-C keeps every finished trial, --resume finishes the run.")
+    p.add_argument("plan", type=Path, metavar="PLAN.toml")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="FOLDER", help="folder for the run's files")
+    p.add_argument("--resume", action="store_true", help="continue the run in FOLDER (same plan, same orders)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_run)
+
     p = sub.add_parser("formats", help="list the input formats workbench can read")
     p.set_defaults(func=_formats)
     return parser
@@ -407,6 +418,29 @@ def _compare(args: argparse.Namespace) -> int:
             print(f"no cell has both '{baseline}' and another condition")
         for line in result.verdicts():
             print(f"- {line}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import runner
+
+    plan = runner.load_plan(args.plan)
+    progress = None if args.quiet else (lambda line: print(f"run: {line}", file=sys.stderr, flush=True))
+    try:
+        result = runner.run(plan, args.output, resume=args.resume, progress=progress)
+    except runner.TrialFailed as exc:
+        print(f"workbench run: trial failed: {exc}", file=sys.stderr)
+        print(f"finished trials are in {args.output / runner.TABLE}; fix the cause and continue with --resume",
+              file=sys.stderr)
+        return 1
+    except runner.RunInterrupted as exc:
+        print(f"workbench run: {exc}", file=sys.stderr)
+        return 130
+    print(f"{result.trials} trials ({plan.rounds} rounds x {len(plan.all_conditions)} conditions, seed "
+          f"{result.seed}); {result.flagged} flagged by the interference guards -> {result.table}")
+    print(f"orders: " + " | ".join(",".join(order) for order in result.orders[:3])
+          + (" | ..." if len(result.orders) > 3 else ""))
+    print(f"compare: workbench compare {result.manifest}")
     return 0
 
 

@@ -42,6 +42,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+#: Seconds of disturbed CPU time below which a CPU-time guard does not fire (2 ticks).
+MIN_EVIDENCE = 0.02
 # Fields of psutil.cpu_times() that are not busy time of some process.
 _IDLE = ("idle", "iowait", "steal")
 # On Linux, guest time is already counted in user/nice (psutil's own cpu_percent
@@ -113,12 +115,26 @@ class Snapshot:
     own: float
 
 
-def snapshot() -> Snapshot:
+def snapshot(*, own_tree: bool = False) -> Snapshot:
+    """Counters now. With `own_tree`, "own" CPU time is this process's and every
+    process it started (running descendants, and the children it has waited for):
+    what a runner trial's workload and its condition's background load use is then
+    not counted as other processes' work."""
     import psutil
 
     times = psutil.cpu_times()._asdict()
-    me = psutil.Process().cpu_times()
-    return Snapshot(time.perf_counter(), times, me.user + me.system)
+    me = psutil.Process()
+    t = me.cpu_times()
+    own = t.user + t.system
+    if own_tree:
+        own += t.children_user + t.children_system
+        for child in me.children(recursive=True):
+            try:
+                c = child.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            own += c.user + c.system
+    return Snapshot(time.perf_counter(), times, own)
 
 
 def assess(before: Snapshot, after: Snapshot, *, run_queue: float | None = None, clock: float | None = None,
@@ -140,9 +156,17 @@ def assess(before: Snapshot, after: Snapshot, *, run_queue: float | None = None,
     steal = 100.0 * delta["steal"] / total if "steal" in delta and total > 0 else None
     others = max(0.0, 100.0 * (busy - (after.own - before.own)) / wall)
     reasons = []
-    if steal is not None and steal > thresholds.steal:
+    # /proc/stat counts in scheduler ticks (10 ms at USER_HZ = 100): over a short trial one
+    # tick is several percent. A guard on CPU time fires only on at least MIN_EVIDENCE
+    # seconds of disturbed time, so a single tick never flags a trial.
+    if steal is not None and steal > thresholds.steal and delta["steal"] < MIN_EVIDENCE:
+        steal_fires = False
+    else:
+        steal_fires = steal is not None and steal > thresholds.steal
+    others_fire = others > thresholds.others and others / 100 * wall >= MIN_EVIDENCE
+    if steal_fires:
         reasons.append(f"steal {steal:.1f} % > {thresholds.steal:g} %")
-    if others > thresholds.others:
+    if others_fire:
         reasons.append(f"other processes {others:.0f} % of a CPU > {thresholds.others:g} %")
     if run_queue is not None and run_queue > thresholds.run_queue:
         reasons.append(f"run queue {run_queue:.1f} > {thresholds.run_queue:g} beyond the trial's threads")
@@ -186,10 +210,14 @@ class Monitor:
     thresholds : Thresholds
     interval : float
         Seconds between run-queue samples.
+    own_tree : bool
+        Count the processes this one started as its own (see :func:`snapshot`).
     """
 
-    def __init__(self, threads: int = 1, *, thresholds: Thresholds = Thresholds(), interval: float = 0.01):
+    def __init__(self, threads: int = 1, *, thresholds: Thresholds = Thresholds(), interval: float = 0.01,
+                 own_tree: bool = False):
         self.threads = threads
+        self.own_tree = own_tree
         self.thresholds = thresholds
         self.interval = interval
         self.result: Interference | None = None
@@ -204,11 +232,11 @@ class Monitor:
         if procs_running() is not None:
             self._thread = threading.Thread(target=self._sample, name="workbench-guard", daemon=True)
             self._thread.start()
-        self._before = snapshot()
+        self._before = snapshot(own_tree=self.own_tree)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        after = snapshot()
+        after = snapshot(own_tree=self.own_tree)
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
