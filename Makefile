@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export MPLBACKEND := agg
 
-# Debian packages the tests use as independent references (rrdtool), to make
+# Debian packages the tests use as independent references (rrdtool), to build
+# benchmarks (gcc for stream.c in `workbench run`), to make
 # a self-signed certificate (openssl) or for
 # benchmarks (sysstat's sadc/sar). Installed once, when missing.
-SYSTEM_PACKAGES := rrdtool sysstat openssl
-SYSTEM_COMMANDS := rrdtool sadf openssl
+SYSTEM_PACKAGES := rrdtool sysstat openssl gcc libc6-dev
+SYSTEM_COMMANDS := rrdtool sadf openssl gcc
 
 .PHONY: report test lab clean system-deps
 
