@@ -916,31 +916,3 @@ def _virtualization() -> dict[str, Any]:
 def _workbench_version() -> str:
     from . import __version__
     return __version__
-
-
-def live_plot(capture: Capture, *, seconds: float | None = None, every: float = 1.0) -> None:
-    """Show CPU per core and memory of a running capture in a notebook, updated in place.
-
-    Draws with :func:`workbench.figures.capture_series` (stages shaded) and
-    replaces the displayed image through an IPython display handle every
-    `every` seconds, until the capture ends or `seconds` have passed (the
-    capture keeps running). Needs IPython, not ipywidgets.
-    """
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    from . import figures
-
-    fig, (ax_cpu, ax_mem) = plt.subplots(2, 1, sharex=True, figsize=(9, 5.5))
-    handle = display(fig, display_id=True)
-    try:
-        for table in capture.follow(every, seconds=seconds):
-            ax_cpu.clear()
-            ax_mem.clear()
-            if table.filter(pl.col("metric") == "cpu_util").height:
-                figures.capture_series(table, "cpu_util", ax=ax_cpu)
-                figures.capture_series(table, "mem_util", ax=ax_mem)
-            fig.tight_layout()
-            handle.update(fig)
-    finally:
-        plt.close(fig)
