@@ -285,7 +285,7 @@ def _fetch_rrd(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from . import figures, probe
+    from . import figures, machine, probe
 
     live = not args.no_progress
     tty = sys.stderr.isatty()
@@ -310,8 +310,8 @@ def _probe(args: argparse.Namespace) -> int:
         print(f"workbench probe: warning: {w.message}", file=sys.stderr)
     out = probe.write(result, args.output)
     m = result.machine
-    hyper = m.hypervisor_vendor or ("reported (vendor unknown)" if m.hypervisor_flag else "none reported")
-    print(f"{m.cpu_model or 'unknown CPU'}, {m.logical_cpus} CPUs, {m.os}; hypervisor: {hyper}")
+    print(f"{m.cpu_model or 'unknown CPU'}, {m.logical_cpus} CPUs, {m.os}; "
+          f"hypervisor: {machine.describe_virtualization(m.virtualization)}")
     print("working sets: " + ", ".join(f"{lv.name} {probe.format_size(lv.size)}" for lv in result.levels))
     stages = [s for s in (probe.ALL_CORES, probe.SINGLE) if s in result.settings["modes"]]
     for stage in stages:
