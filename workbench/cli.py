@@ -120,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="DRAM array size (default: STREAM's rule, 4x the last-level caches)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pointer chase's random order")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
-                   help="label for every row (experiment, condition, hypervisor, host, guest, scope, stage)")
+                   help="label for every row (experiment, condition, hypervisor, host, guest, scope, stage); "
+                        "host, scope and hypervisor default to this machine's")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     p.set_defaults(func=_probe)
 
@@ -141,8 +142,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="also record CPU and memory of processes whose name matches this regular expression "
                         "(repeatable), e.g. vmware-vmx, qemu-system, VBoxHeadless")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
-                   help="label for every row (condition, scope, guest, host, run, ...); "
-                        "inside a guest: --label scope=guest --label guest=NAME")
+                   help="label for every row (condition, scope, guest, host, run, ...); host, scope and "
+                        "hypervisor default to this machine's (a guest is detected), e.g. --label guest=NAME")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("argv", nargs="*", metavar="-- COMMAND", help="a command to run (and capture) as a stage")
     p.set_defaults(func=_capture)
