@@ -41,7 +41,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workbench import probe  # noqa: E402
+from workbench import machine, probe  # noqa: E402
 
 C_SOURCE = r"""
 #define _GNU_SOURCE
@@ -215,7 +215,7 @@ def main() -> int:
     flags = args.cflags.split()
     trials, target = (3, 0.01) if args.quick else (7, 0.1)
 
-    caches = probe.detect_caches(probe.usable_cpus())
+    caches = machine.detect_caches(machine.usable_cpus())
     levels = probe.plan(caches)
     print("levels: " + ", ".join(f"{lv.name} {probe.format_size(lv.size)}" for lv in levels))
     print(f"trials {trials} (first = warm-up, dropped) x {args.rounds} rounds, {target} s per measurement, "

@@ -19,7 +19,7 @@ import polars as pl
 import psutil
 import pytest
 
-from workbench import capture, cli, figures, readers, report
+from workbench import capture, cli, figures, machine, readers, report
 from workbench.errors import ParseError, UnknownFormatError, WorkbenchError
 from workbench.readers import capture as fmt
 
@@ -123,7 +123,10 @@ def test_values_are_shares_and_levels_of_this_machine(two_stages):
     aggregates = dict(table.select("metric", "aggregate").unique().iter_rows())
     assert (aggregates["cpu_util"], aggregates["net_rx"], aggregates["mem_used"], aggregates["load_avg"]) == \
         ("mean", "mean", "last", "last")
-    assert table.select("source", "host", "scope").unique().rows() == [("psutil-capture", socket.gethostname(), "host")]
+    # unlabelled rows carry the machine's own labels (test_machine checks them against lscpu)
+    labels = machine.default_labels()
+    assert table.select("source", "host", "scope", "hypervisor").unique().rows() == \
+        [("psutil-capture", socket.gethostname(), labels["scope"], labels["hypervisor"])]
 
 
 def test_machine_metadata_is_recorded(two_stages):
@@ -136,8 +139,12 @@ def test_machine_metadata_is_recorded(two_stages):
         model = re.search(r"^Model name:\s*(.+)$", lscpu, re.M)
         if model:
             assert meta["cpu_model"] == model.group(1).strip()
+    described = machine.detect_machine(caches=())
+    assert (meta["scope"], meta["hypervisor"], meta["container"]) == \
+        (described.scope, described.hypervisor, described.virtualization.container)
     stored = readers.read_metadata(out)
     assert stored["machine.psutil"] == psutil.__version__ and stored["capture.interval"] == "0.1"
+    assert stored["machine.scope"] == described.scope
 
 
 def test_steal_is_reported_apart_from_busy_time():

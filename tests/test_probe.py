@@ -1,5 +1,5 @@
 """The memory probe: a real quick run here (through the CLI), its table, metadata,
-figure and notebook; cache detection and planning on recorded sysfs layouts of
+figure and notebook; planning on recorded sysfs layouts of
 several machine kinds; every bad option and broken file with its message pinned.
 
 Nothing here encodes the machine the tests were written on: what a quick run
@@ -13,7 +13,6 @@ import io
 import json
 import math
 import re
-import shutil
 import subprocess
 
 import matplotlib
@@ -25,8 +24,8 @@ import polars as pl  # noqa: E402
 import psutil  # noqa: E402
 import pytest  # noqa: E402
 
-from workbench import cli, experiment, figures, probe, report, schema  # noqa: E402
-from workbench.errors import ParseError, WorkbenchError  # noqa: E402
+from workbench import cli, experiment, figures, machine, probe, report, schema  # noqa: E402
+from workbench.errors import WorkbenchError  # noqa: E402
 
 from .conftest import FIXTURES, ROOT  # noqa: E402
 
@@ -53,7 +52,7 @@ def medians(table: pl.DataFrame, stage: str, metric: str) -> dict[str, float]:
 
 def expected_levels():
     """The working sets the probe must choose on the machine under test."""
-    return probe.plan(probe.detect_caches(probe.usable_cpus()))
+    return probe.plan(machine.detect_caches(machine.usable_cpus()))
 
 
 def lscpu_cache_sizes() -> dict[str, int]:
@@ -70,7 +69,7 @@ def lscpu_cache_sizes() -> dict[str, int]:
 
 def lscpu() -> dict[str, str]:
     done = subprocess.run(["lscpu"], capture_output=True, text=True, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
-    return probe.parse_lscpu(done.stdout)
+    return machine.parse_lscpu(done.stdout)
 
 
 # --------------------------------------------------------------------------- the quick run
@@ -142,8 +141,8 @@ def test_metadata_records_machine_caches_and_sizes(quick_run):
     info = lscpu()
     assert m["cpu_model"] == info["Model name"]
     assert m["logical_cpus"] == len(psutil.Process().cpu_affinity())
-    assert m["hypervisor_vendor"] == info.get("Hypervisor vendor")
-    assert m["hypervisor_flag"] == ("hypervisor" in info["Flags"].split())
+    assert m["virtualization"]["hypervisor"] == info.get("Hypervisor vendor")
+    assert m["virtualization"]["hypervisor_flag"] == ("hypervisor" in info["Flags"].split())
     assert m["os"].startswith("Linux-") and m["clock_hz"] > 1e8
     s = meta["settings"]
     assert (s["trials"], s["warm_up_run"], s["quick"]) == (3, 0, True)
@@ -202,7 +201,7 @@ def test_cache_memory_table_and_figure(quick_run):
         twin = [a for a in fig.axes if a is not ax][0]
         assert "(ns" in twin.get_ylabel()
         assert [t.get_text().strip() for t in ax.texts] == [
-            f"{c.level} {probe.format_size(c.size)}" for c in probe.detect_caches(probe.usable_cpus())]
+            f"{c.level} {probe.format_size(c.size)}" for c in machine.detect_caches(machine.usable_cpus())]
     finally:
         plt.close(fig)
 
@@ -238,31 +237,22 @@ def test_notebook_renders_the_probe_file(quick_run, tmp_path):
     assert "probe.run(" not in text  # no code cells in the page
 
 
-# --------------------------------------------------------------------------- the machine
-
-
-def test_linux_caches_from_a_copy_of_a_kvm_guests_sysfs():
-    caches = probe.linux_caches(PROBE / "sysfs-kvm")
-    assert caches == (probe.Cache("L1", 48 * KIB, False, 2, 64, "sysfs"),
-                      probe.Cache("L2", 2048 * KIB, False, 2, 64, "sysfs"),
-                      probe.Cache("L3", 307200 * KIB, True, 1, 64, "sysfs"))
-    # on one CPU only, nothing is shared
-    assert [c.shared for c in probe.linux_caches(PROBE / "sysfs-kvm", cpus=[1])] == [False, False, False]
+# --------------------------------------------------------------------------- planning (caches: test_machine)
 
 
 def test_plan_follows_the_rules():
-    levels = probe.plan(probe.linux_caches(PROBE / "sysfs-kvm"))
+    levels = probe.plan(machine.linux_caches(PROBE / "sysfs-kvm"))
     assert [(lv.name, lv.size) for lv in levels] == [
         ("L1", 24 * KIB), ("L2", 192 * KIB), ("L3", 8 * MIB), ("memory", 1200 * MIB)]
     assert [lv.copy_halves for lv in levels] == [True, True, True, False]
     # no L3: the last level is L2, two instances -> 4 x 2 x 2 MiB
-    no_l3 = probe.plan(probe.linux_caches(PROBE / "sysfs-kvm-no-l3"))
+    no_l3 = probe.plan(machine.linux_caches(PROBE / "sysfs-kvm-no-l3"))
     assert [(lv.name, lv.size) for lv in no_l3] == [("L1", 24 * KIB), ("L2", 192 * KIB), ("memory", 16 * MIB)]
     # the thesis host, Athlon 64 X2 5200+: 64 KiB L1d and 1 MiB L2 per core; STREAM's floor
     # of 10^6 elements is below 4 x 2 x 1 MiB
-    athlon = probe.plan([probe.Cache("L1", 64 * KIB, False, 2), probe.Cache("L2", MIB, False, 2)])
+    athlon = probe.plan([machine.Cache("L1", 64 * KIB, False, 2), machine.Cache("L2", MIB, False, 2)])
     assert [(lv.name, lv.size) for lv in athlon] == [("L1", 32 * KIB), ("L2", 256 * KIB), ("memory", 8 * MIB)]
-    tiny = probe.plan([probe.Cache("L1", 16 * KIB, False, 1)])
+    tiny = probe.plan([machine.Cache("L1", 16 * KIB, False, 1)])
     assert tiny[-1].size == 8_000_000 // 64 * 64  # 10^6 elements of 8 bytes, whole lines
 
 
@@ -287,7 +277,7 @@ LAYOUTS = PROBE / "layouts"
      [("L1", 24 * KIB), ("L2", 192 * KIB), ("L3", 8 * MIB), ("memory", 1200 * MIB)]),
 ])
 def test_plan_on_recorded_sysfs_layouts(layout, caches, working_sets):
-    found = probe.linux_caches(LAYOUTS / layout)
+    found = machine.linux_caches(LAYOUTS / layout)
     assert [(c.level, c.size, c.shared, c.instances) for c in found] == caches
     levels = probe.plan(found)
     assert [(lv.name, lv.size) for lv in levels] == working_sets
@@ -296,18 +286,10 @@ def test_plan_on_recorded_sysfs_layouts(layout, caches, working_sets):
 
 
 def test_plan_warns_below_streams_rule():
-    caches = probe.linux_caches(PROBE / "sysfs-kvm")
+    caches = machine.linux_caches(PROBE / "sysfs-kvm")
     with pytest.warns(probe.ProbeWarning, match=r"DRAM array of 64 MiB is below STREAM's rule \(1.17 GiB"):
         levels = probe.plan(caches, memory=64 * MIB)
     assert levels[-1].size == 64 * MIB and levels[-1].rule == "given"
-
-
-def test_cpuinfo_and_lscpu_of_the_recorded_kvm_guest():
-    info = probe.parse_cpuinfo((PROBE / "cpuinfo-kvm.txt").read_text(encoding="utf-8"))
-    assert info == {"cpu_model": "Intel(R) Xeon(R) Processor", "mhz": 2100.0, "hypervisor_flag": True}
-    out = probe.parse_lscpu((PROBE / "lscpu-kvm.txt").read_text(encoding="utf-8"))
-    assert (out["Hypervisor vendor"], out["Virtualization type"], out["L3 cache"]) == \
-        ("KVM", "full", "300 MiB (1 instance)")
 
 
 def test_chain_is_one_cycle_over_every_line():
@@ -333,24 +315,6 @@ def test_parse_size(text, expected):
 
 
 # --------------------------------------------------------------------------- bad input
-
-
-@pytest.mark.parametrize("folder, message", [
-    ("sysfs-broken-size", r"sysfs-broken-size/cpu0/cache/index0/size:1: expected a cache size such as 48K, "
-                          r"found '48Q'"),
-    ("sysfs-broken-level", r"index0/level:1: expected a non-negative integer, found 'one'"),
-    ("sysfs-broken-cpulist", r"index0/shared_cpu_list:1: expected a CPU list such as 0-1 or 0,2,4-7, "
-                             r"found '0-x'"),
-    ("sysfs-broken-missing-type", r"index0/type: expected a readable sysfs attribute, found FileNotFoundError"),
-])
-def test_broken_sysfs_is_a_parse_error(folder, message):
-    with pytest.raises(ParseError, match=message):
-        probe.linux_caches(PROBE / folder)
-
-
-def test_sysfs_without_caches(tmp_path):
-    with pytest.raises(probe.ProbeError, match=r"no cache description in sysfs; give the sizes \(--l1, --l2, --l3\)"):
-        probe.linux_caches(tmp_path)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -405,9 +369,8 @@ def test_read_metadata_errors(tmp_path, quick_run):
 
 def test_write_is_atomic_and_keeps_the_metadata(tmp_path, quick_run):
     meta = quick_run["meta"]
-    result = probe.ProbeResult(quick_run["table"], probe.Machine(**{
-        **meta["machine"], "caches": tuple(probe.Cache(**c) for c in meta["machine"]["caches"])}),
-        tuple(probe.Level(**lv) for lv in meta["levels"]), meta["settings"])
+    result = probe.ProbeResult(quick_run["table"], machine.Machine.from_dict(meta["machine"]),
+                               tuple(probe.Level(**lv) for lv in meta["levels"]), meta["settings"])
     out = probe.write(result, tmp_path / "sub" / "again.parquet")
     assert [p.name for p in out.parent.iterdir()] == ["again.parquet"]  # no temporary left
     assert json.loads(json.dumps(probe.read_metadata(out))) == meta
@@ -416,9 +379,3 @@ def test_write_is_atomic_and_keeps_the_metadata(tmp_path, quick_run):
         probe.write(probe.ProbeResult(bad, result.machine, result.levels, result.settings),
                     tmp_path / "sub" / "bad.parquet")
     assert [p.name for p in out.parent.iterdir()] == ["again.parquet"]
-
-
-@pytest.mark.skipif(shutil.which("lscpu") is None, reason="util-linux lscpu not installed")
-def test_machine_scope_follows_the_hypervisor():
-    m = probe.detect_machine(caches=())
-    assert m.scope == ("guest" if lscpu().get("Hypervisor vendor") else "host")

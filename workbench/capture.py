@@ -38,11 +38,9 @@ import errno
 import json
 import math
 import os
-import platform
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -56,7 +54,7 @@ from typing import Any, Iterator, Sequence
 import polars as pl
 import psutil
 
-from . import schema
+from . import machine, schema
 from .errors import WorkbenchError
 from .experiment import write_parquet
 from .readers import capture as fmt
@@ -236,29 +234,6 @@ def stage_summary(table: pl.DataFrame, metrics: Sequence[str] = ("cpu_util", "cp
             .sort("_order", "metric", "component", maintain_order=True).drop("_order"))
 
 
-def machine_metadata() -> dict[str, Any]:
-    """What the capture records about the machine: host name, OS, CPU model, core
-    counts, memory, psutil version and hints of virtualization."""
-    return {
-        "hostname": socket.gethostname(),
-        "os": platform.system(),
-        "os_release": platform.release(),
-        "os_version": platform.version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": psutil.cpu_count(logical=True),
-        "cpu_count_physical": psutil.cpu_count(logical=False),
-        "mem_total": psutil.virtual_memory().total,
-        "boot_time": psutil.boot_time(),
-        "cpu_time_fields": list(psutil.cpu_times()._fields),
-        "psutil": psutil.__version__,
-        "python": platform.python_version(),
-        "workbench": _workbench_version(),
-        **_virtualization(),
-    }
-
-
 class Capture:
     """A live capture, sampling in a background thread.
 
@@ -285,8 +260,10 @@ class Capture:
         ``proc_cpu_util`` and ``proc_rss`` rows, component ``name[pid]``.
     labels : dict, optional
         Label columns for every row (``scope``, ``guest``, ``condition``, ...).
-        Inside a guest, give ``scope="guest"``, ``guest=NAME`` and the physical
-        ``host``; ``host`` defaults to this machine's host name.
+        ``host``, ``scope`` and ``hypervisor`` default to
+        :func:`workbench.machine.default_labels` (stored in the header's
+        ``meta``), as the probe's do; inside a guest give ``guest=NAME``, and
+        the physical ``host`` if the rows should carry it.
     history : int, optional
         Samples kept in memory for :meth:`table` and :meth:`follow`
         (default: all; the CLI keeps one).
@@ -378,6 +355,9 @@ class Capture:
             raise WorkbenchError(f"cannot create capture file {self.path}: {os.strerror(errno.ENOTDIR)}") from None
         except OSError as exc:
             raise WorkbenchError(f"cannot create capture file {self.path}: {exc.strerror}") from None
+        # Described before the baseline reading: lscpu and systemd-detect-virt take
+        # tens of milliseconds that would otherwise delay the first tick.
+        meta = {**machine.machine_metadata(machine.detect_machine()), "workbench": _workbench_version()}
         self._sampler = _Sampler(self.patterns)
         baseline = self._sampler.snapshot()
         self._t0 = baseline.mono
@@ -391,7 +371,7 @@ class Capture:
             "labels": self.labels,
             "plan": [[s.name, s.seconds] for s in self.plan],
             "command": self.command, "processes": [p.pattern for p in self.patterns],
-            "meta": machine_metadata(),
+            "meta": meta,
         }
         try:
             self._write(json.dumps(self._header) + "\n")
@@ -864,53 +844,6 @@ def _rates(prev: dict, cur: dict, dt: float) -> tuple[dict, dict]:
         first[name] = (a - before[0]) / dt if a >= before[0] else None
         second[name] = (b - before[1]) / dt if b >= before[1] else None
     return first, second
-
-
-def _cpu_model() -> str | None:
-    system = platform.system()
-    try:
-        if system == "Linux":
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    key, _, value = line.partition(":")
-                    # x86 says "model name"; ARM kernels say "Model" or "Hardware".
-                    if key.strip() in ("model name", "Model", "Hardware", "cpu model"):
-                        return value.strip()
-        elif system == "Windows":
-            import winreg
-            with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE,
-                                r"HARDWARE\DESCRIPTION\System\CentralProcessor\0") as key:
-                return str(winreg.QueryValueEx(key, "ProcessorNameString")[0]).strip()
-        elif system == "Darwin":
-            return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
-                                  text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or None
-
-
-def _virtualization() -> dict[str, Any]:
-    """Hints that the machine is a guest: the CPU's hypervisor flag and the DMI vendor
-    and product (e.g. 'VMware, Inc.' / 'VMware Virtual Platform', 'Xen' / 'HVM domU')."""
-    out: dict[str, Any] = {}
-    if platform.system() != "Linux":
-        return out
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    out["cpu_hypervisor_flag"] = "hypervisor" in line.split()
-                    break
-    except OSError:
-        pass
-    for key, path in (("dmi_sys_vendor", "/sys/class/dmi/id/sys_vendor"),
-                      ("dmi_product_name", "/sys/class/dmi/id/product_name"),
-                      ("xen_hypervisor_type", "/sys/hypervisor/type")):
-        try:
-            out[key] = Path(path).read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            pass
-    return out
 
 
 def _workbench_version() -> str:

@@ -120,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="DRAM array size (default: STREAM's rule, 4x the last-level caches)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pointer chase's random order")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
-                   help="label for every row (experiment, condition, hypervisor, host, guest, scope, stage)")
+                   help="label for every row (experiment, condition, hypervisor, host, guest, scope, stage); "
+                        "host, scope and hypervisor default to this machine's")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     p.set_defaults(func=_probe)
 
@@ -141,8 +142,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="also record CPU and memory of processes whose name matches this regular expression "
                         "(repeatable), e.g. vmware-vmx, qemu-system, VBoxHeadless")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
-                   help="label for every row (condition, scope, guest, host, run, ...); "
-                        "inside a guest: --label scope=guest --label guest=NAME")
+                   help="label for every row (condition, scope, guest, host, run, ...); host, scope and "
+                        "hypervisor default to this machine's (a guest is detected), e.g. --label guest=NAME")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("argv", nargs="*", metavar="-- COMMAND", help="a command to run (and capture) as a stage")
     p.set_defaults(func=_capture)
@@ -296,7 +297,7 @@ def _fetch_rrd(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from . import figures, probe
+    from . import figures, machine, probe
 
     live = not args.no_progress
     tty = sys.stderr.isatty()
@@ -321,8 +322,8 @@ def _probe(args: argparse.Namespace) -> int:
         print(f"workbench probe: warning: {w.message}", file=sys.stderr)
     out = probe.write(result, args.output)
     m = result.machine
-    hyper = m.hypervisor_vendor or ("reported (vendor unknown)" if m.hypervisor_flag else "none reported")
-    print(f"{m.cpu_model or 'unknown CPU'}, {m.logical_cpus} CPUs, {m.os}; hypervisor: {hyper}")
+    print(f"{m.cpu_model or 'unknown CPU'}, {m.logical_cpus} CPUs, {m.os}; "
+          f"hypervisor: {machine.describe_virtualization(m.virtualization)}")
     print("working sets: " + ", ".join(f"{lv.name} {probe.format_size(lv.size)}" for lv in result.levels))
     stages = [s for s in (probe.ALL_CORES, probe.SINGLE) if s in result.settings["modes"]]
     for stage in stages:

@@ -31,8 +31,10 @@ What a row is
 
 Working sets
 ------------
-Cache sizes come from the OS (:func:`detect_caches`: Linux sysfs, Windows
-``GetLogicalProcessorInformation`` through ctypes) and can be overridden. Each
+Cache sizes come from the OS (:func:`workbench.machine.detect_caches`: Linux
+sysfs, Windows ``GetLogicalProcessorInformation`` through ctypes) and can be
+overridden; the machine's description (:mod:`workbench.machine`) is stored with
+the table. Each
 level's array size is chosen deep inside the level (:func:`plan`); the DRAM
 arrays follow STREAM's rule: each at least 4x the last-level caches in use and
 at least one million elements. Read, write and latency walk one array of the
@@ -56,12 +58,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -76,6 +73,9 @@ from numba import njit
 
 from . import schema
 from .errors import ParseError, WorkbenchError
+from .machine import DEFAULT_LINE as _DEFAULT_LINE
+from .machine import (Cache, Machine, MachineError, default_labels, describe_virtualization, detect_caches,
+                      detect_machine, format_size, usable_cpus)
 
 SOURCE = "workbench-probe"
 METRICS = ("mem_read_bw", "mem_write_bw", "mem_copy_bw", "mem_latency")
@@ -96,7 +96,6 @@ QUICK_TARGET_SECONDS = 0.01
 
 _ELEMENT = 8  # bytes per array element (uint64)
 _STREAM_MIN_ELEMENTS = 1_000_000  # STREAM: arrays of at least 1e6 elements
-_DEFAULT_LINE = 64
 
 
 class ProbeError(WorkbenchError):
@@ -238,86 +237,7 @@ def _cycle_length(chain, limit):
     return n
 
 
-# --------------------------------------------------------------------------- the machine
-
-@dataclass(frozen=True)
-class Cache:
-    """One data (or unified) cache level as the OS reports it.
-
-    Attributes
-    ----------
-    level : str
-        ``L1``, ``L2`` or ``L3`` (L1 means the L1 data cache).
-    size : int
-        Bytes per instance.
-    shared : bool
-        True when one instance serves several of the CPUs the probe uses.
-    instances : int
-        Distinct instances among those CPUs (STREAM's rule sums the last level).
-    line : int
-        Cache line size in bytes.
-    source : str
-        Where the numbers came from (``sysfs``, ``GetLogicalProcessorInformation``,
-        ``override``).
-    """
-
-    level: str
-    size: int
-    shared: bool
-    instances: int = 1
-    line: int = _DEFAULT_LINE
-    source: str = "sysfs"
-
-
-@dataclass(frozen=True)
-class Machine:
-    """What the probe records about where it ran.
-
-    Attributes
-    ----------
-    cpu_model : str or None
-        As the OS names it (``/proc/cpuinfo`` ``model name``; the registry on Windows).
-    clock_hz : float or None
-        psutil's maximum clock, else its current one (``clock_kind`` says which).
-    clock_kind : str or None
-        ``max`` or ``current``.
-    logical_cpus : int
-        CPUs the process may run on.
-    os : str
-        ``platform.platform()``.
-    hostname : str
-    hypervisor_flag : bool or None
-        The CPU's "running under a hypervisor" bit (``hypervisor`` in the
-        ``/proc/cpuinfo`` flags); None where the OS does not expose it.
-    hypervisor_vendor : str or None
-        ``lscpu``'s "Hypervisor vendor" (KVM, VMware, Xen, Microsoft, ...), or
-        ``/sys/hypervisor/type``; on Windows the firmware's system manufacturer.
-    virtualization_type : str or None
-        ``lscpu``'s "Virtualization type" (``full``, ``para``, ``none``).
-    control_domain : bool
-        Xen dom0 (``/proc/xen/capabilities`` says ``control_d``).
-    caches : tuple of Cache
-    """
-
-    cpu_model: str | None
-    clock_hz: float | None
-    clock_kind: str | None
-    logical_cpus: int
-    os: str
-    hostname: str
-    hypervisor_flag: bool | None
-    hypervisor_vendor: str | None
-    virtualization_type: str | None
-    control_domain: bool
-    caches: tuple[Cache, ...] = ()
-
-    @property
-    def scope(self) -> str:
-        """The ``scope`` label the rows get unless the user gives one."""
-        if self.control_domain:
-            return "control-domain"
-        return "guest" if self.hypervisor_flag or self.hypervisor_vendor else "host"
-
+# --------------------------------------------------------------------------- options
 
 _SIZE = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
@@ -341,259 +261,6 @@ def parse_size(text: str | int, *, name: str = "size") -> int:
     if value <= 0:
         raise ProbeError(f"`{name}` must be a positive number of bytes, found {text!r}")
     return value
-
-
-def linux_caches(root: str | os.PathLike = "/sys/devices/system/cpu",
-                 cpus: Sequence[int] | None = None) -> tuple[Cache, ...]:
-    """Data and unified caches from Linux sysfs (``cpuN/cache/index*/``).
-
-    Parameters
-    ----------
-    root : path
-        The ``/sys/devices/system/cpu`` directory (tests pass a copy).
-    cpus : sequence of int, optional
-        The CPUs the probe runs on (default: those with a ``cache`` folder).
-        Sharing and instance counts are counted among them.
-
-    Raises
-    ------
-    ParseError
-        Naming the sysfs file that does not hold what it should.
-    ProbeError
-        When the folder holds no cache description.
-    """
-    root = Path(root)
-    if cpus is None:
-        cpus = sorted(int(p.name[3:]) for p in root.glob("cpu[0-9]*") if (p / "cache").is_dir())
-    used = set(cpus)
-    found: dict[int, dict[str, Any]] = {}
-    for cpu in cpus:
-        for index in sorted((root / f"cpu{cpu}" / "cache").glob("index[0-9]*")):
-            kind = _sysfs(index / "type")
-            if kind not in ("Data", "Unified"):
-                continue  # instruction caches hold no data
-            level = _sysfs_int(index / "level")
-            size = _sysfs_size(index / "size")
-            shared_with = _cpu_list(index / "shared_cpu_list") & used
-            line_file = index / "coherency_line_size"
-            line = _sysfs_int(line_file) if line_file.exists() else _DEFAULT_LINE
-            entry = found.setdefault(level, {"size": size, "line": line, "instances": set(), "shared": False})
-            entry["instances"].add(frozenset(shared_with or {cpu}))
-            entry["shared"] |= len(shared_with) > 1
-    if not found:
-        raise ProbeError(f"{root}: no cache description in sysfs; give the sizes (--l1, --l2, --l3)")
-    return tuple(Cache(f"L{level}", e["size"], e["shared"], len(e["instances"]), e["line"], "sysfs")
-                 for level, e in sorted(found.items()) if level <= 3)
-
-
-def _sysfs(path: Path) -> str:
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ParseError(path, None, "a readable sysfs attribute", type(exc).__name__) from None
-
-
-def _sysfs_int(path: Path) -> int:
-    text = _sysfs(path)
-    if not text.isdigit():
-        raise ParseError(path, 1, "a non-negative integer", repr(text))
-    return int(text)
-
-
-def _sysfs_size(path: Path) -> int:
-    # sysfs writes cache sizes as "48K", "2048K", "307200K" (kernel's cacheinfo, KiB).
-    text = _sysfs(path)
-    m = re.fullmatch(r"(\d+)([KMG]?)", text)
-    if not m or int(m.group(1)) == 0:
-        raise ParseError(path, 1, "a cache size such as 48K", repr(text))
-    return int(m.group(1)) * _UNITS[m.group(2)]
-
-
-def _cpu_list(path: Path) -> set[int]:
-    # "0-1", "0,2,4-7": the kernel's cpulist format.
-    text = _sysfs(path)
-    cpus: set[int] = set()
-    for part in filter(None, text.split(",")):
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-        if not m:
-            raise ParseError(path, 1, "a CPU list such as 0-1 or 0,2,4-7", repr(text))
-        low, high = int(m.group(1)), int(m.group(2) or m.group(1))
-        cpus.update(range(low, high + 1))
-    return cpus
-
-
-def windows_caches() -> tuple[Cache, ...]:  # pragma: no cover - Windows only
-    """Data and unified caches from ``GetLogicalProcessorInformation`` (ctypes, no dependency).
-
-    Written against the Win32 documentation and not run on Windows yet: on a
-    failure the message asks for the sizes (``--l1``/``--l2``/``--l3``).
-    """
-    import ctypes
-    from ctypes import wintypes
-
-    class CacheDescriptor(ctypes.Structure):
-        _fields_ = [("Level", ctypes.c_ubyte), ("Associativity", ctypes.c_ubyte),
-                    ("LineSize", wintypes.WORD), ("Size", wintypes.DWORD), ("Type", ctypes.c_int)]
-
-    class Union(ctypes.Union):
-        _fields_ = [("Cache", CacheDescriptor), ("Reserved", ctypes.c_ulonglong * 2)]
-
-    class Info(ctypes.Structure):
-        _fields_ = [("ProcessorMask", ctypes.c_size_t), ("Relationship", ctypes.c_int), ("u", Union)]
-
-    relation_cache, cache_instruction = 2, 1
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-    length = wintypes.DWORD(0)
-    kernel32.GetLogicalProcessorInformation(None, ctypes.byref(length))
-    count = length.value // ctypes.sizeof(Info)
-    buffer = (Info * count)()
-    if not kernel32.GetLogicalProcessorInformation(buffer, ctypes.byref(length)):
-        raise ProbeError("GetLogicalProcessorInformation failed; give the sizes (--l1, --l2, --l3)")
-    found: dict[int, dict[str, Any]] = {}
-    for info in buffer:
-        if info.Relationship != relation_cache or info.u.Cache.Type == cache_instruction:
-            continue
-        c = info.u.Cache
-        entry = found.setdefault(c.Level, {"size": c.Size, "line": c.LineSize or _DEFAULT_LINE,
-                                           "instances": 0, "shared": False})
-        entry["instances"] += 1
-        entry["shared"] |= bin(info.ProcessorMask).count("1") > 1
-    return tuple(Cache(f"L{lv}", e["size"], e["shared"], e["instances"], e["line"],
-                       "GetLogicalProcessorInformation") for lv, e in sorted(found.items()) if lv <= 3)
-
-
-def detect_caches(cpus: Sequence[int] | None = None) -> tuple[Cache, ...]:
-    """The cache levels of this machine, from the OS.
-
-    Linux: sysfs. Windows: ``GetLogicalProcessorInformation`` through ctypes
-    (py-cpuinfo is not a dependency). Elsewhere, or when the OS says nothing,
-    :class:`ProbeError` asks for ``--l1``/``--l2``/``--l3``.
-    """
-    if sys.platform.startswith("linux"):
-        return linux_caches(cpus=cpus)
-    if sys.platform == "win32":  # pragma: no cover
-        try:
-            return windows_caches()
-        except (OSError, AttributeError, ValueError) as exc:
-            raise ProbeError(f"cache sizes not readable ({exc}); give them (--l1, --l2, --l3)") from None
-    raise ProbeError(f"cache detection is not implemented on {sys.platform}; "
-                     "give the sizes (--l1, --l2, --l3)")
-
-
-def parse_cpuinfo(text: str) -> dict[str, Any]:
-    """Model name, MHz and the hypervisor flag from ``/proc/cpuinfo`` text (first CPU)."""
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                break  # the first processor's block is enough
-            continue
-        key, sep, value = line.partition(":")
-        if sep:
-            fields.setdefault(key.strip(), value.strip())
-    flags = fields.get("flags", fields.get("Features", "")).split()
-    mhz = fields.get("cpu MHz")
-    # x86 writes "model name"; some ARM kernels only "Processor" or "cpu model".
-    model = fields.get("model name") or fields.get("Processor") or fields.get("cpu model")
-    return {"cpu_model": model,
-            "mhz": float(mhz) if mhz and re.fullmatch(r"\d+(\.\d+)?", mhz) else None,
-            "hypervisor_flag": ("hypervisor" in flags) if "flags" in fields else None}
-
-
-def parse_lscpu(text: str) -> dict[str, str]:
-    """``Key: value`` pairs of ``lscpu`` output (run with ``LC_ALL=C``)."""
-    out = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip():
-            out.setdefault(key.strip(), value.strip())
-    return out
-
-
-def usable_cpus() -> list[int]:
-    """CPUs this process may run on (its affinity where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
-
-
-def detect_machine(caches: Sequence[Cache] | None = None) -> Machine:
-    """Describe this machine: CPU, clock, OS, hypervisor, caches (see :class:`Machine`).
-
-    `caches` given means they are not detected (overrides, or no OS support).
-    """
-    import psutil
-
-    cpus = usable_cpus()
-    info: dict[str, Any] = {"cpu_model": None, "mhz": None, "hypervisor_flag": None}
-    vendor = virt = None
-    dom0 = False
-    if sys.platform.startswith("linux"):
-        try:
-            info = parse_cpuinfo(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace"))
-        except OSError:
-            pass
-        lscpu = _lscpu()
-        vendor = lscpu.get("Hypervisor vendor")
-        virt = lscpu.get("Virtualization type")
-        if vendor is None and Path("/sys/hypervisor/type").is_file():
-            vendor = Path("/sys/hypervisor/type").read_text(encoding="ascii", errors="replace").strip() or None
-        try:
-            dom0 = "control_d" in Path("/proc/xen/capabilities").read_text(encoding="ascii")
-        except OSError:
-            dom0 = False
-    elif sys.platform == "win32":  # pragma: no cover
-        info["cpu_model"], vendor = _windows_registry()
-    if not info["cpu_model"]:
-        info["cpu_model"] = platform.processor() or None
-    clock, kind = None, None
-    try:
-        freq = psutil.cpu_freq()
-    except (OSError, NotImplementedError, AttributeError):
-        freq = None
-    if freq is not None and freq.max:
-        clock, kind = freq.max * 1e6, "max"
-    elif freq is not None and freq.current:
-        clock, kind = freq.current * 1e6, "current"
-    elif info["mhz"]:
-        clock, kind = info["mhz"] * 1e6, "current"
-    return Machine(cpu_model=info["cpu_model"], clock_hz=clock, clock_kind=kind,
-                   logical_cpus=len(cpus), os=platform.platform(), hostname=socket.gethostname(),
-                   hypervisor_flag=info["hypervisor_flag"], hypervisor_vendor=vendor,
-                   virtualization_type=virt, control_domain=dom0,
-                   caches=tuple(caches) if caches is not None else detect_caches(cpus))
-
-
-def _lscpu() -> dict[str, str]:
-    exe = shutil.which("lscpu")
-    if exe is None:
-        return {}
-    try:
-        done = subprocess.run([exe], capture_output=True, text=True, timeout=10,
-                              env={**os.environ, "LC_ALL": "C"})
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    return parse_lscpu(done.stdout) if done.returncode == 0 else {}
-
-
-def _windows_registry() -> tuple[str | None, str | None]:  # pragma: no cover - Windows only
-    # Not run on Windows yet. The firmware's manufacturer names the hypervisor in
-    # common guests ("VMware, Inc.", "Xen", "Microsoft Corporation" for Hyper-V,
-    # "QEMU"); on bare metal it names the board maker, so it is only a hint.
-    import winreg
-    model = vendor = None
-    try:
-        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE,
-                            r"HARDWARE\DESCRIPTION\System\CentralProcessor\0") as key:
-            model = str(winreg.QueryValueEx(key, "ProcessorNameString")[0]).strip()
-    except OSError:
-        pass
-    try:
-        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"HARDWARE\DESCRIPTION\System\BIOS") as key:
-            vendor = str(winreg.QueryValueEx(key, "SystemManufacturer")[0]).strip()
-    except OSError:
-        pass
-    return model, vendor
 
 
 # --------------------------------------------------------------------------- the plan
@@ -676,14 +343,6 @@ def _lines(size: int, line: int) -> int:
     return max(2 * line, size // line * line)
 
 
-def format_size(n: float) -> str:
-    """A byte count in binary units for messages and tables: ``48 KiB``, ``1.17 GiB``."""
-    for unit, factor in (("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
-        if n >= factor:
-            return f"{n / factor:.3g} {unit}"
-    return f"{int(n)} B"
-
-
 def required_bytes(levels: Sequence[Level], threads: int) -> int:
     """Memory the probe allocates for `levels` (two arrays per level, plus the
     chase's temporary order), for the memory check before anything is allocated."""
@@ -718,7 +377,7 @@ class ProbeResult:
 
     def metadata(self) -> dict[str, Any]:
         """A JSON-ready description of the run (stored beside the table by :func:`write`)."""
-        return {"format": SOURCE, "version": 1, "machine": asdict(self.machine),
+        return {"format": SOURCE, "version": 1, "machine": self.machine.to_dict(),
                 "levels": [asdict(lv) for lv in self.levels], "settings": self.settings}
 
     @property
@@ -759,9 +418,9 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
         Seed of the chase's random permutation.
     labels : mapping, optional
         Label columns (``experiment``, ``condition``, ``hypervisor``, ``host``,
-        ``guest``, ``scope``, ``stage``). Defaults: host name, detected
-        hypervisor vendor and scope (``guest`` when the CPU reports a
-        hypervisor). ``stage`` is prefixed to the thread mode; ``run`` is the
+        ``guest``, ``scope``, ``stage``). Defaults: host name, hypervisor and
+        scope from :func:`workbench.machine.default_labels`, as a capture on the
+        same machine gets them. ``stage`` is prefixed to the thread mode; ``run`` is the
         trial and cannot be given.
     progress : callable, optional
         Called as ``progress(trial, trials, level, elapsed_seconds)`` before each
@@ -803,7 +462,10 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
                   Cache("L3", overrides["l3"], True, 1))
         caches = tuple(Cache(c.level, c.size, c.shared, c.instances, c.line, "override") for c in caches)
     else:
-        detected = {c.level: c for c in detect_caches(cpus)}
+        try:
+            detected = {c.level: c for c in detect_caches(cpus)}
+        except MachineError as exc:  # the probe's own error: the sizes are the probe's options
+            raise ProbeError(str(exc)) from None
         for name, size in overrides.items():
             old = detected.get(name.upper())
             detected[name.upper()] = Cache(name.upper(), size, old.shared if old else name == "l3",
@@ -933,8 +595,7 @@ class _Runner:
         user_stage = self.labels.pop("stage", None)
         for row in rows:
             row["stage"] = f"{user_stage}: {row['stage']}" if user_stage else row["stage"]
-        defaults = {"experiment": "adhoc", "condition": "unlabelled", "host": self.machine.hostname,
-                    "scope": self.machine.scope, "hypervisor": self.machine.hypervisor_vendor,
+        defaults = {"experiment": "adhoc", "condition": "unlabelled", **default_labels(self.machine),
                     "source": SOURCE, "source_file": source_file, "aggregate": "single"}
         table = schema.from_rows(rows, **{**defaults, **self.labels})
         table = schema.validate(table, source=SOURCE)
@@ -1075,19 +736,15 @@ def per_trial(table: pl.DataFrame) -> pl.DataFrame:
 def describe(metadata: Mapping[str, Any]) -> pl.DataFrame:
     """The machine and the run, as ``item, value`` rows (from :meth:`ProbeResult.metadata`
     or :func:`read_metadata`)."""
-    m, s = metadata["machine"], metadata["settings"]
-    clock = (f"{m['clock_hz'] / 1e6:.0f} MHz ({m['clock_kind']})" if m.get("clock_hz") else "not reported")
-    hyper = m.get("hypervisor_vendor") or ("reported, vendor unknown" if m.get("hypervisor_flag") else "none reported")
-    if m.get("virtualization_type"):
-        hyper += f" ({m['virtualization_type']} virtualization)"
-    if m.get("control_domain"):
-        hyper += ", Xen control domain (dom0)"
-    caches = "; ".join(f"{c['level']} {format_size(c['size'])} x {c['instances']} "
-                       f"({'shared' if c['shared'] else 'private'}, {c['source']})" for c in m["caches"])
+    m, s = Machine.from_dict(metadata["machine"]), metadata["settings"]
+    clock = f"{m.clock_hz / 1e6:.0f} MHz ({m.clock_kind})" if m.clock_hz else "not reported"
+    caches = "; ".join(f"{c.level} {format_size(c.size)} x {c.instances} "
+                       f"({'shared' if c.shared else 'private'}, {c.source})" for c in m.caches)
     levels = "; ".join(f"{lv['name']} {format_size(lv['size'])} ({lv['rule']})" for lv in metadata["levels"])
-    rows = [("CPU", m.get("cpu_model") or "not reported"), ("clock", clock),
-            ("CPUs available", str(m["logical_cpus"])), ("OS", m["os"]), ("host", m["hostname"]),
-            ("hypervisor", hyper), ("caches", caches), ("working sets", levels),
+    rows = [("CPU", m.cpu_model or "not reported"), ("clock", clock),
+            ("CPUs available", str(m.logical_cpus)), ("OS", m.os), ("host", m.hostname),
+            ("hypervisor", describe_virtualization(m.virtualization)), ("caches", caches),
+            *(("note", note) for note in m.notes), ("working sets", levels),
             ("trials", f"{s['trials']} (run 0 is the warm-up; {s['trials'] - 1} measured)"),
             ("threads (all-cores)", str(s["threads"])), ("modes", ", ".join(s["modes"])),
             ("seconds per measurement", f"{s['target_seconds']:g}"),

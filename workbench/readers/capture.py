@@ -18,7 +18,8 @@ key so the format is recognised from the first bytes::
      "start": 1715340000.25, "started": "2024-05-10T11:20:00.250000+00:00",
      "interval": 1.0, "flush_interval": 1.0,
      "metrics": {"cpu_util": ["percent", "mean"], "mem_used": ["bytes", "last"], ...},
-     "labels": {"scope": "guest", ...}, "meta": {"hostname": ..., "psutil": ..., ...}}
+     "labels": {"condition": "native", ...},
+     "meta": {"hostname": ..., "scope": "guest", "hypervisor": "KVM", "psutil": ..., ...}}
 
 Every further line is an object whose ``"type"`` is one of:
 
@@ -54,7 +55,8 @@ interval, ``last`` for levels read at its end); plus, per sample,
 ``psutil-capture:lag`` (seconds the reading came after its tick) and, per
 wrapped command, one ``psutil-capture:exit_status`` row (``aggregate =
 single``). Labels recorded at capture time (``--label``) fill the label
-columns, ``host`` defaults to the capturing machine's host name.
+columns; ``host``, ``scope`` and ``hypervisor`` default to the capturing
+machine's (``meta``: ``hostname``, ``scope``, ``hypervisor``).
 """
 from __future__ import annotations
 
@@ -331,8 +333,12 @@ def build_table(header: dict, samples: list[dict], events: list[dict] = (), *, s
     labels = header.get("labels", {})
     meta = header.get("meta", {})
     constants = {name: labels.get(name) for name in schema.LABELS if name != "stage"}
-    if constants.get("host") is None:
-        constants["host"] = meta.get("hostname")
+    # Labels the user did not give: the capturing machine's defaults, recorded in the
+    # header's meta by workbench.machine.default_labels (captures before it recorded
+    # only the host name; their scope falls back to readers.DEFAULT_LABELS).
+    for name, key in (("host", "hostname"), ("scope", "scope"), ("hypervisor", "hypervisor")):
+        if constants.get(name) is None:
+            constants[name] = meta.get(key)
     n = len(value)
     frame = pl.DataFrame({
         "time": pl.Series(time_us, dtype=pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
