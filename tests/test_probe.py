@@ -14,6 +14,7 @@ import json
 import math
 import re
 import subprocess
+import sys
 
 import matplotlib
 
@@ -24,7 +25,7 @@ import polars as pl  # noqa: E402
 import psutil  # noqa: E402
 import pytest  # noqa: E402
 
-from workbench import cli, experiment, figures, machine, probe, report, schema  # noqa: E402
+from workbench import cli, experiment, figures, guards, machine, probe, report, schema  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
 
 from .conftest import FIXTURES, ROOT  # noqa: E402
@@ -80,8 +81,16 @@ def test_cli_quick_run_prints_everest_layout(quick_run):
     out = quick_run["stdout"]
     sets = ", ".join(f"{lv.name} {probe.format_size(lv.size)}" for lv in expected_levels())
     assert re.search(rf"^working sets: {re.escape(sets)}$", out, re.M)
-    for label in ("Memory", "L1 Cache", "L2 Cache", "L3 Cache")[:len(expected_levels())]:
-        assert re.search(rf"^\s*{label}\s+\d+ \[-\]\s+\d+ \[-\]\s+\d+ \[-\]\s+\d+\.\d \[-\]\s+2$", out, re.M), label
+    flagged = probe.flagged_trials(quick_run["table"])
+    if len(flagged) == 2:  # a busy machine: a visible warning instead of a normal-looking table
+        assert "WARNING: 2 of 2 measured trials were disturbed" in out
+        assert "no undisturbed trial: no result to show" in out and "L1 Cache" not in out
+    else:
+        if flagged:
+            assert f"WARNING: {len(flagged)} of 2 measured trials were disturbed" in out
+        for label in ("Memory", "L1 Cache", "L2 Cache", "L3 Cache")[:len(expected_levels())]:
+            assert re.search(rf"^\s*{label}\s+\d+ \[-\]\s+\d+ \[-\]\s+\d+ \[-\]\s+\d+\.\d \[-\]\s+"
+                             rf"{2 - len(flagged)}$", out, re.M), label
     assert f"{3 * len(expected_levels()) * 7} rows" in out and str(quick_run["out"]) in out
     # stderr is not a terminal here: one progress line per trial
     assert re.findall(r"^probe: (warm-up|trial \d/2) \d+\.\d s$", quick_run["stderr"], re.M) == \
@@ -156,7 +165,7 @@ def test_per_trial_and_summary(quick_run):
     wide = probe.per_trial(t)
     assert wide.columns == ["stage", "level", "metric", "unit", "run 0 (warm-up)", "run 1", "run 2"]
     assert wide.height == 28
-    s = probe.summary(t)
+    s = probe.summary(t, include_flagged=True)  # the arithmetic, whether or not this machine was busy
     row = s.filter((pl.col("stage") == "single-thread") & (pl.col("component") == "memory")
                    & (pl.col("metric") == "mem_latency")).row(0, named=True)
     runs = probe.measured(t).filter((pl.col("stage") == "single-thread") & (pl.col("component") == "memory")
@@ -184,7 +193,7 @@ def test_summary_interval_is_the_order_statistic_interval():
 
 def test_cache_memory_table_and_figure(quick_run):
     t, meta = quick_run["table"], quick_run["meta"]
-    table = figures.probe_cache_memory_table(t)
+    table = figures.probe_cache_memory_table(t, include_flagged=True)
     assert table.columns == ["", "Read (MB/s)", "Write (MB/s)", "Copy (MB/s)", "Latency (ns)", "trials"]
     assert table[""].to_list() == ["Memory", "L1 Cache", "L2 Cache", "L3 Cache"]
     lat = medians(t, "single-thread", "mem_latency")["memory"]
@@ -193,8 +202,8 @@ def test_cache_memory_table_and_figure(quick_run):
     assert table["Copy (MB/s)"][1] == f"{bw / 1e6:.0f} [-]"
     fig, ax = plt.subplots()
     try:
-        assert figures.probe_bandwidth_latency(t, probe.level_sizes(meta), ax=ax,
-                                               caches=probe.cache_sizes(meta)) is ax
+        assert figures.probe_bandwidth_latency(t, probe.level_sizes(meta), ax=ax, caches=probe.cache_sizes(meta),
+                                               include_flagged=True) is ax
         assert ax.get_title().startswith("Memory probe: bandwidth and latency")
         assert "(MB/s" in ax.get_ylabel() and "working-set size" in ax.get_xlabel()
         assert len(ax.get_legend().get_texts()) == 7  # 3 bandwidths x 2 modes + latency
@@ -208,11 +217,62 @@ def test_cache_memory_table_and_figure(quick_run):
 
 def test_a_user_stage_prefixes_the_thread_mode(quick_run):
     t = quick_run["table"].with_columns(stage=pl.lit("idle: ") + pl.col("stage"))
-    plain = figures.probe_cache_memory_table(quick_run["table"], bandwidth_stage="single-thread")
-    assert figures.probe_cache_memory_table(t, bandwidth_stage="single-thread", stage="idle").equals(plain)
+    plain = figures.probe_cache_memory_table(quick_run["table"], bandwidth_stage="single-thread",
+                                             include_flagged=True)
+    assert figures.probe_cache_memory_table(t, bandwidth_stage="single-thread", stage="idle",
+                                            include_flagged=True).equals(plain)
     with pytest.raises(ValueError, match="no measured probe rows for stage 'all-cores'"):
-        figures.probe_cache_memory_table(t)
+        figures.probe_cache_memory_table(t, include_flagged=True)
     assert probe.measured(t).height == probe.measured(quick_run["table"]).height  # warm-up still told apart
+
+
+def test_every_trial_is_guarded_and_flags_reach_the_table(quick_run):
+    t, settings = quick_run["table"], quick_run["meta"]["settings"]
+    # one guard record per trial and thread mode, with the thresholds used
+    assert [(g["trial"], g["mode"]) for g in settings["interference"]] == [
+        (trial, mode) for trial in range(3) for mode in ("single-thread", "all-cores")]
+    assert settings["thresholds"] == {"steal": 2.0, "others": 25.0, "run_queue": 0.5, "clock": 90.0}
+    # a trial's flag is exactly the reasons its guards and sanity checks gave
+    for trial in range(3):
+        reasons = [f"{g['mode']}: {r}" for g in settings["interference"] if g["trial"] == trial for r in g["reasons"]]
+        flags = set(t.filter(pl.col("run") == trial)["flag"])
+        assert len(flags) == 1
+        (flag,) = flags
+        if reasons:
+            assert flag.startswith("; ".join(reasons))
+        else:  # only the sanity checks can have flagged it
+            assert flag is None or not flag.startswith(("single-thread:", "all-cores:"))
+
+
+def test_a_guard_that_fires_flags_the_trial_and_summary_leaves_it_out():
+    # A run-queue threshold below zero fires on every Linux trial: the flag path, deterministically.
+    result = probe.run(trials=2, quick=True, all_cores=False, thresholds=guards.Thresholds(run_queue=-1.0),
+                       l1="48K", l2="2M", l3="8M", memory="32M")
+    flagged = probe.flagged_trials(result.table)
+    assert list(flagged) == [1] and "single-thread: run queue" in flagged[1]
+    with pytest.raises(WorkbenchError, match="every measured probe trial was flagged as disturbed"):
+        probe.summary(result.table)
+    assert probe.summary(result.table, include_flagged=True).height == 4 * 4
+    d = probe.disturbance(result.table)
+    assert d.all_flagged and d.message.startswith("WARNING: 1 of 1 measured trials were disturbed (flag column):")
+    assert "NOT a result" in d.message
+
+
+def test_a_busy_neighbour_flags_the_probe(capsys, tmp_path):
+    # The demonstration as a test: two busy processes beside a quick probe.
+    children = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        rc = cli.main(["probe", "--quick", "--single-thread-only", "--no-progress", "--memory-size", "16M",
+                       "-o", str(tmp_path / "busy.parquet")])
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    out = capsys.readouterr().out
+    assert rc == 0 and "WARNING: 2 of 2 measured trials were disturbed" in out
+    assert "other processes" in out and "no undisturbed trial: no result to show" in out
+    table = experiment.read_table(tmp_path / "busy.parquet")
+    assert probe.measured(table)["flag"].null_count() == 0  # kept, with the reasons
 
 
 def test_table_of_mixed_conditions_is_refused(quick_run):

@@ -297,7 +297,7 @@ def _fetch_rrd(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from . import figures, machine, probe
+    from . import figures, guards, machine, probe
 
     live = not args.no_progress
     tty = sys.stderr.isatty()
@@ -326,11 +326,25 @@ def _probe(args: argparse.Namespace) -> int:
           f"hypervisor: {machine.describe_virtualization(m.virtualization)}")
     print("working sets: " + ", ".join(f"{lv.name} {probe.format_size(lv.size)}" for lv in result.levels))
     stages = [s for s in (probe.ALL_CORES, probe.SINGLE) if s in result.settings["modes"]]
-    for stage in stages:
-        table = figures.probe_cache_memory_table(result.table, bandwidth_stage=stage, stage=labels.get("stage"))
-        print(f"\nbandwidth {stage}, latency single-thread; median of {result.settings['trials'] - 1} trials "
-              "[95 % interval of the median; '-' = too few trials]")
-        print(table.to_pandas().to_string(index=False))
+    measured = result.settings["trials"] - 1
+    flagged = probe.flagged_trials(result.table)
+    if flagged:
+        print(f"\n{'!' * 78}\nWARNING: {len(flagged)} of {measured} measured trials were disturbed; they stay in "
+              f"the file (column 'flag')\nand are left out of the table below.")
+        for run, why in flagged.items():
+            print(f"  trial {run}: {why}")
+        thresholds = guards.Thresholds(**result.settings["thresholds"])
+        print(f"  guards: {thresholds.describe()}; and physical sanity (latency L1 < L2 < L3 < memory, "
+              f"memory bandwidth < L1)\n{'!' * 78}")
+    if len(flagged) == measured:
+        print("\nno undisturbed trial: no result to show. Run the probe again on a quiet machine.")
+    else:
+        for stage in stages:
+            table = figures.probe_cache_memory_table(result.table, bandwidth_stage=stage,
+                                                     stage=labels.get("stage"))
+            print(f"\nbandwidth {stage}, latency single-thread; median of {measured - len(flagged)} trials "
+                  "[95 % interval of the median; '-' = too few trials]")
+            print(table.to_pandas().to_string(index=False))
     print(f"\n{result.table.height} rows, {result.settings['seconds']:.1f} s -> {out}")
     return 0
 

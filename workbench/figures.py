@@ -350,7 +350,8 @@ def _probe_stage(user_stage: str | None, mode: str) -> str:
     return f"{user_stage}: {mode}" if user_stage else mode
 
 
-def _probe_summary(table: pl.DataFrame, user_stage: str | None, confidence_level: float) -> pl.DataFrame:
+def _probe_summary(table: pl.DataFrame, user_stage: str | None, confidence_level: float,
+                   include_flagged: bool = False) -> pl.DataFrame:
     from . import probe
 
     data = table.filter(pl.col("source") == probe.SOURCE)
@@ -358,11 +359,12 @@ def _probe_summary(table: pl.DataFrame, user_stage: str | None, confidence_level
     if groups.height > 1:
         raise ValueError(f"the table holds probe rows of {groups.height} condition/host pairs; "
                          "filter it to one first")
-    return probe.summary(data, confidence_level=confidence_level)
+    return probe.summary(data, confidence_level=confidence_level, include_flagged=include_flagged)
 
 
 def probe_cache_memory_table(table: pl.DataFrame, *, bandwidth_stage: str = "all-cores",
-                             stage: str | None = None, confidence_level: float = 0.95) -> pl.DataFrame:
+                             stage: str | None = None, confidence_level: float = 0.95,
+                             include_flagged: bool = False) -> pl.DataFrame:
     """The memory probe in EVEREST's Cache & Memory layout: rows Memory/L1/L2/L3,
     columns Read/Write/Copy (MB/s) and Latency (ns).
 
@@ -386,7 +388,7 @@ def probe_cache_memory_table(table: pl.DataFrame, *, bandwidth_stage: str = "all
     """
     from .probe import SINGLE
 
-    summary = _probe_summary(table, stage, confidence_level)
+    summary = _probe_summary(table, stage, confidence_level, include_flagged)
     bandwidth = (pl.col("stage") == _probe_stage(stage, bandwidth_stage)) & (pl.col("metric") != "mem_latency")
     latency = (pl.col("stage") == _probe_stage(stage, SINGLE)) & (pl.col("metric") == "mem_latency")
     rows = summary.filter(bandwidth | latency)
@@ -412,7 +414,7 @@ def probe_cache_memory_table(table: pl.DataFrame, *, bandwidth_stage: str = "all
 
 def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes | None = None, *,
                             caches: dict[str, int] | None = None, stage: str | None = None,
-                            confidence_level: float = 0.95) -> Axes:
+                            confidence_level: float = 0.95, include_flagged: bool = False) -> Axes:
     """Memory probe: bandwidth (left axis) and latency (right axis) against working-set size.
 
     One point per level at its working-set size (log scales): read, write and
@@ -439,7 +441,7 @@ def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes
     from .probe import ALL_CORES, LEVELS, SINGLE, format_size
 
     ax = _ax(ax)
-    summary = _probe_summary(table, stage, confidence_level)
+    summary = _probe_summary(table, stage, confidence_level, include_flagged)
     colours = {"mem_read_bw": "#1b9e77", "mem_write_bw": "#d95f02", "mem_copy_bw": "#7570b3"}
 
     def series(mode: str, metric: str):

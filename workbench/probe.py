@@ -71,7 +71,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-from . import schema
+from . import guards, schema
 from .errors import ParseError, WorkbenchError
 from .machine import DEFAULT_LINE as _DEFAULT_LINE
 from .machine import (Cache, Machine, MachineError, default_labels, describe_virtualization, detect_caches,
@@ -393,7 +393,7 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
         l1: int | str | None = None, l2: int | str | None = None, l3: int | str | None = None,
         memory: int | str | None = None, all_cores: bool = True, seed: int = 0,
         labels: Mapping[str, Any] | None = None, progress: Progress | None = None,
-        target_seconds: float | None = None) -> ProbeResult:
+        target_seconds: float | None = None, thresholds: guards.Thresholds | None = None) -> ProbeResult:
     """Measure bandwidth and latency at each level, `trials` times.
 
     Parameters
@@ -427,6 +427,11 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
         level of each trial.
     target_seconds : float, optional
         Length of each measurement (default 0.1 s, 0.01 s with `quick`).
+    thresholds : workbench.guards.Thresholds, optional
+        When the interference guards flag a trial (default :class:`~workbench.guards.Thresholds`).
+        Every trial is also checked for physical sanity (latency rising from L1 to
+        DRAM, DRAM bandwidth below L1's). A flagged trial keeps its rows, with the
+        reasons in their ``flag`` column; :func:`summary` leaves it out by default.
 
     Raises
     ------
@@ -482,7 +487,8 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
                          f"(--memory-size) or free memory")
     machine = detect_machine(caches)
     return _Runner(levels, machine, trials=int(trials), threads=int(threads), target=target,
-                   all_cores=all_cores, seed=seed, labels=labels, progress=progress, quick=quick).run()
+                   all_cores=all_cores, seed=seed, labels=labels, progress=progress, quick=quick,
+                   thresholds=thresholds or guards.Thresholds()).run()
 
 
 class _Buffers:
@@ -566,11 +572,13 @@ def _calibrate(measure: Callable[[int], float], target: float, start: int = 1) -
 
 
 class _Runner:
-    def __init__(self, levels, machine, *, trials, threads, target, all_cores, seed, labels, progress, quick):
+    def __init__(self, levels, machine, *, trials, threads, target, all_cores, seed, labels, progress, quick,
+                 thresholds):
         self.levels, self.machine = levels, machine
         self.trials, self.threads, self.target = trials, threads, target
         self.modes = (SINGLE, ALL_CORES) if all_cores else (SINGLE,)
         self.seed, self.labels, self.progress, self.quick = seed, labels, progress, quick
+        self.thresholds = thresholds
         self.reps: dict[tuple[str, str, str], int] = {}
 
     def run(self) -> ProbeResult:
@@ -584,12 +592,26 @@ class _Runner:
         source_file = f"probe://{self.machine.hostname}/{started:%Y-%m-%dT%H:%M:%SZ}"
         rows = []
         trial_times = []
+        interference = []
         for trial in range(self.trials):
             begun = datetime.now(timezone.utc)
-            for lv in self.levels:
-                if self.progress is not None:
-                    self.progress(trial, self.trials, lv.name, time.perf_counter() - t0)
-                rows += self._trial(trial, buffers[lv.name])
+            trial_rows: list[dict[str, Any]] = []
+            reasons: list[str] = []
+            for mode in self.modes:
+                # one guard per thread mode: the run queue the trial itself fills differs
+                with guards.Monitor(threads=1 if mode == SINGLE else self.threads,
+                                    thresholds=self.thresholds) as monitor:
+                    for lv in self.levels:
+                        if self.progress is not None and mode == self.modes[0]:
+                            self.progress(trial, self.trials, lv.name, time.perf_counter() - t0)
+                        trial_rows += self._measure(trial, buffers[lv.name], mode)
+                interference.append({"trial": trial, "mode": mode, **monitor.result.to_dict()})
+                reasons += [f"{mode}: {r}" for r in monitor.result.reasons]
+            reasons += list(sanity(trial_rows))
+            flag = guards.combine(reasons)
+            for row in trial_rows:
+                row["flag"] = flag
+            rows += trial_rows
             trial_times.append([begun.isoformat(), datetime.now(timezone.utc).isoformat()])
         finished = datetime.now(timezone.utc)
         user_stage = self.labels.pop("stage", None)
@@ -604,22 +626,25 @@ class _Runner:
                     "repetitions": {"/".join(k): v for k, v in self.reps.items()},
                     "started": started.isoformat(), "finished": finished.isoformat(),
                     "trial_times": trial_times,
+                    "thresholds": asdict(self.thresholds), "interference": interference,
                     "seconds": round(time.perf_counter() - t0, 3)}
         return ProbeResult(table, self.machine, self.levels, settings)
 
-    def _trial(self, trial: int, buf: _Buffers) -> list[dict[str, Any]]:
+    def _measure(self, trial: int, buf: _Buffers, mode: str) -> list[dict[str, Any]]:
+        """One level's bandwidths in `mode`, and in single-thread mode its latency."""
         rows = []
         warm = trial == 0
-        for mode in self.modes:
-            parts = [buf.single] if mode == SINGLE else buf.parts
-            for metric in BANDWIDTH_METRICS:
-                funcs, nbytes = buf.calls(metric, parts)
-                key = (buf.level.name, mode, metric)
-                if warm:
-                    self.reps[key] = _calibrate(lambda r: _timed(funcs, r), self.target)
-                reps = self.reps[key]
-                dt = _timed(funcs, reps)
-                rows.append(self._row(trial, mode, metric, buf.level.name, nbytes * reps / dt))
+        parts = [buf.single] if mode == SINGLE else buf.parts
+        for metric in BANDWIDTH_METRICS:
+            funcs, nbytes = buf.calls(metric, parts)
+            key = (buf.level.name, mode, metric)
+            if warm:
+                self.reps[key] = _calibrate(lambda r: _timed(funcs, r), self.target)
+            reps = self.reps[key]
+            dt = _timed(funcs, reps)
+            rows.append(self._row(trial, mode, metric, buf.level.name, nbytes * reps / dt))
+        if mode != SINGLE:
+            return rows
         key = (buf.level.name, SINGLE, "mem_latency")
         if warm:
             self.reps[key] = _calibrate(buf.chase, self.target, start=1024)
@@ -632,6 +657,66 @@ class _Runner:
     def _row(trial: int, mode: str, metric: str, component: str, value: float) -> dict:
         return {"run": trial, "stage": f"{mode} {WARM_UP}" if trial == 0 else mode, "metric": metric,
                 "component": component, "value": float(value)}
+
+
+def sanity(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The physical orderings one trial's rows break (:func:`workbench.guards.sanity`):
+    latency rising from L1 to DRAM, DRAM bandwidth below L1's, per thread mode."""
+    latency: dict[str, float] = {}
+    bandwidth: dict[str, dict[str, float]] = {}
+    for row in rows:
+        mode = row["stage"].removesuffix(f" {WARM_UP}")
+        if row["metric"] == "mem_latency":
+            latency[row["component"]] = row["value"]
+        else:
+            bandwidth.setdefault(f"{row['metric']} {mode}", {})[row["component"]] = row["value"]
+    return guards.sanity(latency, bandwidth)
+
+
+def flagged_trials(table: pl.DataFrame) -> dict[int, str]:
+    """Measured trials (warm-up left out) that a guard or sanity check flagged: run -> why."""
+    rows = measured(table).filter(pl.col(schema.FLAG).is_not_null())
+    return dict(rows.group_by("run").agg(pl.col(schema.FLAG).first()).sort("run").iter_rows())
+
+
+@dataclass(frozen=True)
+class Disturbance:
+    """Which measured trials were flagged, and what to tell a reader about it.
+
+    Attributes
+    ----------
+    measured : int
+        Measured trials (the warm-up left out).
+    flagged : dict
+        run -> why (:func:`flagged_trials`).
+    message : str or None
+        A warning for the reader; None when no trial was flagged.
+    """
+
+    measured: int
+    flagged: dict[int, str]
+    message: str | None
+
+    @property
+    def all_flagged(self) -> bool:
+        """No undisturbed trial: a summary must include the flagged ones, said so."""
+        return bool(self.flagged) and len(self.flagged) >= self.measured
+
+
+def disturbance(table: pl.DataFrame) -> Disturbance:
+    """What the interference guards and sanity checks said about the measured trials."""
+    flagged = flagged_trials(table)
+    measured_runs = measured(table)["run"].n_unique()
+    if not flagged:
+        return Disturbance(measured_runs, flagged, None)
+    lines = [f"WARNING: {len(flagged)} of {measured_runs} measured trials were disturbed (flag column):"]
+    lines += [f"  trial {run}: {why}" for run, why in flagged.items()]
+    if len(flagged) >= measured_runs:
+        lines.append("No undisturbed trial: the numbers below include the disturbed trials and are NOT a result "
+                     "of this machine. Run the probe again on a quiet machine.")
+    else:
+        lines.append("The disturbed trials are left out of the summaries below.")
+    return Disturbance(measured_runs, flagged, "\n".join(lines))
 
 
 # --------------------------------------------------------------------------- files
@@ -679,8 +764,12 @@ def measured(table: pl.DataFrame) -> pl.DataFrame:
                         & ~pl.col("stage").str.ends_with(WARM_UP))
 
 
-def summary(table: pl.DataFrame, *, confidence_level: float = 0.95) -> pl.DataFrame:
+def summary(table: pl.DataFrame, *, confidence_level: float = 0.95,
+            include_flagged: bool = False) -> pl.DataFrame:
     """Median of the measured trials per stage, level and metric, with an interval.
+
+    Trials the interference guards or sanity checks flagged are left out unless
+    `include_flagged` (see :func:`flagged_trials`).
 
     The interval is the distribution-free confidence interval of the median
     from order statistics (binomial; ``scipy.stats.quantile_test``). It needs
@@ -699,6 +788,11 @@ def summary(table: pl.DataFrame, *, confidence_level: float = 0.95) -> pl.DataFr
     data = measured(table).filter(pl.col("metric").is_in(METRICS))
     if data.is_empty():
         raise WorkbenchError("no measured probe trials in the table (only the warm-up, or no probe rows)")
+    if not include_flagged:
+        data = data.filter(pl.col(schema.FLAG).is_null())
+        if data.is_empty():
+            raise WorkbenchError("every measured probe trial was flagged as disturbed (see the flag column); "
+                                 "nothing to summarize as a result")
     for (stage, component, metric), group in data.group_by("stage", "component", "metric",
                                                            maintain_order=True):
         values = group["value"].to_numpy()

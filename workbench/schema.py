@@ -170,13 +170,13 @@ def from_rows(rows: Iterable[Mapping[str, Any]], **defaults: Any) -> pl.DataFram
     """
     records = []
     for row in rows:
-        rec = {name: row.get(name, defaults.get(name)) for name in COLUMNS}
+        rec = {name: row.get(name, defaults.get(name)) for name in TABLE_COLUMNS}
         if rec["unit"] is None and rec["metric"] in METRICS:
             rec["unit"] = METRICS[rec["metric"]].unit
         records.append(rec)
     if not records:
         return empty()
-    return pl.DataFrame(records, schema=SCHEMA, orient="row")
+    return pl.DataFrame(records, schema=TABLE_SCHEMA, orient="row")
 
 
 def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
