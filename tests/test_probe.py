@@ -439,3 +439,52 @@ def test_write_is_atomic_and_keeps_the_metadata(tmp_path, quick_run):
         probe.write(probe.ProbeResult(bad, result.machine, result.levels, result.settings),
                     tmp_path / "sub" / "bad.parquet")
     assert [p.name for p in out.parent.iterdir()] == ["again.parquet"]
+
+
+# --------------------------------------------------------------------------- repeat until precise
+
+
+def test_worst_precision_is_the_widest_interval_of_a_median():
+    values = [61.8, 57.9, 67.4, 58.3, 59.0, 60.2, 62.5, 58.8, 64.1]
+    rows = [{"run": r, "stage": "single-thread", "metric": "mem_latency", "component": "memory",
+             "value": v * 1e-9} for r, v in enumerate([99.0] + values)]
+    t = schema.from_rows(rows, experiment="x", condition="c", host="h", scope="host", aggregate="single",
+                         source="workbench-probe", source_file="probe://h/t")
+    ordered = sorted(values)
+    assert probe.worst_precision(t) == pytest.approx((ordered[7] - ordered[1]) / 2 / 60.2)
+    assert math.isnan(probe.worst_precision(t.filter(pl.col("run") <= 5)))  # 5 trials: no 95 % interval yet
+
+
+def test_budget_and_precision_stop_the_trials():
+    common = dict(quick=True, all_cores=False, l1="48K", l2="2M", l3="8M", memory="32M")
+    short = probe.run(trials=20, budget=0.001, **common)
+    assert short.settings["trials"] == 2 and short.settings["stopped"] == "budget of 0.001 s ran out after 2 trials"
+    assert sorted(set(short.table["run"])) == [0, 1]
+    # +-99.9 %: reached as soon as 6 undisturbed trials exist; on a busy machine the 8 trials run out
+    loose = probe.run(trials=8, precision=0.999, **common)
+    s = loose.settings
+    if s["stopped"].startswith("precision"):
+        assert s["stopped"] == "precision of 99.9% reached after 7 trials" and s["worst_precision"] <= 0.999
+        assert not probe.flagged_trials(loose.table)
+    else:
+        assert s["stopped"] == "8 trials done" and s["trials"] == 8
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"precision": 0}, r"`precision` must be a fraction between 0 and 1 \(0.02 = 2 %\), found 0"),
+    ({"precision": 2}, r"`precision` must be a fraction between 0 and 1"),
+    ({"budget": -5}, r"`budget` must be a positive number of seconds, found -5"),
+])
+def test_bad_precision_and_budget(options, message):
+    with pytest.raises(probe.ProbeError, match=message):
+        probe.run(**options)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--precision", "2x"], "argument --precision: expected a percentage such as 2%, found '2x'"),
+    (["--budget", "soon"], "argument --budget: expected seconds such as 60s or 2m, found 'soon'"),
+])
+def test_cli_precision_and_budget_errors(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["probe", "-o", str(tmp_path / "p.parquet"), *args])
+    assert exc.value.code == 2 and message in capsys.readouterr().err

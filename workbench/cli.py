@@ -122,6 +122,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="label for every row (experiment, condition, hypervisor, host, guest, scope, stage); "
                         "host, scope and hypervisor default to this machine's")
+    p.add_argument("--precision", metavar="PERCENT", type=_percent,
+                   help="repeat trials until every median's 95 %% interval is within +-PERCENT (e.g. 2%%); "
+                        "--trials is then the most (default 100)")
+    p.add_argument("--budget", metavar="SECONDS", type=_seconds, help="start no new trial after this long (e.g. 60s)")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     p.set_defaults(func=_probe)
 
@@ -204,6 +208,30 @@ def _ingest(args: argparse.Namespace) -> int:
     described = f", metadata of {len(sources)} file(s)" if sources else ""
     print(f"{what}: {table.height} rows, {table['metric'].n_unique()} metrics{described} -> {out}")
     return 0
+
+
+def _percent(text: str) -> float:
+    """``2%`` or ``2`` -> 0.02."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 2%, found {text!r}") from None
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage between 0 and 100, found {text!r}")
+    return value / 100
+
+
+def _seconds(text: str) -> float:
+    """``60s``, ``60`` or ``2m`` -> seconds."""
+    t = text.strip().lower()
+    factor = 60.0 if t.endswith("m") else 1.0
+    try:
+        value = float(t.removesuffix("m").removesuffix("s")) * factor
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds such as 60s or 2m, found {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive duration, found {text!r}")
+    return value
 
 
 def _pair(text: str, flag: str) -> tuple[str, str]:
@@ -313,6 +341,7 @@ def _probe(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", probe.ProbeWarning)
         result = probe.run(trials=args.trials, quick=args.quick, threads=args.threads,
+                           precision=args.precision, budget=args.budget,
                            l1=args.l1, l2=args.l2, l3=args.l3, memory=args.memory_size,
                            all_cores=not args.single_thread_only, seed=args.seed, labels=labels,
                            progress=progress if live else None)
@@ -345,6 +374,10 @@ def _probe(args: argparse.Namespace) -> int:
             print(f"\nbandwidth {stage}, latency single-thread; median of {measured - len(flagged)} trials "
                   "[95 % interval of the median; '-' = too few trials]")
             print(table.to_pandas().to_string(index=False))
+    if args.precision is not None or args.budget is not None:
+        worst = result.settings["worst_precision"]
+        print(f"\nstopped: {result.settings['stopped']}; widest interval of a median: "
+              + ("not yet computable (fewer than 6 undisturbed trials)" if worst is None else f"+-{worst:.1%}"))
     print(f"\n{result.table.height} rows, {result.settings['seconds']:.1f} s -> {out}")
     return 0
 

@@ -93,6 +93,8 @@ DEFAULT_TRIALS = 10
 QUICK_TRIALS = 3
 TARGET_SECONDS = 0.1
 QUICK_TARGET_SECONDS = 0.01
+#: Most trials (warm-up included) when repeating until a precision is reached.
+PRECISION_MAX_TRIALS = 100
 
 _ELEMENT = 8  # bytes per array element (uint64)
 _STREAM_MIN_ELEMENTS = 1_000_000  # STREAM: arrays of at least 1e6 elements
@@ -393,7 +395,8 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
         l1: int | str | None = None, l2: int | str | None = None, l3: int | str | None = None,
         memory: int | str | None = None, all_cores: bool = True, seed: int = 0,
         labels: Mapping[str, Any] | None = None, progress: Progress | None = None,
-        target_seconds: float | None = None, thresholds: guards.Thresholds | None = None) -> ProbeResult:
+        target_seconds: float | None = None, thresholds: guards.Thresholds | None = None,
+        precision: float | None = None, budget: float | None = None) -> ProbeResult:
     """Measure bandwidth and latency at each level, `trials` times.
 
     Parameters
@@ -432,6 +435,13 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
         Every trial is also checked for physical sanity (latency rising from L1 to
         DRAM, DRAM bandwidth below L1's). A flagged trial keeps its rows, with the
         reasons in their ``flag`` column; :func:`summary` leaves it out by default.
+    precision : float, optional
+        Repeat trials until the 95 % interval of every median (undisturbed
+        trials only) is within this fraction of the median (0.02 = +-2 %), at
+        most `trials` (then default :data:`PRECISION_MAX_TRIALS`).
+    budget : float, optional
+        Seconds: start no new trial after this much time (at least one measured
+        trial runs). ``settings["stopped"]`` says why the probe stopped.
 
     Raises
     ------
@@ -441,6 +451,13 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
     """
     import psutil
 
+    if precision is not None and (isinstance(precision, bool) or not isinstance(precision, (int, float))
+                                  or not 0 < precision < 1):
+        raise ProbeError(f"`precision` must be a fraction between 0 and 1 (0.02 = 2 %), found {precision!r}")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0):
+        raise ProbeError(f"`budget` must be a positive number of seconds, found {budget!r}")
+    if trials is None and precision is not None:
+        trials = PRECISION_MAX_TRIALS
     trials = (QUICK_TRIALS if quick else DEFAULT_TRIALS) if trials is None else trials
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 2:
         raise ProbeError(f"`trials` must be an integer of at least 2 (one warm-up and one measured "
@@ -488,7 +505,7 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
     machine = detect_machine(caches)
     return _Runner(levels, machine, trials=int(trials), threads=int(threads), target=target,
                    all_cores=all_cores, seed=seed, labels=labels, progress=progress, quick=quick,
-                   thresholds=thresholds or guards.Thresholds()).run()
+                   thresholds=thresholds or guards.Thresholds(), precision=precision, budget=budget).run()
 
 
 class _Buffers:
@@ -573,12 +590,13 @@ def _calibrate(measure: Callable[[int], float], target: float, start: int = 1) -
 
 class _Runner:
     def __init__(self, levels, machine, *, trials, threads, target, all_cores, seed, labels, progress, quick,
-                 thresholds):
+                 thresholds, precision=None, budget=None):
         self.levels, self.machine = levels, machine
         self.trials, self.threads, self.target = trials, threads, target
         self.modes = (SINGLE, ALL_CORES) if all_cores else (SINGLE,)
         self.seed, self.labels, self.progress, self.quick = seed, labels, progress, quick
         self.thresholds = thresholds
+        self.precision, self.budget = precision, budget
         self.reps: dict[tuple[str, str, str], int] = {}
 
     def run(self) -> ProbeResult:
@@ -593,7 +611,11 @@ class _Runner:
         rows = []
         trial_times = []
         interference = []
+        stopped, reached = f"{self.trials} trials done", math.nan
         for trial in range(self.trials):
+            if trial >= 2 and self.budget is not None and time.perf_counter() - t0 >= self.budget:
+                stopped = f"budget of {self.budget:g} s ran out after {trial} trials"
+                break
             begun = datetime.now(timezone.utc)
             trial_rows: list[dict[str, Any]] = []
             reasons: list[str] = []
@@ -613,6 +635,11 @@ class _Runner:
                 row["flag"] = flag
             rows += trial_rows
             trial_times.append([begun.isoformat(), datetime.now(timezone.utc).isoformat()])
+            if self.precision is not None and trial >= 1:
+                reached = worst_precision(schema.from_rows(rows, source=SOURCE))
+                if reached <= self.precision:
+                    stopped = f"precision of {self.precision:.1%} reached after {trial + 1} trials"
+                    break
         finished = datetime.now(timezone.utc)
         user_stage = self.labels.pop("stage", None)
         for row in rows:
@@ -621,12 +648,14 @@ class _Runner:
                     "source": SOURCE, "source_file": source_file, "aggregate": "single"}
         table = schema.from_rows(rows, **{**defaults, **self.labels})
         table = schema.validate(table, source=SOURCE)
-        settings = {"trials": self.trials, "warm_up_run": 0, "threads": self.threads, "quick": self.quick,
+        settings = {"trials": len(trial_times), "warm_up_run": 0, "threads": self.threads, "quick": self.quick,
                     "target_seconds": self.target, "seed": self.seed, "modes": list(self.modes),
                     "repetitions": {"/".join(k): v for k, v in self.reps.items()},
                     "started": started.isoformat(), "finished": finished.isoformat(),
                     "trial_times": trial_times,
                     "thresholds": asdict(self.thresholds), "interference": interference,
+                    "precision": self.precision, "budget": self.budget, "stopped": stopped,
+                    "worst_precision": None if math.isnan(reached) else reached,
                     "seconds": round(time.perf_counter() - t0, 3)}
         return ProbeResult(table, self.machine, self.levels, settings)
 
@@ -671,6 +700,18 @@ def sanity(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
         else:
             bandwidth.setdefault(f"{row['metric']} {mode}", {})[row["component"]] = row["value"]
     return guards.sanity(latency, bandwidth)
+
+
+def worst_precision(table: pl.DataFrame, *, confidence_level: float = 0.95) -> float:
+    """The widest interval of the median among the probe's cells, as a fraction of its
+    median (half-width; 0.02 = +-2 %), over undisturbed measured trials; NaN while
+    some cell has too few trials for an interval (6 at 95 %)."""
+    try:
+        s = summary(table, confidence_level=confidence_level)
+    except WorkbenchError:
+        return math.nan
+    half = ((s["high"] - s["low"]) / 2 / s["median"]).to_numpy()
+    return math.nan if np.isnan(half).any() else float(half.max())
 
 
 def flagged_trials(table: pl.DataFrame) -> dict[int, str]:
