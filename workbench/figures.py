@@ -211,11 +211,11 @@ def comparison_ratios(comparisons, ax: Axes | None = None) -> Axes:
         labels.append(f"{c.treatment.condition}: {cell}")
         color = _PALETTE.get(c.treatment.condition, "#555555")
         colors.append(color)
-        if c.ratio_low is not None:
-            ax.errorbar(c.ratio, i, xerr=[[c.ratio - c.ratio_low], [c.ratio_high - c.ratio]], fmt="o",
-                        color=color, capsize=3)
+        r = c.ratio
+        if r.low is not None:
+            ax.errorbar(r.value, i, xerr=[[r.value - r.low], [r.high - r.value]], fmt="o", color=color, capsize=3)
         else:
-            ax.plot(c.ratio, i, "o", mfc="white", color=color)
+            ax.plot(r.value, i, "o", mfc="white", color=color)
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_yticks(range(len(items)), labels)
     ax.invert_yaxis()
