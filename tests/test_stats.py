@@ -1,5 +1,6 @@
 """Statistics engine: values checked against scipy/statsmodels directly, properties,
 the refusal rules, and the real Felter et al. STREAM comparison."""
+import io
 import json
 import math
 from datetime import datetime, timedelta, timezone
@@ -335,3 +336,118 @@ def test_runs_merged_from_several_files_are_named(thesis_table):
     with pytest.warns(UserWarning, match="mem_util: run 1 of condition 'virtualized' combines rows of 2 files "
                                          r"\(thesis/fig67_host_memory.csv, thesis/fig79"):
         stats.compare_all(thesis_table, baseline="virtualized")
+
+
+# --------------------------------------------------------------------------- meaning from the vocabulary
+
+
+def test_a_lower_is_better_metric_added_to_the_vocabulary_is_worded_slower(monkeypatch):
+    """Adding a metric to schema.METRICS is all it takes: nothing reads its name."""
+    monkeypatch.setitem(schema.METRICS, "io_latency", schema.Metric(
+        "io_latency", "seconds", r".+", "I/O completion latency", (0.0, math.inf), schema.Direction.LOWER))
+    c = stats.compare(table({"native": GUEST, "guest": NATIVE}, metric="io_latency", factor=1e-9),
+                      "io_latency", baseline="native")
+    assert c.significant
+    assert c.verdict.startswith("guest is 2.4 % slower than native [")
+    # The same numbers as a bandwidth (higher is better) are faster; as a usage, "uses more".
+    bw = stats.compare(table({"native": GUEST, "guest": NATIVE}), "mem_copy_bw", baseline="native")
+    assert bw.verdict.startswith("guest is 2.4 % faster than native [")
+    monkeypatch.setitem(schema.METRICS, "io_latency", schema.Metric(
+        "io_latency", "seconds", r".+", "I/O completion latency", (0.0, math.inf), schema.Direction.USAGE))
+    c = stats.compare(table({"native": GUEST, "guest": NATIVE}, metric="io_latency", factor=1e-9),
+                      "io_latency", baseline="native")
+    assert c.verdict.startswith("guest uses 2.4 % more than native [")
+
+
+def test_best_of_n_follows_the_vocabulary_direction(monkeypatch):
+    monkeypatch.setitem(schema.METRICS, "io_latency", schema.Metric(
+        "io_latency", "seconds", r".+", "I/O completion latency", (0.0, math.inf), schema.Direction.LOWER))
+    rows = [dict(experiment="t", condition="c", host="h", scope="host", run=1, aggregate="best", metric=m,
+                 component="memory", value=v, source="s", source_file="f")
+            for m in ("io_latency", "stream_copy_bw") for v in (5.0, 7.0)]
+    got = dict(stats.run_values(schema.validate(schema.from_rows(rows))).select("metric", "value").iter_rows())
+    assert got == {"io_latency": 5.0, "stream_copy_bw": 7.0}
+
+
+def test_a_metric_outside_the_vocabulary_is_neutral_with_its_native_unit():
+    t = table({"native": GUEST, "guest": NATIVE}, metric="test:io_wait", factor=1.0, unit="ms")
+    c = stats.compare(t, "test:io_wait", baseline="native")
+    assert c.unit == "ms"
+    assert c.verdict.startswith("guest is 2.4 % higher than native [")
+    row = c.to_frame().row(0, named=True)
+    assert row["display_unit"] == "ms" and row["mean"] == pytest.approx(np.mean(NATIVE))
+    few = stats.compare(table({"native": GUEST[:2], "guest": NATIVE[:2]}, metric="test:io_wait", factor=1.0,
+                              unit="ms"), "test:io_wait", baseline="native")
+    assert few.verdict.endswith("guest is higher than native by 2.3 % (means 7293 vs 7126 ms)")
+    summary = stats.summarize(t).row(0, named=True)
+    assert summary["display_unit"] == "ms"
+
+
+# --------------------------------------------------------------------------- registries and parts
+
+
+@pytest.fixture
+def stub_test():
+    entry = stats.register_test("stub", lambda y, x: (42.0, 1e-4), display="Stub test (two-sided)",
+                                tests="nothing: a fixed p-value")
+    yield entry
+    del stats.TESTS["stub"]
+
+
+def test_a_registered_test_is_accepted_by_compare_all_and_the_cli(stub_test, tmp_path, capsys):
+    t = table({"native": NATIVE, "guest": GUEST})
+    res = stats.compare_all(t, baseline="native", test="stub")
+    (c,) = res
+    assert (c.test.name, c.test.label, c.test.statistic, c.test.pvalue) == ("stub", "Stub test (two-sided)",
+                                                                           42.0, 1e-4)
+    assert "(Stub test (two-sided), Holm-adjusted p = 0.0001," in c.verdict
+    path = tmp_path / "t.parquet"
+    experiment.write_parquet(t, path)
+    assert cli.main(["compare", str(path), "--baseline", "native", "--test", "stub", "--format", "csv"]) == 0
+    frame = pl.read_csv(io.StringIO(capsys.readouterr().out))
+    assert frame["test"].to_list() == ["Stub test (two-sided)"]
+    assert "stub" in cli._parser().parse_args(["compare", "t.parquet", "--test", "stub"]).test
+    with pytest.raises(SystemExit):
+        cli._parser().parse_args(["compare", "t.parquet", "--test", "nope"])
+    assert "invalid choice: 'nope' (choose from 'mannwhitneyu', 'brunnermunzel', 'welch', 'stub')" in \
+        capsys.readouterr().err
+    with pytest.raises(WorkbenchError, match="`test` must be one of mannwhitneyu, brunnermunzel, welch, stub"):
+        stats.compare_all(t, baseline="native", test="nope")
+
+
+def test_a_test_returning_nonsense_is_refused_by_name():
+    stats.register_test("bad", lambda y, x: "nonsense", display="Bad", tests="nothing")
+    try:
+        with pytest.raises(WorkbenchError, match="two-sample test 'bad' must return an object with `statistic` "
+                                                 "and `pvalue` or a \\(statistic, pvalue\\) pair; it returned 'nonsense'"):
+            stats.compare_all(table({"native": NATIVE, "guest": GUEST}), baseline="native", test="bad")
+    finally:
+        del stats.TESTS["bad"]
+
+
+def test_a_registered_effect_size_is_a_column(fixed):
+    stats.register_effect_size("mean_shift", lambda x, y: float(np.mean(y) - np.mean(x)), display="shift",
+                               measures="difference of means")
+    try:
+        c = stats.compare(table({"native": NATIVE, "guest": GUEST}), "mem_copy_bw", baseline="native")
+        frame = c.to_frame()
+        assert frame.columns[frame.columns.index("hedges_g") + 1] == "mean_shift"
+        assert c.effect_size("mean_shift") == pytest.approx((np.mean(GUEST) - np.mean(NATIVE)) * 1e6)
+        assert frame.columns[:-1] != fixed.to_frame().columns  # the others are unchanged
+    finally:
+        del stats.EFFECT_SIZES["mean_shift"]
+    assert fixed.to_frame().columns == [c for c in frame.columns if c != "mean_shift"]
+
+
+def test_status_round_trips_through_to_frame(fixed):
+    within = stats.compare(series_table(), "cpu_util", baseline="native")
+    few = stats.compare(table({"native": NATIVE[:2], "guest": GUEST[:2]}), "mem_copy_bw", baseline="native")
+    seen = {}
+    for c in (fixed, within, few):
+        status = c.to_frame()["status"][0]
+        assert stats.Status(status) is c.status
+        seen[c.status] = status
+    assert seen == {stats.Status.TESTED: "tested", stats.Status.WITHIN_RUN_ONLY: "within-run only",
+                    stats.Status.INSUFFICIENT_DATA: "insufficient data"}
+    assert fixed.ratio.confidence_level == fixed.confidence_level == 0.95
+    assert few.ratio.interval is None and few.ratio.method is None and few.rule.runs_needed == 4
