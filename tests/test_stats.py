@@ -388,7 +388,7 @@ def test_a_metric_outside_the_vocabulary_is_neutral_with_its_native_unit():
 
 @pytest.fixture
 def stub_test():
-    entry = stats.register_test("stub", lambda y, x: (42.0, 1e-4), display="Stub test (two-sided)",
+    entry = stats.register_test("stub", lambda x, y: (42.0, 1e-4), display="Stub test (two-sided)",
                                 tests="nothing: a fixed p-value")
     yield entry
     del stats.TESTS["stub"]
@@ -416,7 +416,7 @@ def test_a_registered_test_is_accepted_by_compare_all_and_the_cli(stub_test, tmp
 
 
 def test_a_test_returning_nonsense_is_refused_by_name():
-    stats.register_test("bad", lambda y, x: "nonsense", display="Bad", tests="nothing")
+    stats.register_test("bad", lambda x, y: "nonsense", display="Bad", tests="nothing")
     try:
         with pytest.raises(WorkbenchError, match="two-sample test 'bad' must return an object with `statistic` "
                                                  "and `pvalue` or a \\(statistic, pvalue\\) pair; it returned 'nonsense'"):
@@ -437,6 +437,8 @@ def test_a_registered_effect_size_is_a_column(fixed):
     finally:
         del stats.EFFECT_SIZES["mean_shift"]
     assert fixed.to_frame().columns == [c for c in frame.columns if c != "mean_shift"]
+    with pytest.raises(WorkbenchError, match="effect size name 'ratio' is a column of Comparison.to_frame"):
+        stats.register_effect_size("ratio", lambda x, y: 0.0, display="r", measures="r")
 
 
 def test_status_round_trips_through_to_frame(fixed):

@@ -70,8 +70,8 @@ class ConfidenceInterval(NamedTuple):
 class TwoSampleTest:
     """A two-sample test of the registry (:func:`register_test`).
 
-    ``function(treatment, baseline)`` takes the run values of both conditions and
-    returns an object with ``statistic`` and ``pvalue`` (any ``scipy.stats`` test
+    ``function(baseline, treatment)`` takes the run values of both conditions (the
+    order of every callable here) and returns an object with ``statistic`` and ``pvalue`` (any ``scipy.stats`` test
     result) or a ``(statistic, pvalue)`` pair. A non-finite p-value means "undefined
     for these data": the comparison then reports :data:`FALLBACK_TEST` and says so.
     """
@@ -110,7 +110,7 @@ def register_test(name: str, function: Callable[[np.ndarray, np.ndarray], Any], 
     name : str
         The key ``compare_all(test=...)`` and ``workbench compare --test`` accept.
     function : callable
-        ``function(treatment, baseline)`` -> an object with ``statistic`` and
+        ``function(baseline, treatment)`` -> an object with ``statistic`` and
         ``pvalue``, or a ``(statistic, pvalue)`` pair; two-sided.
     display : str
         How verdicts and the ``test`` column name it.
@@ -126,6 +126,10 @@ def register_effect_size(name: str, function: Callable[[np.ndarray, np.ndarray],
                          measures: str) -> EffectSizeMethod:
     """Register an effect size under `name` (its column in :meth:`Comparison.to_frame`);
     ``function(baseline, treatment) -> float``."""
+    taken = (*DEFAULT_BY, *SPLIT_BY, *_FRAME_COLUMNS)
+    if name in taken:
+        raise WorkbenchError(f"effect size name {name!r} is a column of Comparison.to_frame already; "
+                             f"choose another (taken: {', '.join(taken)})")
     entry = EffectSizeMethod(name, function, display, measures)
     EFFECT_SIZES[name] = entry
     return entry
@@ -148,7 +152,7 @@ def _run_test(name: str, x: np.ndarray, y: np.ndarray) -> TestResult:
 def _call_test(test: TwoSampleTest, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     with warnings.catch_warnings():  # an undefined test is handled by the caller, not warned about
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = test.function(y, x)
+        res = test.function(x, y)
     try:
         stat, p = (res.statistic, res.pvalue) if hasattr(res, "pvalue") else res
         return float(stat), float(p)
@@ -450,6 +454,10 @@ class Comparison:
         return pl.DataFrame([row], schema_overrides=types, strict=False)
 
 
+#: Columns of Comparison.to_frame besides the cell's and the effect sizes'.
+_FRAME_COLUMNS = ("baseline", "condition", "baseline_runs", "runs", "baseline_mean", "mean", "display_unit", "ratio",
+                  "ratio_low", "ratio_high", "difference", "difference_low", "difference_high", "interval_method",
+                  "test", "pvalue", "pvalue_holm", "status", "runs_needed", "verdict")
 _FRAME_TYPES = {k: pl.Float64 for k in (
     "baseline_mean", "mean", "ratio", "ratio_low", "ratio_high", "difference", "difference_low",
     "difference_high", "pvalue", "pvalue_holm")}
@@ -780,13 +788,13 @@ def cliffs_delta(x: np.ndarray, y: np.ndarray) -> float:
     return float(2 * u / (x.size * y.size) - 1)
 
 
-register_test("mannwhitneyu", lambda y, x: sst.mannwhitneyu(y, x, alternative="two-sided"),
+register_test("mannwhitneyu", lambda x, y: sst.mannwhitneyu(y, x, alternative="two-sided"),
               display="Mann-Whitney U (two-sided)",
               tests="stochastic equality of the run values, P(Y > X) = P(Y < X) (exact for small samples)")
-register_test("brunnermunzel", lambda y, x: sst.brunnermunzel(y, x, alternative="two-sided"),
+register_test("brunnermunzel", lambda x, y: sst.brunnermunzel(y, x, alternative="two-sided"),
               display="Brunner-Munzel (two-sided)",
               tests="stochastic equality, P(Y > X) = P(Y < X), without assuming equal spreads")
-register_test("welch", lambda y, x: sst.ttest_ind(y, x, equal_var=False), display="Welch's t (two-sided)",
+register_test("welch", lambda x, y: sst.ttest_ind(y, x, equal_var=False), display="Welch's t (two-sided)",
               tests="equal means, without assuming equal variances")
 register_effect_size("cliffs_delta", cliffs_delta, display="Cliff's delta",
                      measures="P(treatment > baseline) - P(treatment < baseline), from -1 to 1")
