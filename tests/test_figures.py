@@ -55,3 +55,21 @@ def test_cache_memory_table_in_everest_layout(thesis_table):
 def test_no_rows_is_a_clear_error(thesis_table):
     with pytest.raises(ValueError, match="no rows for metric"):
         figures.fig65_cpu_per_core(thesis_table.filter(thesis_table["metric"] == "mem_used"))
+
+
+def test_axes_show_the_native_unit_of_a_metric_outside_the_vocabulary():
+    from datetime import datetime, timedelta, timezone
+
+    from workbench import schema
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows = [dict(experiment="t", condition=c, host="h", scope="host", run=r, aggregate="mean",
+                 metric="everest-csv:temperature", unit="°C", component="CPU", value=40.0 + i + r,
+                 source="everest-csv", source_file=f"{c}-{r}", time=t0 + timedelta(seconds=i), interval=1.0)
+            for c in ("native", "guest") for r in (1, 2) for i in range(3)]
+    table = schema.validate(schema.from_rows(rows))
+    ax = figures.run_distributions(table, "everest-csv:temperature")
+    assert ax.get_xlabel() == "everest-csv:temperature per run (°C)"
+    one = table.filter((table["condition"] == "native") & (table["run"] == 1))
+    assert figures.capture_series(one, "everest-csv:temperature", ax=plt.figure().gca()).get_ylabel() == \
+        "everest-csv:temperature (°C)"

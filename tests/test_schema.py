@@ -73,3 +73,51 @@ def test_display_units():
     shown = schema.to_display(f)
     assert shown["display_value"].to_list() == pytest.approx([57.9, 7284.0])
     assert shown["display_unit"].to_list() == ["ns", "MB/s"]
+
+
+# Direction of every vocabulary metric as main's name rules gave it before the vocabulary
+# declared it (stats.direction: *_bw and bench_score higher, mem_latency lower, usage by prefix).
+_DIRECTIONS = {
+    "higher-is-better": {"mem_read_bw", "mem_write_bw", "mem_copy_bw", "stream_copy_bw", "stream_scale_bw",
+                         "stream_add_bw", "stream_triad_bw", "bench_score"},
+    "lower-is-better": {"mem_latency"},
+    "usage": {"cpu_util", "cpu_steal", "cpu_iowait", "mem_used", "mem_util", "load_avg", "net_rx", "net_tx",
+              "disk_read", "disk_write", "swap_used", "proc_cpu_util", "proc_rss"},
+    "neutral": {"mem_total", "mem_free", "swap_total"},
+}
+
+
+def test_every_metric_declares_its_meaning():
+    assert set().union(*_DIRECTIONS.values()) == set(schema.METRICS)
+    for direction, names in _DIRECTIONS.items():
+        for name in names:
+            m = schema.metric(name)
+            assert m.direction is schema.Direction(direction), name
+            assert m.aggregate in schema.AGGREGATES and m.label and m.display_unit is not None, name
+    assert schema.metric("mem_latency").display_unit == "ns"
+    assert schema.metric("stream_triad_bw").aggregate == "best"
+    assert schema.metric("cpu_util").aggregate == "mean" and schema.metric("mem_used").aggregate == "last"
+    with pytest.raises(ValueError, match="`aggregate` must be one of"):
+        schema.Metric("x", "1", "total", "x", aggregate="median")
+
+
+def test_outside_the_vocabulary_is_neutral_and_keeps_its_native_unit():
+    m = schema.metric("everest-report-text:temperature", "°C")
+    assert m.direction is schema.Direction.NEUTRAL and m.aggregate is None
+    # Names are not read: a native "..._bw" is not a bandwidth to the vocabulary.
+    assert schema.metric("stream:copy_bw", "MB/s").direction is schema.Direction.NEUTRAL
+    assert schema.display_unit("everest-report-text:temperature", "°C") == ("°C", 1.0)
+    # No conversion either: a native size in bytes stays in bytes.
+    assert schema.display_unit("xen-rrd:memory_target", "bytes") == ("bytes", 1.0)
+    f = schema.from_rows([row(), row(metric="xen-rrd:memory_target", unit="KiB", value=2048.0)])
+    shown = schema.to_display(f)
+    assert shown["display_unit"].to_list() == ["ns", "KiB"]
+    assert shown["display_value"].to_list() == pytest.approx([57.9, 2048.0])
+
+
+def test_cache_memory_layout_is_everest_window():
+    cm = schema.CACHE_MEMORY
+    assert cm.levels == ("memory", "L1", "L2", "L3") and cm.levels_by_size == ("L1", "L2", "L3", "memory")
+    assert [cm.column_label(m, unit=True) for m in cm.metrics] == ["Read (MB/s)", "Write (MB/s)", "Copy (MB/s)",
+                                                                   "Latency (ns)"]
+    assert cm.row_label("L1") == "L1 Cache" and cm.component("L3 Cache") == "L3" and cm.metric("Copy") == "mem_copy_bw"

@@ -1,5 +1,6 @@
 """Statistics engine: values checked against scipy/statsmodels directly, properties,
 the refusal rules, and the real Felter et al. STREAM comparison."""
+import io
 import json
 import math
 from datetime import datetime, timedelta, timezone
@@ -37,25 +38,25 @@ def fixed():
 def test_test_and_effect_sizes_equal_scipy(fixed):
     x, y = np.array(NATIVE) * 1e6, np.array(GUEST) * 1e6
     u = sst.mannwhitneyu(y, x, alternative="two-sided")
-    assert fixed.test == "Mann-Whitney U (two-sided)"
-    assert fixed.statistic == u.statistic == 0.0
-    assert fixed.pvalue == pytest.approx(u.pvalue)
-    assert fixed.pvalue_holm == pytest.approx(u.pvalue)  # one comparison: Holm changes nothing
-    assert fixed.cliffs_delta == -1.0
+    assert fixed.test.label == "Mann-Whitney U (two-sided)" and fixed.test.name == "mannwhitneyu"
+    assert fixed.test.statistic == u.statistic == 0.0
+    assert fixed.test.pvalue == pytest.approx(u.pvalue)
+    assert fixed.test.pvalue_holm == pytest.approx(u.pvalue)  # one comparison: Holm changes nothing
+    assert fixed.effect_size("cliffs_delta") == -1.0
     pooled = math.sqrt((np.var(x, ddof=1) * 9 + np.var(y, ddof=1) * 9) / 18)
-    assert fixed.hedges_g == pytest.approx((y.mean() - x.mean()) / pooled * (1 - 3 / (4 * 20 - 9)))
-    assert fixed.ratio == pytest.approx(np.mean(GUEST) / np.mean(NATIVE))
+    assert fixed.effect_size("hedges_g") == pytest.approx((y.mean() - x.mean()) / pooled * (1 - 3 / (4 * 20 - 9)))
+    assert fixed.ratio.value == pytest.approx(np.mean(GUEST) / np.mean(NATIVE))
 
 
 def test_ratio_interval_equals_scipy_bootstrap(fixed):
     x, y = np.array(NATIVE) * 1e6, np.array(GUEST) * 1e6
     res = sst.bootstrap((x, y), lambda a, b, axis: b.mean(axis=axis) / a.mean(axis=axis), n_resamples=9999,
                         method="BCa", rng=np.random.default_rng(stats.DEFAULT_SEED), vectorized=True)
-    assert (fixed.ratio_low, fixed.ratio_high) == pytest.approx(tuple(res.confidence_interval))
-    assert fixed.interval_method == "bootstrap over runs (BCa, 9999 resamples)"
+    assert (fixed.ratio.low, fixed.ratio.high) == pytest.approx(tuple(res.confidence_interval))
+    assert fixed.ratio.method == fixed.difference.method == "bootstrap over runs (BCa, 9999 resamples)"
     wider = fixed.confidence_interval(confidence_level=0.99)
-    assert wider.low < fixed.ratio_low and wider.high > fixed.ratio_high
-    assert tuple(fixed.confidence_interval(0.95)) == (fixed.ratio_low, fixed.ratio_high)  # recomputed alike
+    assert wider.low < fixed.ratio.low and wider.high > fixed.ratio.high
+    assert tuple(fixed.confidence_interval(0.95)) == fixed.ratio.interval  # recomputed alike
 
 
 def test_verdict_in_words(fixed):
@@ -83,15 +84,15 @@ def test_runs_needed_rule():
 
 def test_n_equal_1_is_insufficient_data_without_p_value():
     c = stats.compare(table({"native": [7284.0], "guest": [7360.0]}), "mem_copy_bw", baseline="native")
-    assert c.status == "insufficient data"
-    assert c.pvalue is None and c.pvalue_holm is None and c.ratio_low is None
+    assert c.status is stats.Status.INSUFFICIENT_DATA
+    assert c.test is None and c.effect_sizes == () and c.ratio.low is None
     assert c.verdict.startswith("insufficient data: 1 run(s) of guest and 1 of native; at least 4 per condition")
     assert "Descriptive only: guest faster than native by 1.0 %" in c.verdict
 
 
 def test_three_runs_are_still_insufficient():
     c = stats.compare(table({"native": NATIVE[:3], "guest": GUEST[:3]}), "mem_copy_bw", baseline="native")
-    assert c.status == "insufficient data" and c.pvalue is None
+    assert c.status is stats.Status.INSUFFICIENT_DATA and c.test is None
 
 
 @settings(max_examples=25, deadline=None)
@@ -100,17 +101,17 @@ def test_swapping_groups_inverts_the_ratio(a, b):
     t = table({"A": a, "B": b})
     ab = stats.compare(t, "mem_copy_bw", baseline="A")
     ba = stats.compare(t, "mem_copy_bw", baseline="B")
-    assert ab.ratio * ba.ratio == pytest.approx(1.0)
-    assert ab.pvalue == pytest.approx(ba.pvalue)
-    assert ab.cliffs_delta == pytest.approx(-ba.cliffs_delta)
+    assert ab.ratio.value * ba.ratio.value == pytest.approx(1.0)
+    assert ab.test.pvalue == pytest.approx(ba.test.pvalue)
+    assert ab.effect_size("cliffs_delta") == pytest.approx(-ba.effect_size("cliffs_delta"))
 
 
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.floats(1000, 9000), min_size=4, max_size=12))
 def test_identical_groups_give_no_difference(a):
     c = stats.compare(table({"A": a, "B": a}), "mem_copy_bw", baseline="A")
-    assert c.ratio == pytest.approx(1.0)
-    assert c.cliffs_delta == pytest.approx(0.0)
+    assert c.ratio.value == pytest.approx(1.0)
+    assert c.effect_size("cliffs_delta") == pytest.approx(0.0)
     assert not c.significant
     assert c.verdict.startswith("no detectable difference between B and A")
 
@@ -147,9 +148,9 @@ def series_table(seed=1, n=400):
 
 def test_single_run_time_series_block_bootstrap_labelled_and_steal_reported():
     c = stats.compare(series_table(), "cpu_util", baseline="native")
-    assert c.status == "within-run only"
-    assert c.pvalue is None
-    assert 1.2 < c.ratio_low < c.ratio < c.ratio_high < 1.4
+    assert c.status is stats.Status.WITHIN_RUN_ONLY
+    assert c.test is None
+    assert 1.2 < c.ratio.low < c.ratio.value < c.ratio.high < 1.4
     assert c.treatment.ess < 400 / 3  # AR(0.8) leaves about n (1 - 0.8) / (1 + 0.8) = 44 effective samples
     assert "moving-block bootstrap" in c.treatment.interval_method
     assert c.verdict.startswith("within one run each, not replicated: guest uses more than native")
@@ -205,16 +206,16 @@ def felter():
 
 def test_felter_holm_equals_statsmodels(felter):
     _, res = felter
-    raw = [c.pvalue for c in res]
+    raw = [c.test.pvalue for c in res]
     assert len(raw) == 16
-    assert [c.pvalue_holm for c in res] == pytest.approx(list(multipletests(raw, method="holm")[1]))
+    assert [c.test.pvalue_holm for c in res] == pytest.approx(list(multipletests(raw, method="holm")[1]))
 
 
 def test_felter_kvm_slower_docker_not(felter):
     _, res = felter
     by = {(c.treatment.condition, dict(c.cell)["metric"], dict(c.cell)["stage"]): c for c in res}
     kvm = by[("kvm", "stream_copy_bw", "32 threads")]
-    assert kvm.significant and kvm.ratio == pytest.approx(0.971, abs=0.001)
+    assert kvm.significant and kvm.ratio.value == pytest.approx(0.971, abs=0.001)
     assert kvm.verdict.startswith("kvm is 2.9 % slower than native [2.6 %, 3.3 %]")
     assert all(c.significant for (cond, _, _), c in by.items() if cond == "kvm")
     docker = [c for (cond, _, _), c in by.items() if cond == "docker"]
@@ -224,8 +225,8 @@ def test_felter_kvm_slower_docker_not(felter):
 
 def test_thesis_is_insufficient_data_everywhere(thesis_table):
     res = stats.compare_all(thesis_table, baseline="virtualized")
-    assert len(res) == 4 and {c.status for c in res} == {"insufficient data"}
-    assert all(c.pvalue is None for c in res)
+    assert len(res) == 4 and {c.status for c in res} == {stats.Status.INSUFFICIENT_DATA}
+    assert all(c.test is None for c in res)
     cpu = [c for c in res if c.metric == "cpu_util"][0]
     assert "paravirtualized uses less than virtualized by 37.5 % (means 25 vs 40 %)" in cpu.verdict
     md = res.to_markdown()
@@ -280,7 +281,7 @@ def test_named_alternatives_equal_scipy(test, name):
     c = stats.compare(table({"native": a, "guest": b}), "mem_copy_bw", baseline="native", test=test)
     x, y = np.array(a) * 1e6, np.array(b) * 1e6
     ref = sst.brunnermunzel(y, x) if test == "brunnermunzel" else sst.ttest_ind(y, x, equal_var=False)
-    assert c.test == f"{name} (two-sided)" and c.pvalue == pytest.approx(ref.pvalue)
+    assert c.test.label == f"{name} (two-sided)" and c.test.pvalue == pytest.approx(ref.pvalue)
 
 
 def test_undefined_test_is_never_read_as_no_difference():
@@ -288,8 +289,9 @@ def test_undefined_test_is_never_read_as_no_difference():
     doubled = [2 * v for v in NATIVE[:6]]
     c = stats.compare(table({"native": NATIVE[:6], "guest": doubled}), "mem_copy_bw", baseline="native",
                       test="brunnermunzel")
-    assert c.pvalue == pytest.approx(sst.mannwhitneyu(doubled, NATIVE[:6]).pvalue) and c.significant
-    assert c.test == "Mann-Whitney U (two-sided); Brunner-Munzel (two-sided) is undefined for these data"
+    assert c.test.pvalue == pytest.approx(sst.mannwhitneyu(doubled, NATIVE[:6]).pvalue) and c.significant
+    assert c.test.name == "mannwhitneyu"
+    assert c.test.label == "Mann-Whitney U (two-sided); Brunner-Munzel (two-sided) is undefined for these data"
     assert c.verdict.startswith("guest is 100.0 % faster than native")
 
 
@@ -299,19 +301,19 @@ def test_zero_baseline_speaks_in_the_metric_unit():
                  metric="cpu_steal", component="total", value=v, source="s", source_file="f")
             for k, vs in {"native": [0.0] * 5, "xen": [2.0, 2.5, 3.0, 2.2, 2.8]}.items() for i, v in enumerate(vs, 1)]
     c = stats.compare(schema.validate(schema.from_rows(rows)), "cpu_steal", baseline="native")
-    assert math.isnan(c.ratio) and c.ratio_low is None and c.confidence_interval() is None
-    assert c.difference == pytest.approx(2.5) and c.difference_low > 0
+    assert math.isnan(c.ratio.value) and c.ratio.low is None and c.confidence_interval() is None
+    assert c.difference.value == pytest.approx(2.5) and c.difference.low > 0
     assert c.verdict.startswith("xen uses 2.5 points more than native [+2.") and "nan" not in c.verdict
 
 
 def test_within_run_interval_is_recomputed_with_block_bootstraps():
     c = stats.compare(series_table(), "cpu_util", baseline="native")
-    assert tuple(c.confidence_interval(0.95)) == (c.ratio_low, c.ratio_high)
+    assert tuple(c.confidence_interval(0.95)) == c.ratio.interval
     # an interval from independent resampling would be much narrower on AR(0.8) data
     x, y = np.array(c.baseline.values), np.array(c.treatment.values)
     naive = sst.bootstrap((x, y), lambda a, b, axis: b.mean(axis=axis) / a.mean(axis=axis),
                           rng=np.random.default_rng(0), method="percentile").confidence_interval
-    assert (c.ratio_high - c.ratio_low) > 1.5 * (naive.high - naive.low)
+    assert (c.ratio.high - c.ratio.low) > 1.5 * (naive.high - naive.low)
 
 
 @pytest.mark.parametrize("by, message", [(("metric", "condition"), "cannot include 'condition'"),
@@ -334,3 +336,120 @@ def test_runs_merged_from_several_files_are_named(thesis_table):
     with pytest.warns(UserWarning, match="mem_util: run 1 of condition 'virtualized' combines rows of 2 files "
                                          r"\(thesis/fig67_host_memory.csv, thesis/fig79"):
         stats.compare_all(thesis_table, baseline="virtualized")
+
+
+# --------------------------------------------------------------------------- meaning from the vocabulary
+
+
+def test_a_lower_is_better_metric_added_to_the_vocabulary_is_worded_slower(monkeypatch):
+    """Adding a metric to schema.METRICS is all it takes: nothing reads its name."""
+    monkeypatch.setitem(schema.METRICS, "io_latency", schema.Metric(
+        "io_latency", "seconds", r".+", "I/O completion latency", (0.0, math.inf), schema.Direction.LOWER))
+    c = stats.compare(table({"native": GUEST, "guest": NATIVE}, metric="io_latency", factor=1e-9),
+                      "io_latency", baseline="native")
+    assert c.significant
+    assert c.verdict.startswith("guest is 2.4 % slower than native [")
+    # The same numbers as a bandwidth (higher is better) are faster; as a usage, "uses more".
+    bw = stats.compare(table({"native": GUEST, "guest": NATIVE}), "mem_copy_bw", baseline="native")
+    assert bw.verdict.startswith("guest is 2.4 % faster than native [")
+    monkeypatch.setitem(schema.METRICS, "io_latency", schema.Metric(
+        "io_latency", "seconds", r".+", "I/O completion latency", (0.0, math.inf), schema.Direction.USAGE))
+    c = stats.compare(table({"native": GUEST, "guest": NATIVE}, metric="io_latency", factor=1e-9),
+                      "io_latency", baseline="native")
+    assert c.verdict.startswith("guest uses 2.4 % more than native [")
+
+
+def test_best_of_n_follows_the_vocabulary_direction(monkeypatch):
+    monkeypatch.setitem(schema.METRICS, "io_latency", schema.Metric(
+        "io_latency", "seconds", r".+", "I/O completion latency", (0.0, math.inf), schema.Direction.LOWER))
+    rows = [dict(experiment="t", condition="c", host="h", scope="host", run=1, aggregate="best", metric=m,
+                 component="memory", value=v, source="s", source_file="f")
+            for m in ("io_latency", "stream_copy_bw") for v in (5.0, 7.0)]
+    got = dict(stats.run_values(schema.validate(schema.from_rows(rows))).select("metric", "value").iter_rows())
+    assert got == {"io_latency": 5.0, "stream_copy_bw": 7.0}
+
+
+def test_a_metric_outside_the_vocabulary_is_neutral_with_its_native_unit():
+    t = table({"native": GUEST, "guest": NATIVE}, metric="test:io_wait", factor=1.0, unit="ms")
+    c = stats.compare(t, "test:io_wait", baseline="native")
+    assert c.unit == "ms"
+    assert c.verdict.startswith("guest is 2.4 % higher than native [")
+    row = c.to_frame().row(0, named=True)
+    assert row["display_unit"] == "ms" and row["mean"] == pytest.approx(np.mean(NATIVE))
+    few = stats.compare(table({"native": GUEST[:2], "guest": NATIVE[:2]}, metric="test:io_wait", factor=1.0,
+                              unit="ms"), "test:io_wait", baseline="native")
+    assert few.verdict.endswith("guest is higher than native by 2.3 % (means 7293 vs 7126 ms)")
+    summary = stats.summarize(t).row(0, named=True)
+    assert summary["display_unit"] == "ms"
+
+
+# --------------------------------------------------------------------------- registries and parts
+
+
+@pytest.fixture
+def stub_test():
+    entry = stats.register_test("stub", lambda x, y: (42.0, 1e-4), display="Stub test (two-sided)",
+                                tests="nothing: a fixed p-value")
+    yield entry
+    del stats.TESTS["stub"]
+
+
+def test_a_registered_test_is_accepted_by_compare_all_and_the_cli(stub_test, tmp_path, capsys):
+    t = table({"native": NATIVE, "guest": GUEST})
+    res = stats.compare_all(t, baseline="native", test="stub")
+    (c,) = res
+    assert (c.test.name, c.test.label, c.test.statistic, c.test.pvalue) == ("stub", "Stub test (two-sided)",
+                                                                           42.0, 1e-4)
+    assert "(Stub test (two-sided), Holm-adjusted p = 0.0001," in c.verdict
+    path = tmp_path / "t.parquet"
+    experiment.write_parquet(t, path)
+    assert cli.main(["compare", str(path), "--baseline", "native", "--test", "stub", "--format", "csv"]) == 0
+    frame = pl.read_csv(io.StringIO(capsys.readouterr().out))
+    assert frame["test"].to_list() == ["Stub test (two-sided)"]
+    assert "stub" in cli._parser().parse_args(["compare", "t.parquet", "--test", "stub"]).test
+    with pytest.raises(SystemExit):
+        cli._parser().parse_args(["compare", "t.parquet", "--test", "nope"])
+    assert "invalid choice: 'nope' (choose from 'mannwhitneyu', 'brunnermunzel', 'welch', 'stub')" in \
+        capsys.readouterr().err
+    with pytest.raises(WorkbenchError, match="`test` must be one of mannwhitneyu, brunnermunzel, welch, stub"):
+        stats.compare_all(t, baseline="native", test="nope")
+
+
+def test_a_test_returning_nonsense_is_refused_by_name():
+    stats.register_test("bad", lambda x, y: "nonsense", display="Bad", tests="nothing")
+    try:
+        with pytest.raises(WorkbenchError, match="two-sample test 'bad' must return an object with `statistic` "
+                                                 "and `pvalue` or a \\(statistic, pvalue\\) pair; it returned 'nonsense'"):
+            stats.compare_all(table({"native": NATIVE, "guest": GUEST}), baseline="native", test="bad")
+    finally:
+        del stats.TESTS["bad"]
+
+
+def test_a_registered_effect_size_is_a_column(fixed):
+    stats.register_effect_size("mean_shift", lambda x, y: float(np.mean(y) - np.mean(x)), display="shift",
+                               measures="difference of means")
+    try:
+        c = stats.compare(table({"native": NATIVE, "guest": GUEST}), "mem_copy_bw", baseline="native")
+        frame = c.to_frame()
+        assert frame.columns[frame.columns.index("hedges_g") + 1] == "mean_shift"
+        assert c.effect_size("mean_shift") == pytest.approx((np.mean(GUEST) - np.mean(NATIVE)) * 1e6)
+        assert frame.columns[:-1] != fixed.to_frame().columns  # the others are unchanged
+    finally:
+        del stats.EFFECT_SIZES["mean_shift"]
+    assert fixed.to_frame().columns == [c for c in frame.columns if c != "mean_shift"]
+    with pytest.raises(WorkbenchError, match="effect size name 'ratio' is a column of Comparison.to_frame"):
+        stats.register_effect_size("ratio", lambda x, y: 0.0, display="r", measures="r")
+
+
+def test_status_round_trips_through_to_frame(fixed):
+    within = stats.compare(series_table(), "cpu_util", baseline="native")
+    few = stats.compare(table({"native": NATIVE[:2], "guest": GUEST[:2]}), "mem_copy_bw", baseline="native")
+    seen = {}
+    for c in (fixed, within, few):
+        status = c.to_frame()["status"][0]
+        assert stats.Status(status) is c.status
+        seen[c.status] = status
+    assert seen == {stats.Status.TESTED: "tested", stats.Status.WITHIN_RUN_ONLY: "within-run only",
+                    stats.Status.INSUFFICIENT_DATA: "insufficient data"}
+    assert fixed.ratio.confidence_level == fixed.confidence_level == 0.95
+    assert few.ratio.interval is None and few.ratio.method is None and few.rule.runs_needed == 4

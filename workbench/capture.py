@@ -61,16 +61,11 @@ from .readers import capture as fmt
 
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 10.0
 
-#: Metric -> what its value summarizes: ``mean`` over the sample's interval (rates and
-#: shares from counter deltas) or ``last``, the level read at the interval's end.
-AGGREGATES: dict[str, str] = {
-    "cpu_util": "mean", "cpu_steal": "mean", "cpu_iowait": "mean",
-    "mem_used": "last", "mem_free": "last", "mem_total": "last", "mem_util": "last",
-    "swap_used": "last", "swap_total": "last",
-    "disk_read": "mean", "disk_write": "mean", "net_rx": "mean", "net_tx": "mean",
-    "load_avg": "last",
-    "proc_cpu_util": "mean", "proc_rss": "last",
-}
+#: Metric -> what its value summarizes, from the vocabulary (``schema.Metric.aggregate``):
+#: ``mean`` over the sample's interval (rates and shares from counter deltas) or
+#: ``last``, the level read at the interval's end.
+AGGREGATES: dict[str, str] = {name: m.aggregate for name, m in schema.METRICS.items()
+                              if m.aggregate in ("mean", "last")}
 
 # On Linux, guest time (running a VM's vCPU, e.g. a KVM host) is already counted in
 # user/nice; psutil's cpu_percent subtracts it from the total the same way (psutil

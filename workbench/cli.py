@@ -37,6 +37,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = previous
 
 
+class _Registry:
+    """``choices`` read from a library registry when argparse first needs them (a value
+    given, or help), so that the choices follow the registry and ``workbench --help``
+    does not import the statistics stack."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def _names(self) -> list[str]:
+        import importlib
+
+        return list(getattr(importlib.import_module(f".{self.module}", __package__), self.name))
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="What a virtualization technique costs on "
                                      "your hardware: read measurements into one table, compare, report.")
@@ -160,7 +180,8 @@ def _parser() -> argparse.ArgumentParser:
                                 "stage,aggregate,interval, plus scope,guest where a condition mixes them)")
     p.add_argument("--confidence-level", type=float, default=0.95)
     p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--test", default="mannwhitneyu", choices=["mannwhitneyu", "brunnermunzel", "welch"])
+    p.add_argument("--test", default="mannwhitneyu", choices=_Registry("stats", "TESTS"),
+                   help="two-sample test (workbench.stats.TESTS; more with stats.register_test)")
     p.add_argument("--format", default="text", choices=["text", "csv", "json"])
     p.set_defaults(func=_compare)
 

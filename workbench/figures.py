@@ -13,7 +13,7 @@ import polars as pl
 import seaborn as sns
 from matplotlib.axes import Axes
 
-from .schema import MB_PER_S, MIB, NS
+from .schema import CACHE_MEMORY, MIB, display_unit
 
 APPROX_SOURCE = "thesis-text"
 _PALETTE = {"virtualized": "#d95f02", "paravirtualized": "#1b9e77", "native": "#7570b3"}
@@ -105,7 +105,7 @@ def fig69_71_cache_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
     """Figures 69-71 as one comparison: change of every EVEREST Cache & Memory value
     against the freshly booted host, in percent (latency: positive = slower)."""
     ax = _ax(ax)
-    metrics = ["mem_read_bw", "mem_write_bw", "mem_copy_bw", "mem_latency"]
+    metrics = list(CACHE_MEMORY.metrics)
     # The Cache & Memory values are the only ones with these metrics in the thesis
     # (read by the EVEREST reader since figures 69-71 moved to it): select by metric.
     data = _select(table, metrics, condition="virtualized")
@@ -115,9 +115,9 @@ def fig69_71_cache_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
            .with_columns(change=100 * (pl.col("value") / pl.col("base") - 1))
            .filter(pl.col("stage") != stages[0])
            .with_columns(what=pl.col("component") + " " + pl.col("metric").replace(
-               {"mem_read_bw": "read", "mem_write_bw": "write", "mem_copy_bw": "copy",
-                "mem_latency": "latency"})))
-    order = [f"{c} {m}" for c in ("memory", "L1", "L2") for m in ("read", "write", "copy", "latency")]
+               {m: label.lower() for m, label in CACHE_MEMORY.columns})))
+    # The thesis's host has no L3: its rows are left out.
+    order = [f"{c} {label.lower()}" for c in CACHE_MEMORY.levels[:3] for _, label in CACHE_MEMORY.columns]
     sns.barplot(data=rel.to_pandas(), y="what", x="change", hue="stage", order=order, orient="h",
                 hue_order=stages[1:], ax=ax, palette=["#7570b3", "#e7298a"])
     ax.axvline(0, color="black", lw=0.8)
@@ -130,11 +130,10 @@ def fig69_71_cache_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
 def cache_memory_table(table: pl.DataFrame) -> pl.DataFrame:
     """Figures 69-71 in EVEREST's layout: rows Memory/L1/L2/L3, columns Read/Write/Copy
     (MB/s) and Latency (ns), one block per stage."""
-    metrics = {"mem_read_bw": "Read (MB/s)", "mem_write_bw": "Write (MB/s)",
-               "mem_copy_bw": "Copy (MB/s)", "mem_latency": "Latency (ns)"}
+    metrics = {m: CACHE_MEMORY.column_label(m, unit=True) for m in CACHE_MEMORY.metrics}
     data = _select(table, list(metrics)).with_columns(
-        shown=pl.when(pl.col("metric") == "mem_latency").then(pl.col("value") / NS)
-        .otherwise(pl.col("value") / MB_PER_S).round(1),
+        shown=(pl.col("value") * pl.col("metric").replace_strict(
+            {m: display_unit(m)[1] for m in metrics}, return_dtype=pl.Float64)).round(1),
         column=pl.col("metric").replace(metrics))
     return (data.pivot(on="column", index=["stage", "component"], values="shown",
                        aggregate_function="first", maintain_order=True)
@@ -211,11 +210,11 @@ def comparison_ratios(comparisons, ax: Axes | None = None) -> Axes:
         labels.append(f"{c.treatment.condition}: {cell}")
         color = _PALETTE.get(c.treatment.condition, "#555555")
         colors.append(color)
-        if c.ratio_low is not None:
-            ax.errorbar(c.ratio, i, xerr=[[c.ratio - c.ratio_low], [c.ratio_high - c.ratio]], fmt="o",
-                        color=color, capsize=3)
+        r = c.ratio
+        if r.low is not None:
+            ax.errorbar(r.value, i, xerr=[[r.value - r.low], [r.high - r.value]], fmt="o", color=color, capsize=3)
         else:
-            ax.plot(c.ratio, i, "o", mfc="white", color=color)
+            ax.plot(r.value, i, "o", mfc="white", color=color)
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_yticks(range(len(items)), labels)
     ax.invert_yaxis()
@@ -229,13 +228,13 @@ def run_distributions(table: pl.DataFrame, metric: str, ax: Axes | None = None, 
                       by: str = "stage") -> Axes:
     """Per-run values of one metric by condition (one dot per run), in display units."""
     from .stats import run_values
-    from .schema import display_unit
 
     ax = _ax(ax)
-    values = run_values(table.filter(pl.col("metric") == metric)).to_pandas()
+    rows = table.filter(pl.col("metric") == metric)
+    values = run_values(rows).to_pandas()
     if values.empty:
         raise ValueError(f"no rows for metric {metric!r}")
-    unit, factor = display_unit(metric)
+    unit, factor = display_unit(metric, rows["unit"][0])  # a metric outside the vocabulary: its native unit
     values["shown"] = values["value"] * factor
     hue = by if by in values and values[by].notna().any() else None
     sns.stripplot(data=values, x="shown", y="condition", hue=hue, dodge=hue is not None, ax=ax, jitter=0.2,
@@ -277,7 +276,7 @@ def capture_series(table: pl.DataFrame, metric: str, ax: Axes | None = None, *,
 
     import numpy as np
 
-    from .schema import METRICS, display_unit
+    from .schema import METRICS
 
     ax = _ax(ax)
     series = table.filter(pl.col("metric") == metric)
@@ -293,7 +292,7 @@ def capture_series(table: pl.DataFrame, metric: str, ax: Axes | None = None, *,
                          .min()).item()
     series = series.sort("time").with_columns(
         seconds=(pl.col("time") - start).dt.total_microseconds() / 1e6)
-    unit, factor = display_unit(metric)
+    unit, factor = display_unit(metric, series["unit"][0])  # a metric outside the vocabulary: its native unit
 
     def order(name: str) -> tuple:  # total first, then cpu0, cpu1, ..., cpu10 numerically
         return (name != "total", [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)])
@@ -340,10 +339,6 @@ def capture_series(table: pl.DataFrame, metric: str, ax: Axes | None = None, *,
 
 
 # --------------------------------------------------------------------------- memory probe
-
-_PROBE_ROWS = {"memory": "Memory", "L1": "L1 Cache", "L2": "L2 Cache", "L3": "L3 Cache"}
-_PROBE_COLUMNS = {"mem_read_bw": "Read (MB/s)", "mem_write_bw": "Write (MB/s)",
-                  "mem_copy_bw": "Copy (MB/s)", "mem_latency": "Latency (ns)"}
 
 
 def _probe_stage(user_stage: str | None, mode: str) -> str:
@@ -395,15 +390,17 @@ def probe_cache_memory_table(table: pl.DataFrame, *, bandwidth_stage: str = "all
     if rows.is_empty():
         raise ValueError(f"no measured probe rows for stage {_probe_stage(stage, bandwidth_stage)!r}")
     out = []
-    for component, label in _PROBE_ROWS.items():
+    for component, label in CACHE_MEMORY.rows:
         cells = {"": label}
-        for metric, column in _PROBE_COLUMNS.items():
+        for metric in CACHE_MEMORY.metrics:
+            column = CACHE_MEMORY.column_label(metric, unit=True)
             hit = rows.filter((pl.col("component") == component) & (pl.col("metric") == metric))
             if hit.is_empty():
                 cells[column] = ""  # an absent level: EVEREST leaves the row empty
                 continue
             r = hit.row(0, named=True)
-            scale, digits = (1 / NS, 1) if metric == "mem_latency" else (1 / MB_PER_S, 0)
+            scale = display_unit(metric)[1]
+            digits = 0 if display_unit(metric)[0] == "MB/s" else 1  # EVEREST: whole MB/s, ns to 0.1
             interval = ("[-]" if r["low"] != r["low"] else  # NaN: too few trials
                         f"[{r['low'] * scale:.{digits}f}, {r['high'] * scale:.{digits}f}]")
             cells[column] = f"{r['median'] * scale:.{digits}f} {interval}"
@@ -438,11 +435,11 @@ def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter
 
-    from .probe import ALL_CORES, LEVELS, SINGLE, format_size
+    from .probe import ALL_CORES, BANDWIDTH_METRICS, LEVELS, SINGLE, format_size
 
     ax = _ax(ax)
     summary = _probe_summary(table, stage, confidence_level, include_flagged)
-    colours = {"mem_read_bw": "#1b9e77", "mem_write_bw": "#d95f02", "mem_copy_bw": "#7570b3"}
+    colours = dict(zip(BANDWIDTH_METRICS, ("#1b9e77", "#d95f02", "#7570b3")))
 
     def series(mode: str, metric: str):
         rows = summary.filter((pl.col("stage") == _probe_stage(stage, mode)) & (pl.col("metric") == metric)
@@ -458,19 +455,21 @@ def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes
             rows, err = series(mode, metric)
             if rows.is_empty():
                 continue
-            scale = 1 / MB_PER_S
+            scale = display_unit(metric)[1]
+            label = f"{CACHE_MEMORY.column_label(metric).lower()}, {mode}"
             ax.errorbar(rows["x"].to_list(), (rows["median"] * scale).to_list(),
                         yerr=[[v * scale for v in e] for e in err], color=colour, ls=style, marker="o",
-                        capsize=3, label=f"{_PROBE_COLUMNS[metric].split()[0].lower()}, {mode}")
-            handles.append(Line2D([], [], color=colour, ls=style, marker="o",
-                                  label=f"{_PROBE_COLUMNS[metric].split()[0].lower()}, {mode}"))
+                        capsize=3, label=label)
+            handles.append(Line2D([], [], color=colour, ls=style, marker="o", label=label))
     lat_ax = ax.twinx()
     rows, err = series(SINGLE, "mem_latency")
+    lat_unit, lat_scale = display_unit("mem_latency")
     if not rows.is_empty():
-        lat_ax.errorbar(rows["x"].to_list(), (rows["median"] / NS).to_list(),
-                        yerr=[[v / NS for v in e] for e in err], color="black", ls=":", marker="s", capsize=3)
+        lat_ax.errorbar(rows["x"].to_list(), (rows["median"] * lat_scale).to_list(),
+                        yerr=[[v * lat_scale for v in e] for e in err], color="black", ls=":", marker="s",
+                        capsize=3)
         handles.append(Line2D([], [], color="black", ls=":", marker="s", label="latency, single-thread"))
-        for x, y, comp in zip(rows["x"], rows["median"] / NS, rows["component"]):
+        for x, y, comp in zip(rows["x"], rows["median"] * lat_scale, rows["component"]):
             lat_ax.annotate(comp, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     for level, size in (caches or {}).items():
         ax.axvline(size, color="grey", lw=0.8, ls=(0, (1, 3)))
@@ -482,7 +481,7 @@ def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_size(v).replace(".0 ", " ")))
     ax.set_xlabel("working-set size (bytes per array, log scale)")
     ax.set_ylabel("bandwidth (MB/s, log scale)")
-    lat_ax.set_ylabel("latency (ns, log scale)")
+    lat_ax.set_ylabel(f"latency ({lat_unit}, log scale)")
     order = [lv for lv in LEVELS if lv in sizes]
     ax.set_title(f"Memory probe: bandwidth and latency against working-set size ({', '.join(order)})")
     # Below the axes: inside, it would hide the L1 points at the left.

@@ -78,9 +78,11 @@ from .machine import (Cache, Machine, MachineError, default_labels, describe_vir
                       detect_machine, format_size, usable_cpus)
 
 SOURCE = "workbench-probe"
-METRICS = ("mem_read_bw", "mem_write_bw", "mem_copy_bw", "mem_latency")
-BANDWIDTH_METRICS = METRICS[:3]
-LEVELS = ("L1", "L2", "L3", "memory")
+# The Cache & Memory layout (schema.CACHE_MEMORY): read, write, copy, latency; levels
+# here from the smallest working set to the largest.
+METRICS = schema.CACHE_MEMORY.metrics
+BANDWIDTH_METRICS = tuple(m for m in METRICS if schema.METRICS[m].unit == "bytes/s")
+LEVELS = schema.CACHE_MEMORY.levels_by_size
 SINGLE = "single-thread"
 ALL_CORES = "all-cores"
 WARM_UP = "warm-up"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Iterable, Mapping
 
 import polars as pl
@@ -57,54 +58,6 @@ SCOPES = ("host", "guest", "control-domain")
 AGGREGATES = ("mean", "min", "max", "last", "best", "single")
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One entry of the metric vocabulary (DESIGN.md §4)."""
-
-    name: str
-    unit: str
-    components: str  #: regular expression the component must match in full
-    description: str
-    bounds: tuple[float, float] = (-math.inf, math.inf)  #: legal value range (NaN allowed)
-
-
-_CPU = r"total|cpu\d+"
-_LEVELS = r"memory|L1|L2|L3"
-_PCT = (0.0, 100.0)
-_NONNEG = (0.0, math.inf)
-
-#: The metric vocabulary: name -> Metric. One table, no if-chains (cf. pyperf's METADATA).
-METRICS: dict[str, Metric] = {m.name: m for m in [
-    Metric("cpu_util", "percent", _CPU, "busy share per component", _PCT),
-    Metric("cpu_steal", "percent", _CPU, "time stolen by the hypervisor", _PCT),
-    Metric("cpu_iowait", "percent", _CPU, "time waiting for I/O", _PCT),
-    Metric("mem_used", "bytes", "total", "memory in use", _NONNEG),
-    Metric("mem_free", "bytes", "total", "memory free", _NONNEG),
-    Metric("mem_total", "bytes", "total", "memory installed/assigned", _NONNEG),
-    Metric("mem_util", "percent", "total", "memory in use as share of total", _PCT),
-    Metric("mem_read_bw", "bytes/s", _LEVELS, "read bandwidth", _NONNEG),
-    Metric("mem_write_bw", "bytes/s", _LEVELS, "write bandwidth", _NONNEG),
-    Metric("mem_copy_bw", "bytes/s", _LEVELS, "copy bandwidth", _NONNEG),
-    Metric("mem_latency", "seconds", _LEVELS, "load-to-use latency", _NONNEG),
-    Metric("stream_copy_bw", "bytes/s", "memory", "STREAM Copy best rate", _NONNEG),
-    Metric("stream_scale_bw", "bytes/s", "memory", "STREAM Scale best rate", _NONNEG),
-    Metric("stream_add_bw", "bytes/s", "memory", "STREAM Add best rate", _NONNEG),
-    Metric("stream_triad_bw", "bytes/s", "memory", "STREAM Triad best rate", _NONNEG),
-    Metric("net_rx", "bytes/s", r".+", "received per interface", _NONNEG),
-    Metric("net_tx", "bytes/s", r".+", "sent per interface", _NONNEG),
-    Metric("disk_read", "bytes/s", r".+", "read per device", _NONNEG),
-    Metric("disk_write", "bytes/s", r".+", "written per device", _NONNEG),
-    Metric("load_avg", "1", "total", "run-queue load average", _NONNEG),
-    Metric("swap_used", "bytes", "total", "swap space in use", _NONNEG),
-    Metric("swap_total", "bytes", "total", "swap space configured", _NONNEG),
-    Metric("proc_cpu_util", "percent", r".+", "CPU of one process, share of all cores (component name[pid])", _PCT),
-    Metric("proc_rss", "bytes", r".+", "resident memory of one process (component name[pid])", _NONNEG),
-    Metric("bench_score", "score", r".+", "other EVEREST/AIDA64 benchmark pages"),
-]}
-
-# A metric outside the vocabulary is kept as "<source>:<native name>" (DESIGN.md §3).
-_NATIVE_METRIC = re.compile(r"[A-Za-z0-9_.-]+:.+")
-
 #: Unit conversions used by readers, written down once with their reason.
 #: EVEREST/AIDA64 print memory *sizes* in MB meaning MiB (Windows convention: the
 #: thesis host shows 3070 MB for 3 GiB minus shared video memory), but bandwidth in
@@ -115,7 +68,24 @@ KIB = 1024
 MB_PER_S = 1e6
 NS = 1e-9
 
-#: Display helpers: canonical unit -> (display unit, factor to multiply by).
+
+class Direction(str, Enum):
+    """Which way a change of a metric reads (DESIGN.md §4): the verdict's words follow it.
+
+    ``HIGHER``/``LOWER``: a performance metric, better when higher (bandwidth, scores)
+    or lower (latency): "is 12.0 % faster/slower". ``USAGE``: a resource in use (CPU,
+    memory, I/O): "uses 2.5 % more". ``NEUTRAL``: neither (a size, a name outside the
+    vocabulary): "is 3.0 % higher".
+    """
+
+    HIGHER = "higher-is-better"
+    LOWER = "lower-is-better"
+    USAGE = "usage"
+    NEUTRAL = "neutral"
+
+
+#: Display helpers: canonical unit -> (display unit, factor to multiply by). The
+#: default display of a metric in that unit (a :class:`Metric` may set its own).
 DISPLAY: dict[str, tuple[str, float]] = {
     "bytes/s": ("MB/s", 1 / MB_PER_S),
     "bytes": ("MiB", 1 / MIB),
@@ -126,22 +96,198 @@ DISPLAY: dict[str, tuple[str, float]] = {
 }
 
 
-def display_unit(metric: str) -> tuple[str, float]:
-    """Return ``(unit label, factor)`` to show values of `metric` in human units."""
-    m = METRICS.get(metric)
-    if m is None:
-        return ("", 1.0)
-    return DISPLAY.get(m.unit, (m.unit, 1.0))
+@dataclass(frozen=True)
+class Metric:
+    """One entry of the metric vocabulary (DESIGN.md §4): everything a metric means.
+
+    Statistics, figures, the capture and the readers ask this entry (through
+    :func:`metric`); nothing guesses a metric's meaning from its name.
+
+    Attributes
+    ----------
+    name, unit, components, description
+        The name, its canonical unit, a regular expression the component must match
+        in full, and what it measures.
+    bounds
+        Legal value range (NaN always allowed).
+    direction
+        :class:`Direction`: which way a change reads in a verdict.
+    aggregate
+        What one sample of it summarizes by default: ``mean`` over the sample's
+        interval (rates and shares from counter deltas: what the capture records),
+        ``last`` (a level read at the interval's end), ``best`` (best of N, STREAM)
+        or ``single`` (a one-shot result). ``None`` for names outside the vocabulary.
+    label
+        A human label ("read bandwidth"); defaults to the name.
+    display_unit, display_factor
+        Unit shown to people and the factor from the canonical unit; default from
+        :data:`DISPLAY` by unit.
+    """
+
+    name: str
+    unit: str
+    components: str
+    description: str
+    bounds: tuple[float, float] = (-math.inf, math.inf)
+    direction: Direction = Direction.NEUTRAL
+    aggregate: str | None = "single"
+    label: str = ""
+    display_unit: str | None = None
+    display_factor: float | None = None
+
+    def __post_init__(self) -> None:
+        shown, factor = DISPLAY.get(self.unit, (self.unit, 1.0))
+        if self.display_unit is None:
+            object.__setattr__(self, "display_unit", shown)
+        if self.display_factor is None:
+            object.__setattr__(self, "display_factor", factor)
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+        if self.aggregate is not None and self.aggregate not in AGGREGATES:
+            raise ValueError(f"Metric {self.name}: `aggregate` must be one of {', '.join(AGGREGATES)}, "
+                             f"found {self.aggregate!r}")
+
+
+_CPU = r"total|cpu\d+"
+_LEVELS = r"memory|L1|L2|L3"
+_PCT = (0.0, 100.0)
+_NONNEG = (0.0, math.inf)
+_UP, _DOWN, _USE = Direction.HIGHER, Direction.LOWER, Direction.USAGE
+
+#: The metric vocabulary: name -> Metric. One table, no if-chains (cf. pyperf's METADATA).
+#: Aggregates: ``mean`` for rates and shares (counter deltas over the interval), ``last``
+#: for levels read at the interval's end (what the capture records); one-shot results
+#: ``single``, STREAM's best-of-N ``best``.
+METRICS: dict[str, Metric] = {m.name: m for m in [
+    Metric("cpu_util", "percent", _CPU, "busy share per component", _PCT, _USE, "mean", "CPU utilization"),
+    Metric("cpu_steal", "percent", _CPU, "time stolen by the hypervisor", _PCT, _USE, "mean", "CPU steal"),
+    Metric("cpu_iowait", "percent", _CPU, "time waiting for I/O", _PCT, _USE, "mean", "CPU I/O wait"),
+    Metric("mem_used", "bytes", "total", "memory in use", _NONNEG, _USE, "last", "memory used"),
+    Metric("mem_free", "bytes", "total", "memory free", _NONNEG, aggregate="last", label="memory free"),
+    Metric("mem_total", "bytes", "total", "memory installed/assigned", _NONNEG, aggregate="last",
+           label="memory total"),
+    Metric("mem_util", "percent", "total", "memory in use as share of total", _PCT, _USE, "last",
+           "memory utilization"),
+    Metric("mem_read_bw", "bytes/s", _LEVELS, "read bandwidth", _NONNEG, _UP, label="read bandwidth"),
+    Metric("mem_write_bw", "bytes/s", _LEVELS, "write bandwidth", _NONNEG, _UP, label="write bandwidth"),
+    Metric("mem_copy_bw", "bytes/s", _LEVELS, "copy bandwidth", _NONNEG, _UP, label="copy bandwidth"),
+    Metric("mem_latency", "seconds", _LEVELS, "load-to-use latency", _NONNEG, _DOWN, label="latency"),
+    Metric("stream_copy_bw", "bytes/s", "memory", "STREAM Copy best rate", _NONNEG, _UP, "best", "STREAM Copy"),
+    Metric("stream_scale_bw", "bytes/s", "memory", "STREAM Scale best rate", _NONNEG, _UP, "best",
+           "STREAM Scale"),
+    Metric("stream_add_bw", "bytes/s", "memory", "STREAM Add best rate", _NONNEG, _UP, "best", "STREAM Add"),
+    Metric("stream_triad_bw", "bytes/s", "memory", "STREAM Triad best rate", _NONNEG, _UP, "best",
+           "STREAM Triad"),
+    Metric("net_rx", "bytes/s", r".+", "received per interface", _NONNEG, _USE, "mean", "network received"),
+    Metric("net_tx", "bytes/s", r".+", "sent per interface", _NONNEG, _USE, "mean", "network sent"),
+    Metric("disk_read", "bytes/s", r".+", "read per device", _NONNEG, _USE, "mean", "disk read"),
+    Metric("disk_write", "bytes/s", r".+", "written per device", _NONNEG, _USE, "mean", "disk written"),
+    Metric("load_avg", "1", "total", "run-queue load average", _NONNEG, _USE, "last", "load average"),
+    Metric("swap_used", "bytes", "total", "swap space in use", _NONNEG, _USE, "last", "swap used"),
+    Metric("swap_total", "bytes", "total", "swap space configured", _NONNEG, aggregate="last",
+           label="swap total"),
+    Metric("proc_cpu_util", "percent", r".+", "CPU of one process, share of all cores (component name[pid])",
+           _PCT, _USE, "mean", "process CPU"),
+    Metric("proc_rss", "bytes", r".+", "resident memory of one process (component name[pid])", _NONNEG, _USE,
+           "last", "process resident memory"),
+    Metric("bench_score", "score", r".+", "other EVEREST/AIDA64 benchmark pages", direction=_UP,
+           label="benchmark score"),
+]}
+
+
+def metric(name: str, unit: str | None = None) -> Metric:
+    """The :class:`Metric` for `name`: its vocabulary entry, or for a name outside the
+    vocabulary (``<source>:<native name>``) a neutral entry that keeps `unit`, the
+    native unit from the table's ``unit`` column, as is (no display conversion)."""
+    spec = METRICS.get(name)
+    if spec is not None:
+        return spec
+    native = unit or ""
+    return Metric(name, native, r".+", "outside the vocabulary: kept as the source named it",
+                  aggregate=None, display_unit=native, display_factor=1.0)
+
+
+@dataclass(frozen=True)
+class CacheMemoryLayout:
+    """The EVEREST/AIDA64 Cache & Memory window: levels (rows) x metrics (columns),
+    each with the window's English label. Declared once (:data:`CACHE_MEMORY`) for the
+    reader, the thesis transcription, the probe and the figures.
+
+    Attributes
+    ----------
+    rows : tuple of (component, label)
+        In the window's order: ``("memory", "Memory"), ("L1", "L1 Cache"), ...``.
+    columns : tuple of (metric, label)
+        In the window's order: ``("mem_read_bw", "Read"), ...``.
+    """
+
+    rows: tuple[tuple[str, str], ...]
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """Components in the window's row order (memory, L1, L2, L3)."""
+        return tuple(c for c, _ in self.rows)
+
+    @property
+    def levels_by_size(self) -> tuple[str, ...]:
+        """Components from the smallest working set to the largest (L1, L2, L3, memory)."""
+        return (*self.levels[1:], self.levels[0])
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Metrics in the window's column order (read, write, copy, latency)."""
+        return tuple(m for m, _ in self.columns)
+
+    def row_label(self, component: str) -> str:
+        """``"L1 Cache"`` for ``"L1"``."""
+        return dict(self.rows)[component]
+
+    def column_label(self, metric_name: str, *, unit: bool = False) -> str:
+        """``"Read"``, or with ``unit=True`` ``"Read (MB/s)"`` (the metric's display unit)."""
+        label = dict(self.columns)[metric_name]
+        return f"{label} ({metric(metric_name).display_unit})" if unit else label
+
+    def component(self, label: str) -> str:
+        """The component of a row label (``"L1 Cache"`` -> ``"L1"``)."""
+        return {lab: c for c, lab in self.rows}[label]
+
+    def metric(self, label: str) -> str:
+        """The metric of a column label (``"Read"`` -> ``"mem_read_bw"``)."""
+        return {lab: m for m, lab in self.columns}[label]
+
+
+#: The Cache & Memory layout (EVEREST v5.50 window, AIDA64 alike; the thesis's figures 69-71).
+CACHE_MEMORY = CacheMemoryLayout(
+    rows=(("memory", "Memory"), ("L1", "L1 Cache"), ("L2", "L2 Cache"), ("L3", "L3 Cache")),
+    columns=(("mem_read_bw", "Read"), ("mem_write_bw", "Write"), ("mem_copy_bw", "Copy"),
+             ("mem_latency", "Latency")),
+)
+
+# A metric outside the vocabulary is kept as "<source>:<native name>" (DESIGN.md §3).
+_NATIVE_METRIC = re.compile(r"[A-Za-z0-9_.-]+:.+")
+
+def display_unit(metric_name: str, unit: str | None = None) -> tuple[str, float]:
+    """Return ``(unit label, factor)`` to show values of `metric_name` in human units.
+
+    A name outside the vocabulary shows its native `unit` (the table's ``unit``
+    column) unchanged, factor 1.
+    """
+    spec = metric(metric_name, unit)
+    return (spec.display_unit, spec.display_factor)
 
 
 def to_display(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add ``display_value`` and ``display_unit`` columns (MB/s, MiB, ns, %)."""
-    units = {name: display_unit(name) for name in frame["metric"].unique().to_list()}
+    """Add ``display_value`` and ``display_unit`` columns (MB/s, MiB, ns, %; the native
+    unit for metrics outside the vocabulary)."""
+    names = [n for n in frame["metric"].unique().to_list() if n in METRICS]
+    known = pl.col("metric").is_in(names)
     return frame.with_columns(
         display_value=pl.col("value") * pl.col("metric").replace_strict(
-            {k: v[1] for k, v in units.items()}, default=1.0, return_dtype=pl.Float64),
-        display_unit=pl.col("metric").replace_strict(
-            {k: v[0] for k, v in units.items()}, default="", return_dtype=pl.String),
+            {n: METRICS[n].display_factor for n in names}, default=1.0, return_dtype=pl.Float64),
+        display_unit=pl.when(known).then(pl.col("metric").replace_strict(
+            {n: METRICS[n].display_unit for n in names}, default="", return_dtype=pl.String))
+        .otherwise(pl.col("unit")),
     )
 
 

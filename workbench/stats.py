@@ -12,9 +12,12 @@ component, stage, ... given by ``by``) between each condition and the baseline:
    from the autocorrelation and the effective sample size reported, clearly labelled
    as within-run (it says how steady the run was, not whether a repeat agrees).
 3. **Against the baseline:** ratio and difference of means with bootstrap intervals
-   (``scipy.stats.bootstrap``, BCa, percentile where BCa is undefined), Cliff's delta
-   and Hedges' g, and a named test (Mann-Whitney U by default; Brunner-Munzel or
-   Welch's t on request), Holm-corrected across all comparisons of a call.
+   (``scipy.stats.bootstrap``, BCa, percentile where BCa is undefined), the effect
+   sizes of :data:`EFFECT_SIZES` (Cliff's delta, Hedges' g), and a named test from
+   :data:`TESTS` (Mann-Whitney U by default; Brunner-Munzel or Welch's t on request),
+   Holm-corrected across all comparisons of a call. Both are registries:
+   :func:`register_test` and :func:`register_effect_size` plug in more, and the CLI's
+   ``--test`` choices are read from :data:`TESTS`.
 4. **Refusal rule.** A two-sided exact Mann-Whitney U test on n runs per condition
    cannot give a p-value below ``2 / C(2n, n)`` whatever the data. Inference is
    made only where both conditions have at least the smallest n for which that bound
@@ -23,7 +26,10 @@ component, stage, ... given by ``by``) between each condition and the baseline:
    one comparison that is 4 runs per condition.
 
 Computing (:func:`compare`, :func:`compare_all`) is separate from wording
-(:attr:`Comparison.verdict`); results are frozen dataclasses with
+(:attr:`Comparison.verdict`); the words follow the metric's
+:class:`~workbench.schema.Direction` from the vocabulary, never its name. Results are
+frozen dataclasses composed of small parts (:class:`Estimate`, :class:`TestResult`,
+:class:`EffectSize`, :class:`Rule`, a :class:`Status`), with
 ``confidence_interval(confidence_level=...)`` and ``to_frame()`` (scipy's style).
 """
 from __future__ import annotations
@@ -31,14 +37,16 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Iterable, NamedTuple, Sequence
+from enum import Enum
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import polars as pl
 from scipy import stats as sst
 
 from .errors import WorkbenchError
-from .schema import METRICS, display_unit
+from .schema import METRICS, Direction, Metric, display_unit
+from .schema import metric as vocabulary
 
 #: Columns that define a comparison cell unless the caller says otherwise. Scope and
 #: guest are not in it, so a KVM guest is compared with a native host; where one
@@ -46,9 +54,6 @@ from .schema import METRICS, display_unit
 #: XenServer), ``by=None`` adds them (:data:`SPLIT_BY`), an explicit ``by`` is refused.
 DEFAULT_BY = ("metric", "component", "stage", "aggregate", "interval")
 SPLIT_BY = ("scope", "guest")
-TESTS = ("mannwhitneyu", "brunnermunzel", "welch")
-_TEST_NAMES = {"mannwhitneyu": "Mann-Whitney U (two-sided)", "brunnermunzel": "Brunner-Munzel (two-sided)",
-               "welch": "Welch's t (two-sided)"}
 DEFAULT_SEED = 20150902  # the thesis's date: bootstrap results are reproducible run to run
 N_RESAMPLES = 9999
 
@@ -58,41 +63,122 @@ class ConfidenceInterval(NamedTuple):
     high: float
 
 
-# --------------------------------------------------------------------------- direction
+# --------------------------------------------------------------------------- registries
 
 
-_USAGE = ("cpu_", "mem_used", "mem_util", "load_avg", "net_", "disk_", "swap_used", "proc_")
+@dataclass(frozen=True)
+class TwoSampleTest:
+    """A two-sample test of the registry (:func:`register_test`).
+
+    ``function(baseline, treatment)`` takes the run values of both conditions (the
+    order of every callable here) and returns an object with ``statistic`` and ``pvalue`` (any ``scipy.stats`` test
+    result) or a ``(statistic, pvalue)`` pair. A non-finite p-value means "undefined
+    for these data": the comparison then reports :data:`FALLBACK_TEST` and says so.
+    """
+
+    name: str
+    function: Callable[[np.ndarray, np.ndarray], Any]
+    display: str  #: as the verdict names it, "Mann-Whitney U (two-sided)"
+    tests: str  #: what it tests (its null hypothesis), for documentation and help
 
 
-def direction(metric: str) -> str:
-    """``"higher"`` if more is better (bandwidth, scores), ``"lower"`` for latency,
-    ``"usage"`` for resource use (CPU, memory, I/O), ``"neutral"`` otherwise."""
-    if metric.endswith("_bw") or metric == "bench_score":
-        return "higher"
-    if metric == "mem_latency":
-        return "lower"
-    if metric.startswith(_USAGE):
-        return "usage"
-    return "neutral"
+@dataclass(frozen=True)
+class EffectSizeMethod:
+    """An effect size of the registry (:func:`register_effect_size`):
+    ``function(baseline, treatment) -> float`` on the run values."""
+
+    name: str
+    function: Callable[[np.ndarray, np.ndarray], float]
+    display: str
+    measures: str
 
 
-def _predicate(metric: str, change: float, amount: str) -> str:
+#: Two-sample tests by name (papermill's small registry); the CLI's ``--test`` choices.
+TESTS: dict[str, TwoSampleTest] = {}
+#: Effect sizes by name, each reported as a column of :meth:`Comparison.to_frame`.
+EFFECT_SIZES: dict[str, EffectSizeMethod] = {}
+#: Always defined on runs of two conditions: reported where the requested test is not.
+FALLBACK_TEST = "mannwhitneyu"
+
+
+def register_test(name: str, function: Callable[[np.ndarray, np.ndarray], Any], *, display: str,
+                  tests: str) -> TwoSampleTest:
+    """Register a two-sample test under `name` (replacing one of that name).
+
+    Parameters
+    ----------
+    name : str
+        The key ``compare_all(test=...)`` and ``workbench compare --test`` accept.
+    function : callable
+        ``function(baseline, treatment)`` -> an object with ``statistic`` and
+        ``pvalue``, or a ``(statistic, pvalue)`` pair; two-sided.
+    display : str
+        How verdicts and the ``test`` column name it.
+    tests : str
+        What it tests, in words.
+    """
+    entry = TwoSampleTest(name, function, display, tests)
+    TESTS[name] = entry
+    return entry
+
+
+def register_effect_size(name: str, function: Callable[[np.ndarray, np.ndarray], float], *, display: str,
+                         measures: str) -> EffectSizeMethod:
+    """Register an effect size under `name` (its column in :meth:`Comparison.to_frame`);
+    ``function(baseline, treatment) -> float``."""
+    taken = (*DEFAULT_BY, *SPLIT_BY, *_FRAME_COLUMNS)
+    if name in taken:
+        raise WorkbenchError(f"effect size name {name!r} is a column of Comparison.to_frame already; "
+                             f"choose another (taken: {', '.join(taken)})")
+    entry = EffectSizeMethod(name, function, display, measures)
+    EFFECT_SIZES[name] = entry
+    return entry
+
+
+def _run_test(name: str, x: np.ndarray, y: np.ndarray) -> TestResult:
+    """Run test `name` on treatment `y` against baseline `x`; fall back to
+    :data:`FALLBACK_TEST` (and say so) where it is undefined for these data."""
+    chosen = TESTS[name]
+    stat, p = _call_test(chosen, x, y)
+    if math.isfinite(p) or name == FALLBACK_TEST:
+        return TestResult(name, chosen.display, stat, p)
+    # Undefined when the groups do not overlap (Brunner-Munzel) or have no spread
+    # (Welch): never read that as "not significant"; Mann-Whitney U is defined.
+    fallback = TESTS[FALLBACK_TEST]
+    stat, p = _call_test(fallback, x, y)
+    return TestResult(FALLBACK_TEST, f"{fallback.display}; {chosen.display} is undefined for these data", stat, p)
+
+
+def _call_test(test: TwoSampleTest, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    with warnings.catch_warnings():  # an undefined test is handled by the caller, not warned about
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = test.function(x, y)
+    try:
+        stat, p = (res.statistic, res.pvalue) if hasattr(res, "pvalue") else res
+        return float(stat), float(p)
+    except (TypeError, ValueError):
+        raise WorkbenchError(f"two-sample test {test.name!r} must return an object with `statistic` and "
+                             f"`pvalue` or a (statistic, pvalue) pair; it returned {res!r}") from None
+
+
+# --------------------------------------------------------------------------- wording by direction
+
+
+def _predicate(spec: Metric, change: float, amount: str) -> str:
     """"is 12.0 % slower", "uses 2.5 points more", "is 3.0 % higher"."""
-    kind = direction(metric)
-    if kind == "usage":
+    if spec.direction is Direction.USAGE:
         return f"uses {amount} {'more' if change > 0 else 'less'}"
-    if kind == "neutral":
+    if spec.direction is Direction.NEUTRAL:
         return f"is {amount} {'higher' if change > 0 else 'lower'}"
-    return f"is {amount} {_phrase(metric, change)}"
+    return f"is {amount} {_phrase(spec, change)}"
 
 
-def _phrase(metric: str, change: float) -> str:
-    kind = direction(metric)
-    if kind == "usage":
+def _phrase(spec: Metric, change: float) -> str:
+    if spec.direction is Direction.USAGE:
         return "uses more" if change > 0 else "uses less"
-    if kind == "neutral":
+    if spec.direction is Direction.NEUTRAL:
         return "is higher" if change > 0 else "is lower"
-    faster = (change > 0) == (kind == "higher")
+    faster = (change > 0) == (spec.direction is Direction.HIGHER)
     return "faster" if faster else "slower"
 
 
@@ -130,8 +216,8 @@ def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY) -> pl.DataFr
     missing = [c for c in by if c not in table.columns]
     if missing:
         raise WorkbenchError(f"`by` names unknown column(s) {missing}; columns: {', '.join(table.columns)}")
-    # Vectorized twin of direction(m) == "higher".
-    higher = pl.col("metric").str.ends_with("_bw") | (pl.col("metric") == "bench_score")
+    # Best of N is the largest value where the vocabulary says higher is better.
+    higher = pl.col("metric").is_in([n for n, m in METRICS.items() if m.direction is Direction.HIGHER])
     data = table.filter(pl.col("value").is_not_nan()).with_columns(_higher=higher)
     keys = [*by, "condition", "run"]
     merged = data.group_by(keys).agg(pl.col("source_file").n_unique().alias("files"),
@@ -234,50 +320,109 @@ class Summary:
     steal: float | None = None  #: median cpu_steal, for CPU comparisons in guests
 
 
+class Status(str, Enum):
+    """What a comparison could say (its value is the ``status`` column of :meth:`Comparison.to_frame`)."""
+
+    TESTED = "tested"  #: enough runs: interval over runs and a test
+    INSUFFICIENT_DATA = "insufficient data"  #: too few runs for the rule: descriptive only
+    WITHIN_RUN_ONLY = "within-run only"  #: one time series each: within-run intervals, no test
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its interval at `confidence_level`, and how it was computed.
+
+    ``low``/``high``/``method`` are None where no interval exists (insufficient
+    data; a ratio against a zero baseline)."""
+
+    value: float
+    confidence_level: float
+    low: float | None = None
+    high: float | None = None
+    method: str | None = None
+
+    @property
+    def interval(self) -> ConfidenceInterval | None:
+        return None if self.low is None else ConfidenceInterval(self.low, self.high)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A two-sample test's outcome. `name` is the registry key of the test that gave
+    the p-value; `label` names it as reported (with a note where the requested test
+    was undefined and :data:`FALLBACK_TEST` was used)."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    label: str
+    statistic: float
+    pvalue: float
+    pvalue_holm: float | None = None  #: Holm-adjusted over all tested comparisons of the call
+
+
+@dataclass(frozen=True)
+class EffectSize:
+    """One effect size of :data:`EFFECT_SIZES`, of the treatment against the baseline."""
+
+    name: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The refusal rule a comparison was judged by: `alpha` over `comparisons` (Holm),
+    hence at least `runs_needed` runs per condition (:func:`runs_needed`)."""
+
+    alpha: float
+    comparisons: int
+    runs_needed: int
+
+    def text(self) -> str:
+        return rule_text(self.alpha, self.comparisons)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """A condition against the baseline in one cell.
 
-    Parameters are public fields (scipy's style). ``ratio``/``difference`` are of the
-    means (treatment / baseline, treatment - baseline) in canonical units; ``low``/
-    ``high`` fields are their intervals at ``confidence_level``. ``pvalue`` is None
-    whenever inference is refused (``status`` != "tested").
+    Composed of small parts (scipy's style): ``ratio`` and ``difference`` are
+    :class:`Estimate` s of the means (treatment / baseline, treatment - baseline,
+    canonical units); ``test`` is the :class:`TestResult`, None whenever inference
+    is refused (``status`` is not :attr:`Status.TESTED`), as are ``effect_sizes``.
     """
 
     cell: tuple[tuple[str, object], ...]
     metric: str
-    unit: str
+    unit: str  #: canonical unit; the native unit for a metric outside the vocabulary
     baseline: Summary
     treatment: Summary
-    confidence_level: float
-    ratio: float
-    ratio_low: float | None
-    ratio_high: float | None
-    difference: float
-    difference_low: float | None
-    difference_high: float | None
-    interval_method: str | None
-    cliffs_delta: float | None
-    hedges_g: float | None
-    test: str | None
-    statistic: float | None
-    pvalue: float | None
-    pvalue_holm: float | None
-    alpha: float
-    comparisons: int
-    runs_needed: int
-    detectable_change: float | None  #: relative change detectable with 80 % power
-    status: str  #: "tested", "insufficient data", "within-run only"
+    status: Status
+    ratio: Estimate
+    difference: Estimate
+    rule: Rule
+    test: TestResult | None = None
+    effect_sizes: tuple[EffectSize, ...] = ()
+    detectable_change: float | None = None  #: relative change detectable with 80 % power
     random_state: int = DEFAULT_SEED
 
     @property
+    def confidence_level(self) -> float:
+        return self.ratio.confidence_level
+
+    @property
     def significant(self) -> bool:
-        return self.pvalue_holm is not None and self.pvalue_holm < self.alpha
+        return (self.test is not None and self.test.pvalue_holm is not None
+                and self.test.pvalue_holm < self.rule.alpha)
 
     @property
     def verdict(self) -> str:
         """The comparison in words (computing and wording are kept apart)."""
         return _verdict(self)
+
+    def effect_size(self, name: str) -> float | None:
+        """The value of effect size `name` (a key of :data:`EFFECT_SIZES`), None if not computed."""
+        return next((e.value for e in self.effect_sizes if e.name == name), None)
 
     def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval | None:
         """Interval of the ratio of means at another level, recomputed the way the
@@ -287,26 +432,35 @@ class Comparison:
         return None if low is None else ConfidenceInterval(low, high)
 
     def to_frame(self) -> pl.DataFrame:
-        """One row with everything a report shows."""
+        """One row with everything a report shows (the columns of ``workbench compare``)."""
         row = dict(self.cell)
-        shown, factor = display_unit(self.metric)
+        shown, factor = display_unit(self.metric, self.unit)
+        d = self.difference
+        test = self.test
         row.update(
             baseline=self.baseline.condition, condition=self.treatment.condition,
             baseline_runs=self.baseline.runs, runs=self.treatment.runs,
             baseline_mean=self.baseline.mean * factor, mean=self.treatment.mean * factor,
-            display_unit=shown, ratio=self.ratio, ratio_low=self.ratio_low, ratio_high=self.ratio_high,
-            difference=self.difference * factor,
-            difference_low=None if self.difference_low is None else self.difference_low * factor,
-            difference_high=None if self.difference_high is None else self.difference_high * factor,
-            interval_method=self.interval_method, cliffs_delta=self.cliffs_delta, hedges_g=self.hedges_g,
-            test=self.test, pvalue=self.pvalue, pvalue_holm=self.pvalue_holm, status=self.status,
-            runs_needed=self.runs_needed, verdict=self.verdict)
-        return pl.DataFrame([row], schema_overrides=_FRAME_TYPES, strict=False)
+            display_unit=shown, ratio=self.ratio.value, ratio_low=self.ratio.low, ratio_high=self.ratio.high,
+            difference=d.value * factor,
+            difference_low=None if d.low is None else d.low * factor,
+            difference_high=None if d.high is None else d.high * factor,
+            interval_method=self.ratio.method,
+            **{name: self.effect_size(name) for name in EFFECT_SIZES},
+            test=None if test is None else test.label, pvalue=None if test is None else test.pvalue,
+            pvalue_holm=None if test is None else test.pvalue_holm, status=self.status.value,
+            runs_needed=self.rule.runs_needed, verdict=self.verdict)
+        types = {**_FRAME_TYPES, **{name: pl.Float64 for name in EFFECT_SIZES}}
+        return pl.DataFrame([row], schema_overrides=types, strict=False)
 
 
+#: Columns of Comparison.to_frame besides the cell's and the effect sizes'.
+_FRAME_COLUMNS = ("baseline", "condition", "baseline_runs", "runs", "baseline_mean", "mean", "display_unit", "ratio",
+                  "ratio_low", "ratio_high", "difference", "difference_low", "difference_high", "interval_method",
+                  "test", "pvalue", "pvalue_holm", "status", "runs_needed", "verdict")
 _FRAME_TYPES = {k: pl.Float64 for k in (
     "baseline_mean", "mean", "ratio", "ratio_low", "ratio_high", "difference", "difference_low",
-    "difference_high", "cliffs_delta", "hedges_g", "pvalue", "pvalue_holm")}
+    "difference_high", "pvalue", "pvalue_holm")}
 
 
 @dataclass(frozen=True)
@@ -341,7 +495,7 @@ class ComparisonSet:
         for c in self.comparisons:
             pilot = c.baseline.values if c.baseline.runs >= 2 else ()
             p = plan(pilot, change=change, power=power, alpha=self.alpha,
-                     comparisons=c.comparisons) if len(pilot) >= 2 else None
+                     comparisons=c.rule.comparisons) if len(pilot) >= 2 else None
             rows.append({**{k: v for k, v in c.cell}, "condition": c.treatment.condition,
                          "pilot_runs": c.baseline.runs, "runs_have": min(c.baseline.runs, c.treatment.runs),
                          "runs_needed": None if p is None else p.runs_per_condition,
@@ -366,7 +520,7 @@ class ComparisonSet:
 def summarize(table: pl.DataFrame, *, by: Sequence[str] = DEFAULT_BY, confidence_level: float = 0.95
               ) -> pl.DataFrame:
     """Per cell and condition: runs, samples, median, mean and an interval (display units)."""
-    return _summary_frame(_summaries(run_values(table, by), table, by, confidence_level), by)
+    return _summary_frame(_summaries(run_values(table, by), table, by, confidence_level), by, _units(table))
 
 
 def _summaries(values: pl.DataFrame, table: pl.DataFrame, by: Sequence[str], confidence_level: float
@@ -379,10 +533,11 @@ def _summaries(values: pl.DataFrame, table: pl.DataFrame, by: Sequence[str], con
     return out
 
 
-def _summary_frame(summaries: dict[tuple, Summary], by: Sequence[str]) -> pl.DataFrame:
+def _summary_frame(summaries: dict[tuple, Summary], by: Sequence[str], units: dict[str, str]) -> pl.DataFrame:
     rows = []
     for (cell, condition), s in summaries.items():
-        shown, factor = display_unit(str(dict(cell).get("metric", "")))
+        name = str(dict(cell).get("metric", ""))
+        shown, factor = display_unit(name, units.get(name))
         rows.append({**dict(cell), "condition": condition, "runs": s.runs, "samples": s.samples,
                      "median": s.median * factor, "mean": s.mean * factor,
                      "low": None if s.low is None else s.low * factor,
@@ -435,8 +590,9 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
         ``guest`` when some condition mixes several of them in a cell.
     confidence_level, alpha : float
         For intervals, and the family-wise error rate (Holm).
-    test : {"mannwhitneyu", "brunnermunzel", "welch"}
-        The two-sample test.
+    test : str
+        The two-sample test: a key of :data:`TESTS` ("mannwhitneyu", "brunnermunzel",
+        "welch", or one added with :func:`register_test`).
     """
     if test not in TESTS:
         raise WorkbenchError(f"`test` must be one of {', '.join(TESTS)}, found {test!r}")
@@ -474,17 +630,23 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
                     if key == cell_key and other != baseline]
 
     m = max(1, sum(1 for _, b, t in pending if min(b.runs, t.runs) >= 2))
-    k = runs_needed(alpha, m)
-    done = [_compare_pair(cell_key, b, t, confidence_level=confidence_level, alpha=alpha, comparisons=m,
-                          k=k, test=test, random_state=random_state)
+    rule = Rule(alpha, m, runs_needed(alpha, m))
+    units = _units(data)
+    done = [_compare_pair(cell_key, b, t, unit=units.get(str(dict(cell_key)["metric"]), ""),
+                          confidence_level=confidence_level, rule=rule, test=test, random_state=random_state)
             for cell_key, b, t in pending]
-    tested = [i for i, c in enumerate(done) if c.status == "tested"]
+    tested = [i for i, c in enumerate(done) if c.status is Status.TESTED]
     if tested:
         from statsmodels.stats.multitest import multipletests
-        holm = multipletests([done[i].pvalue for i in tested], alpha=alpha, method="holm")[1]
+        holm = multipletests([done[i].test.pvalue for i in tested], alpha=alpha, method="holm")[1]
         for i, p in zip(tested, holm):
-            done[i] = replace(done[i], pvalue_holm=float(p))
-    return ComparisonSet(tuple(done), _summary_frame(summaries, by), baseline, by, alpha)
+            done[i] = replace(done[i], test=replace(done[i].test, pvalue_holm=float(p)))
+    return ComparisonSet(tuple(done), _summary_frame(summaries, by, units), baseline, by, alpha)
+
+
+def _units(table: pl.DataFrame) -> dict[str, str]:
+    """Metric -> unit as the table holds it (the native unit of a metric outside the vocabulary)."""
+    return dict(table.select("metric", "unit").unique(subset="metric", keep="first").iter_rows())
 
 
 def _mixed(values: pl.DataFrame, by: Sequence[str]) -> dict | None:
@@ -535,52 +697,36 @@ def _series(table: pl.DataFrame, cell: dict, by: Sequence[str], condition: str, 
     return sel.sort("time")["value"].to_numpy().astype(float)
 
 
-def _compare_pair(cell, base: Summary, treat: Summary, *, confidence_level, alpha, comparisons, k, test,
-                  random_state) -> Comparison:
+def _compare_pair(cell, base: Summary, treat: Summary, *, unit: str, confidence_level: float, rule: Rule,
+                  test: str, random_state: int) -> Comparison:
     metric = str(dict(cell)["metric"])
-    unit = METRICS[metric].unit if metric in METRICS else ""
     # A zero baseline (steal on bare metal) has no ratio: the difference carries it.
     ratio = treat.mean / base.mean if base.mean else float("nan")
-    common = dict(cell=cell, metric=metric, unit=unit, baseline=base, treatment=treat,
-                  confidence_level=confidence_level, ratio=ratio, difference=treat.mean - base.mean,
-                  alpha=alpha, comparisons=comparisons, runs_needed=k, random_state=random_state,
-                  pvalue_holm=None)
-    nothing = dict(ratio_low=None, ratio_high=None, difference_low=None, difference_high=None,
-                   interval_method=None, cliffs_delta=None, hedges_g=None, test=None, statistic=None,
-                   pvalue=None, detectable_change=None)
+    c = Comparison(cell=cell, metric=metric, unit=unit, baseline=base, treatment=treat,
+                   status=Status.INSUFFICIENT_DATA, ratio=Estimate(ratio, confidence_level),
+                   difference=Estimate(treat.mean - base.mean, confidence_level), rule=rule,
+                   random_state=random_state)
     if base.runs == 1 and treat.runs == 1:
         if base.ess is not None and treat.ess is not None:
             # Two single-run time series: intervals from independent block bootstraps
             # of each run; labelled within-run, no p-value.
-            c = Comparison(**{**common, **nothing, "status": "within-run only",
-                              "interval_method": "within-run moving-block bootstrap (one run each)"})
-            (r_low, r_high), (d_low, d_high) = _intervals(c, confidence_level)
-            return replace(c, ratio_low=r_low, ratio_high=r_high, difference_low=d_low, difference_high=d_high)
-        return Comparison(**{**common, **nothing, "status": "insufficient data"})
-    if min(base.runs, treat.runs) < k:
-        return Comparison(**{**common, **nothing, "status": "insufficient data"})
+            return _with_intervals(replace(c, status=Status.WITHIN_RUN_ONLY),
+                                   "within-run moving-block bootstrap (one run each)")
+        return c
+    if min(base.runs, treat.runs) < rule.runs_needed:
+        return c
 
     x, y = np.array(base.values), np.array(treat.values)
-    c = Comparison(**{**common, **nothing, "status": "tested",
-                      "interval_method": f"bootstrap over runs (BCa, {N_RESAMPLES} resamples)"})
-    (r_low, r_high), (d_low, d_high) = _intervals(c, confidence_level)
-    u = sst.mannwhitneyu(y, x, alternative="two-sided")
-    name, stat, p = _TEST_NAMES["mannwhitneyu"], float(u.statistic), float(u.pvalue)
-    if test != "mannwhitneyu":
-        with warnings.catch_warnings():  # an undefined test is handled below, not warned about
-            warnings.simplefilter("ignore", RuntimeWarning)
-            res = (sst.brunnermunzel(y, x, alternative="two-sided") if test == "brunnermunzel"
-                   else sst.ttest_ind(y, x, equal_var=False))
-        if math.isfinite(res.pvalue):
-            name, stat, p = _TEST_NAMES[test], float(res.statistic), float(res.pvalue)
-        else:
-            # Undefined when the groups do not overlap (Brunner-Munzel) or have no spread
-            # (Welch): never read that as "not significant"; Mann-Whitney U is defined.
-            name += f"; {_TEST_NAMES[test]} is undefined for these data"
-    return replace(c, ratio_low=r_low, ratio_high=r_high, difference_low=d_low, difference_high=d_high,
-                   cliffs_delta=float(2 * u.statistic / (x.size * y.size) - 1), hedges_g=hedges_g(x, y),
-                   test=name, statistic=stat, pvalue=p,
-                   detectable_change=detectable_change(x, y, alpha=alpha / comparisons))
+    c = _with_intervals(replace(c, status=Status.TESTED), f"bootstrap over runs (BCa, {N_RESAMPLES} resamples)")
+    return replace(c, test=_run_test(test, x, y),
+                   effect_sizes=tuple(EffectSize(name, float(e.function(x, y))) for name, e in EFFECT_SIZES.items()),
+                   detectable_change=detectable_change(x, y, alpha=rule.alpha / rule.comparisons))
+
+
+def _with_intervals(c: Comparison, method: str) -> Comparison:
+    (r_low, r_high), (d_low, d_high) = _intervals(c, c.confidence_level)
+    return replace(c, ratio=replace(c.ratio, low=r_low, high=r_high, method=method),
+                   difference=replace(c.difference, low=d_low, high=d_high, method=method))
 
 
 def _intervals(c: Comparison, confidence_level: float) -> tuple[tuple, tuple]:
@@ -590,7 +736,7 @@ def _intervals(c: Comparison, confidence_level: float) -> tuple[tuple, tuple]:
     rng = np.random.default_rng(c.random_state)
     x, y = np.array(c.baseline.values), np.array(c.treatment.values)
     ratio_ok = c.baseline.mean != 0
-    if c.status == "within-run only":
+    if c.status is Status.WITHIN_RUN_ONLY:
         a = (1 - confidence_level) / 2
         bx, by = block_bootstrap_means(x, rng=rng), block_bootstrap_means(y, rng=rng)
         d = by - bx
@@ -598,7 +744,7 @@ def _intervals(c: Comparison, confidence_level: float) -> tuple[tuple, tuple]:
         if not ratio_ok:
             return (None, None), diff
         return tuple(float(q) for q in np.quantile(by / bx, [a, 1 - a])), diff
-    if c.status != "tested":
+    if c.status is not Status.TESTED:
         return (None, None), (None, None)
     ratio = (_bootstrap(x, y, lambda a, b, axis: b.mean(axis=axis) / a.mean(axis=axis), confidence_level, rng)
              if ratio_ok else (None, None))
@@ -632,6 +778,28 @@ def hedges_g(x: np.ndarray, y: np.ndarray) -> float:
     if pooled == 0:
         return 0.0 if np.mean(y) == np.mean(x) else math.copysign(math.inf, np.mean(y) - np.mean(x))
     return float((np.mean(y) - np.mean(x)) / pooled * (1 - 3 / (4 * (len(x) + len(y)) - 9)))
+
+
+def cliffs_delta(x: np.ndarray, y: np.ndarray) -> float:
+    """Cliff's delta of y against x: P(Y > X) - P(Y < X), as 2 U / (n_x n_y) - 1 with
+    U the Mann-Whitney statistic of y (ties count half)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    u = (y[:, None] > x).sum() + 0.5 * (y[:, None] == x).sum()
+    return float(2 * u / (x.size * y.size) - 1)
+
+
+register_test("mannwhitneyu", lambda x, y: sst.mannwhitneyu(y, x, alternative="two-sided"),
+              display="Mann-Whitney U (two-sided)",
+              tests="stochastic equality of the run values, P(Y > X) = P(Y < X) (exact for small samples)")
+register_test("brunnermunzel", lambda x, y: sst.brunnermunzel(y, x, alternative="two-sided"),
+              display="Brunner-Munzel (two-sided)",
+              tests="stochastic equality, P(Y > X) = P(Y < X), without assuming equal spreads")
+register_test("welch", lambda x, y: sst.ttest_ind(y, x, equal_var=False), display="Welch's t (two-sided)",
+              tests="equal means, without assuming equal variances")
+register_effect_size("cliffs_delta", cliffs_delta, display="Cliff's delta",
+                     measures="P(treatment > baseline) - P(treatment < baseline), from -1 to 1")
+register_effect_size("hedges_g", hedges_g, display="Hedges' g",
+                     measures="difference of means in pooled standard deviations, small-sample corrected")
 
 
 def detectable_change(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05, power: float = 0.8) -> float | None:
@@ -742,9 +910,10 @@ def _cell_label(cell) -> str:
 
 def _verdict(c: Comparison) -> str:
     who, base = c.treatment.condition, c.baseline.condition
-    shown, factor = display_unit(c.metric)
-    relative = math.isfinite(c.ratio)  # False for a zero baseline: speak in the metric's unit
-    change = c.ratio - 1 if relative else c.difference
+    spec = vocabulary(c.metric, c.unit)
+    shown, factor = spec.display_unit, spec.display_factor
+    relative = math.isfinite(c.ratio.value)  # False for a zero baseline: speak in the metric's unit
+    change = c.ratio.value - 1 if relative else c.difference.value
     unit = "points" if shown == "%" else shown
 
     def size(x: float) -> str:
@@ -758,32 +927,35 @@ def _verdict(c: Comparison) -> str:
         lo, hi = sorted((low * factor, high * factor))
         return f"[{lo:+.3g}, {hi:+.3g}] {unit}"
 
-    low, high = (c.ratio_low, c.ratio_high) if relative else (c.difference_low, c.difference_high)
+    estimate = c.ratio if relative else c.difference
+    low, high = estimate.low, estimate.high
     means = f"(means {c.treatment.mean * factor:.4g} vs {c.baseline.mean * factor:.4g} {shown})"
     if change == 0:
         described = f"{who} and {base} have the same mean {means}"
     else:
-        described = f"{who} {_phrase(c.metric, change)} than {base} by {size(change)} {means}"
+        described = f"{who} {_phrase(spec, change)} than {base} by {size(change)} {means}"
     steal = ""
     if c.treatment.steal is not None or c.baseline.steal is not None:
         parts = [f"{s.condition} {'not reported' if s.steal is None or math.isnan(s.steal) else f'{s.steal:.1f} %'}"
                  for s in (c.treatment, c.baseline) if s.steal is not None]
         steal = f"; steal: {', '.join(parts)}"
-    if c.status == "insufficient data":
+    if c.status is Status.INSUFFICIENT_DATA:
         return (f"insufficient data: {c.treatment.runs} run(s) of {who} and {c.baseline.runs} of {base}; "
-                f"at least {c.runs_needed} per condition are needed ({rule_text(c.alpha, c.comparisons)}). "
+                f"at least {c.rule.runs_needed} per condition are needed ({c.rule.text()}). "
                 f"Descriptive only: {described}{steal}")
-    if c.status == "within-run only":
+    if c.status is Status.WITHIN_RUN_ONLY:
         return (f"within one run each, not replicated: {described}, interval {span(low, high)} from block "
                 f"bootstraps (effective sample sizes {c.treatment.ess:.0f} and {c.baseline.ess:.0f}); insufficient "
-                f"data for inference: at least {c.runs_needed} runs per condition are needed{steal}")
+                f"data for inference: at least {c.rule.runs_needed} runs per condition are needed{steal}")
+    test = c.test
     if c.significant:
-        return (f"{who} {_predicate(c.metric, change, size(change))} than {base} {span(low, high)} "
-                f"({c.test}, Holm-adjusted p = {c.pvalue_holm:.2g}, Cliff's delta {c.cliffs_delta:+.2f}, "
+        return (f"{who} {_predicate(spec, change, size(change))} than {base} {span(low, high)} "
+                f"({test.label}, Holm-adjusted p = {test.pvalue_holm:.2g}, "
+                f"Cliff's delta {c.effect_size('cliffs_delta'):+.2f}, "
                 f"{c.treatment.runs} vs {c.baseline.runs} runs){steal}")
     observed = (f"observed {change * 100:+.1f} % {span(low, high)}" if relative
-                else f"observed {c.difference * factor:+.3g} {unit} {span(low, high)}")
+                else f"observed {c.difference.value * factor:+.3g} {unit} {span(low, high)}")
     could = ("" if c.detectable_change is None
              else f"; the data could have detected a difference of about {_pct(c.detectable_change)}")
-    return (f"no detectable difference between {who} and {base} ({c.test}, Holm-adjusted p = {c.pvalue_holm:.2g}; "
-            f"{observed}){could}{steal}")
+    return (f"no detectable difference between {who} and {base} ({test.label}, "
+            f"Holm-adjusted p = {test.pvalue_holm:.2g}; {observed}){could}{steal}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from .errors import WorkbenchError
+from .schema import CACHE_MEMORY
 from .readers.thesis import load_transcription
 
 #: Figure number -> transcription file name.
@@ -197,31 +198,34 @@ def _audit_everest_clock(f: pl.DataFrame) -> list[Finding]:
 
 
 def _audit_cachemem_text(f69: pl.DataFrame, f70: pl.DataFrame, f71: pl.DataFrame) -> list[Finding]:
+    # The transcriptions label rows and columns as the EVEREST window does ("L1 Cache", "Read").
+    memory, latency = CACHE_MEMORY.row_label("memory"), CACHE_MEMORY.column_label("mem_latency")
+    bandwidths = [CACHE_MEMORY.column_label(m) for m in ("mem_read_bw", "mem_write_bw")]
     out = []
-    for col in ("Read", "Write"):
-        change = _cell(f70, "Memory", col) - _cell(f69, "Memory", col)
+    for col in bandwidths:
+        change = _cell(f70, memory, col) - _cell(f69, memory, col)
         # "ha aumentado unos 100 MB/s": "about 100" taken as 100 +- 50 MB/s.
         out.append(Finding("text-4.2.1-bw", (69, 70), "4.2.1",
                            f"memory {col.lower()} 'went up about 100 MB/s' with the first guest "
                            "(found = fig. 70 - fig. 69)", 100.0, change, "MB/s", 50.0))
-    for level in ("L1 Cache", "L2 Cache"):
-        change = _cell(f70, level, "Latency") - _cell(f69, level, "Latency")
+    for level in (CACHE_MEMORY.row_label("L1"), CACHE_MEMORY.row_label("L2")):
+        change = _cell(f70, level, latency) - _cell(f69, level, latency)
         out.append(Finding("text-4.2.1-access", (69, 70), "4.2.1",
                            f"{level} access time 'continues with similar values' (found = change)",
                            0.0, change, "ns", 0.05))
-    lat = _cell(f70, "Memory", "Latency") - _cell(f69, "Memory", "Latency")
+    lat = _cell(f70, memory, latency) - _cell(f69, memory, latency)
     out.append(Finding("text-4.2.1-latency", (69, 70), "4.2.1",
                        "memory latency 'went up some nanoseconds' with the first guest "
                        "(found = fig. 70 - fig. 69)", 0.0, lat, "ns", relation=">"))
-    for col in ("Read", "Write"):
-        change = _cell(f71, "Memory", col) - _cell(f70, "Memory", col)
+    for col in bandwidths:
+        change = _cell(f71, memory, col) - _cell(f70, memory, col)
         out.append(Finding("text-4.2.1-bw2", (70, 71), "4.2.1",
                            f"memory {col.lower()} 'went up' with both guests (found = fig. 71 - fig. 70)",
                            0.0, change, "MB/s", relation=">"))
     # "un no tan notado aumento en el tiempo de Latencia": compared with fig. 70 (the
     # previous state) latency went down; compared with fig. 69 it went up. Both reported.
     for fig, prev in ((70, f70), (69, f69)):
-        change = _cell(f71, "Memory", "Latency") - _cell(prev, "Memory", "Latency")
+        change = _cell(f71, memory, latency) - _cell(prev, memory, latency)
         out.append(Finding("text-4.2.1-latency2", (fig, 71), "4.2.1",
                            f"memory latency 'a less noticeable increase' with both guests "
                            f"(found = fig. 71 - fig. {fig})", 0.0, change, "ns", relation=">"))

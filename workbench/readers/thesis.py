@@ -50,9 +50,9 @@ STAGE_HOST_BOOTED = "host just booted"
 STAGE_WS2003 = "Windows Server 2003 guest running"
 STAGE_BOTH = "both guests running"
 _CACHEMEM_STAGE = {69: STAGE_HOST_BOOTED, 70: STAGE_WS2003, 71: STAGE_BOTH}
-_CACHEMEM_COMPONENT = {"Memory": "memory", "L1 Cache": "L1", "L2 Cache": "L2", "L3 Cache": "L3"}
-_CACHEMEM_METRIC = {"Read": "mem_read_bw", "Write": "mem_write_bw", "Copy": "mem_copy_bw",
-                    "Latency": "mem_latency"}
+# Figures 69-71 are the EVEREST window: its row and column labels, from the one layout.
+_CACHEMEM_COMPONENT = {label: component for component, label in schema.CACHE_MEMORY.rows}
+_CACHEMEM_METRIC = {label: metric for metric, label in schema.CACHE_MEMORY.columns}
 _MEM_METRIC = {"total": "mem_total", "used": "mem_used", "free": "mem_free",
                "utilization": "mem_util", "memory used": "mem_used", "memory total": "mem_total",
                "memory utilization": "mem_util", "CPU utilization": "cpu_util"}

@@ -29,6 +29,17 @@ BANDWIDTH_UNITS = {"MB/s": schema.MB_PER_S, "МБ/с": schema.MB_PER_S,
 LATENCY_UNITS = {"ns": schema.NS, "нс": schema.NS}
 SIZE_UNITS = {"MB": schema.MIB, "МБ": schema.MIB}
 PERCENT_UNITS = {"%": 1.0}
+#: Canonical unit (the vocabulary's) -> the printed units of that kind of quantity.
+PRINTED_UNITS = {"bytes/s": BANDWIDTH_UNITS, "seconds": LATENCY_UNITS, "bytes": SIZE_UNITS,
+                 "percent": PERCENT_UNITS}
+#: Benchmark page title -> metric: the memory benchmark pages are the Cache & Memory
+#: window's columns ("Memory Read", ..., "Memory Latency"; §2.4).
+MEMORY_BENCHMARK_PAGES = {f"Memory {label}": metric for metric, label in schema.CACHE_MEMORY.columns}
+
+
+def printed_units(metric: str) -> dict[str, float]:
+    """Printed unit -> factor to canonical, for values of vocabulary `metric`."""
+    return PRINTED_UNITS[schema.METRICS[metric].unit]
 
 #: Sensor unit (as printed) -> kind, used to name native metrics "<source>:<kind>".
 SENSOR_KINDS = {"°C": "temperature", "RPM": "fan", "V": "voltage", "W": "power", "A": "current",

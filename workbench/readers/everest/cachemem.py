@@ -31,13 +31,17 @@ import re
 
 import polars as pl
 
+from ... import schema
 from ...errors import ParseError
-from ._common import BANDWIDTH_UNITS, LATENCY_UNITS, frame, snake
+from ._common import BANDWIDTH_UNITS, frame, printed_units, snake
 
 NAME = "everest-cachemem"
-LEVELS = ("memory", "L1", "L2", "L3")
-COLUMNS = ("mem_read_bw", "mem_write_bw", "mem_copy_bw", "mem_latency")
-_HEADER = re.compile(r"^[ \t]*Read[ \t]+Write[ \t]+Copy[ \t]+Latency[ \t]*$", re.M)
+# Rows and columns in the window's order, declared once in the schema layer.
+LEVELS = schema.CACHE_MEMORY.levels
+COLUMNS = schema.CACHE_MEMORY.metrics
+_LABELS = ", ".join(label for _, label in schema.CACHE_MEMORY.columns)  # "Read, Write, Copy, Latency"
+_HEADER = re.compile(r"^[ \t]*" + r"[ \t]+".join(label for _, label in schema.CACHE_MEMORY.columns) + r"[ \t]*$",
+                     re.M)
 _CELL = re.compile(r"(\d+)(?:([.,])(\d+))?\s*(\S+)")
 _SPACE_CELL = re.compile(r"\d+(?:[.,]\d+)?\s*[^\s\d]\S*")
 _VERSION = re.compile(r"^(EVEREST|AIDA64)\b.*\bv\d", re.I)
@@ -79,7 +83,7 @@ def _split(data: bytes, source: str) -> tuple[list[str], int]:
     cells = [c for c in (head.split("\t") if "\t" in head else head.split()) if c.strip()]
     if len(cells) != 4:
         raise ParseError(source, header + 1,
-                         "the Cache & Memory header: four column labels (Read, Write, Copy, Latency)",
+                         f"the Cache & Memory header: four column labels ({_LABELS})",
                          repr(lines[header]))
     return lines, header
 
@@ -98,12 +102,12 @@ def parse(data: bytes, *, source: str) -> pl.DataFrame:
         cells = _cells(lines[i])
         values = cells[1:5]
         if "\t" in lines[i] and len(cells) < 5:
-            raise ParseError(source, i + 1, f"four TAB-separated cells (Read, Write, Copy, Latency) in the {level} row",
+            raise ParseError(source, i + 1, f"four TAB-separated cells ({_LABELS}) in the {level} row",
                              f"{len(cells) - 1} cell(s) in {lines[i].strip()!r} (truncated?)")
         if not any(values):  # e.g. "L3 Cache\t\t\t\t": the level does not exist
             continue
         if "\t" not in lines[i] and len(values) != 4:
-            raise ParseError(source, i + 1, f"four values (Read, Write, Copy, Latency) or none in the {level} row",
+            raise ParseError(source, i + 1, f"four values ({_LABELS}) or none in the {level} row",
                              f"{len(values)} value(s) in {lines[i].strip()!r}")
         for column, metric in enumerate(COLUMNS):
             text = values[column] if column < len(values) else ""
@@ -115,8 +119,9 @@ def parse(data: bytes, *, source: str) -> pl.DataFrame:
 def _cell_value(text: str, metric: str, separators: dict[str, int], *, source: str, line: int) -> float:
     if not text or "TRIAL" in text.upper():  # no value in a measured row, or withheld
         return math.nan
-    units = LATENCY_UNITS if metric == "mem_latency" else BANDWIDTH_UNITS
-    what = "a latency" if metric == "mem_latency" else "a bandwidth"
+    units = printed_units(metric)
+    bandwidth = units is BANDWIDTH_UNITS
+    what = "a bandwidth" if bandwidth else "a latency"
     m = _CELL.fullmatch(text.replace("\xa0", " "))
     if not m:
         raise ParseError(source, line, f"{what}: a number and a unit ({', '.join(units)})", repr(text))
@@ -127,7 +132,7 @@ def _cell_value(text: str, metric: str, separators: dict[str, int], *, source: s
         # The window formats with the OS locale ("67,4 ns", figure 70). EVEREST prints
         # bandwidth in whole MB/s, so three digits after a separator in a bandwidth
         # could be digit grouping ("41.729" = 41729?): refuse rather than guess.
-        if metric != "mem_latency" and len(frac) == 3:
+        if bandwidth and len(frac) == 3:
             raise ParseError(source, line, "a bandwidth without digit grouping (EVEREST prints whole MB/s)",
                              f"{text!r}: is {sep!r} a thousands separator here?")
         other = "," if sep == "." else "."

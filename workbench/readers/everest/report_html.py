@@ -41,7 +41,7 @@ import polars as pl
 
 from ...errors import ParseError
 from . import report_text
-from ._common import BANDWIDTH_UNITS, LATENCY_UNITS, TRIAL, frame, line_of, snake, value_with_unit, warn_native
+from ._common import MEMORY_BENCHMARK_PAGES, TRIAL, frame, line_of, printed_units, snake, value_with_unit, warn_native
 
 NAME = "everest-report-html"
 MHTML_NAME = "everest-report-mhtml"
@@ -55,11 +55,9 @@ _SCORE = re.compile(r"(\d+(?:\.\d+)?)\s*(.*)")
 #: Windows code page and labels cp1252 "iso-8859-1" (the EN v5.95 sample).
 _WHATWG = {"iso-8859-1": "cp1252", "latin1": "cp1252", "l1": "cp1252", "us-ascii": "cp1252",
            "ascii": "cp1252", "iso8859-1": "cp1252", "gb2312": "gbk"}
-#: Benchmark page anchor -> (metric, component, units) for the vocabulary metrics.
-MEMORY_BENCHMARKS = {"memory read": ("mem_read_bw", BANDWIDTH_UNITS),
-                     "memory write": ("mem_write_bw", BANDWIDTH_UNITS),
-                     "memory copy": ("mem_copy_bw", BANDWIDTH_UNITS),
-                     "memory latency": ("mem_latency", LATENCY_UNITS)}
+#: Benchmark page anchor ("memory read") -> (metric, printed units) for the vocabulary metrics.
+MEMORY_BENCHMARKS = {title.lower(): (metric, printed_units(metric))
+                     for title, metric in MEMORY_BENCHMARK_PAGES.items()}
 #: Anchors known to be benchmark pages (v5.95 sample, §2.4; EVEREST-era and SHA3 names),
 #: used to recognise a benchmark page that lacks the bar markup. Not a whitelist.
 KNOWN_BENCHMARKS = {*MEMORY_BENCHMARKS, "cpu queen", "cpu photoworxx", "cpu zlib", "cpu aes", "cpu hash",

@@ -24,8 +24,8 @@ import warnings
 import polars as pl
 
 from ...errors import ParseError
-from ._common import (PERCENT_UNITS, SENSOR_KINDS, SIZE_UNITS, TRIAL, AssumptionWarning, frame,
-                      sensor_reading, value_with_unit, warn_native)
+from ._common import (MEMORY_BENCHMARK_PAGES, PERCENT_UNITS, SENSOR_KINDS, SIZE_UNITS, TRIAL, AssumptionWarning,
+                      frame, sensor_reading, value_with_unit, warn_native)
 
 NAME = "everest-report-text"
 _SEPARATOR = re.compile(r"^-{8}\[ (.*) \]-+$")
@@ -42,7 +42,7 @@ PAGE_TITLES = {
     "sensor": {"Sensor", "Датчики"},
 }
 #: English titles of benchmark pages (§2.4); their text layout is unknown (§2.5).
-BENCHMARK_TITLES = {"Memory Read", "Memory Write", "Memory Copy", "Memory Latency", "CPU Queen",
+BENCHMARK_TITLES = {*MEMORY_BENCHMARK_PAGES, "CPU Queen",
                     "CPU PhotoWorxx", "CPU ZLib", "CPU AES", "CPU Hash", "CPU SHA3", "FPU VP8",
                     "FPU Julia", "FPU Mandel", "FPU SinJulia", "FP32 Ray-Trace", "FP64 Ray-Trace"}
 #: English header keys -> metadata keys; other languages are read by position (§2.2).
