@@ -453,3 +453,38 @@ def test_status_round_trips_through_to_frame(fixed):
                     stats.Status.INSUFFICIENT_DATA: "insufficient data"}
     assert fixed.ratio.confidence_level == fixed.confidence_level == 0.95
     assert few.ratio.interval is None and few.ratio.method is None and few.rule.runs_needed == 4
+
+
+# --------------------------------------------------------------------------- flagged rows
+
+
+def _flagged_table():
+    rng = np.random.default_rng(3)
+    rows = []
+    for cond, mean in (("base", 100.0), ("treat", 90.0)):
+        for run in range(1, 7):
+            rows.append({"condition": cond, "run": run, "value": mean + rng.normal(0, 1),
+                         "flag": "other processes 80 % of a CPU > 25 %" if (cond, run) == ("treat", 6) else None})
+    t = schema.from_rows(rows, experiment="x", host="h", scope="host", metric="stream_copy_bw", component="memory",
+                         aggregate="best", source="stream", source_file="f")
+    # the disturbed run reads as a huge drop
+    return schema.validate(t.with_columns(value=pl.when(pl.col("flag").is_not_null()).then(1.0)
+                                          .otherwise(pl.col("value"))))
+
+
+def test_flagged_runs_are_left_out_with_a_warning():
+    t = _flagged_table()
+    with pytest.warns(stats.FlaggedRowsWarning, match=r"1 row\(s\) of 1 disturbed run\(s\) left out \(treat run 6\)"):
+        res = stats.compare_all(t, baseline="base")
+    (c,) = res.comparisons
+    assert (c.baseline.runs, c.treatment.runs) == (6, 5)
+    assert 1.0 not in c.treatment.values
+    kept = stats.compare_all(t, baseline="base", include_flagged=True)
+    assert kept.comparisons[0].treatment.runs == 6 and 1.0 in kept.comparisons[0].treatment.values
+
+
+def test_a_baseline_with_only_flagged_runs_is_refused_by_name():
+    t = _flagged_table().with_columns(flag=pl.lit("steal 9.0 % > 2 %"))
+    with pytest.raises(WorkbenchError, match="every run of baseline 'base' was flagged as disturbed"), \
+            pytest.warns(stats.FlaggedRowsWarning):
+        stats.compare_all(t, baseline="base")

@@ -183,6 +183,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--test", default="mannwhitneyu", choices=_Registry("stats", "TESTS"),
                    help="two-sample test (workbench.stats.TESTS; more with stats.register_test)")
     p.add_argument("--format", default="text", choices=["text", "csv", "json"])
+    p.add_argument("--include-flagged", action="store_true",
+                   help="keep rows flagged as disturbed by the interference guards (left out by default)")
     p.set_defaults(func=_compare)
 
     p = sub.add_parser(
@@ -476,7 +478,8 @@ def _compare(args: argparse.Namespace) -> int:
                              f"{'' if args.table.endswith('.parquet') else ', nor does this manifest'})")
     by = tuple(c.strip() for c in args.by.split(",")) if args.by else None
     result = stats.compare_all(table, baseline=baseline, metrics=args.metric, by=by,
-                               confidence_level=args.confidence_level, alpha=args.alpha, test=args.test)
+                               confidence_level=args.confidence_level, alpha=args.alpha, test=args.test,
+                               include_flagged=args.include_flagged)
     frame = result.to_frame()
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())

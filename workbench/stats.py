@@ -58,6 +58,10 @@ DEFAULT_SEED = 20150902  # the thesis's date: bootstrap results are reproducible
 N_RESAMPLES = 9999
 
 
+class FlaggedRowsWarning(UserWarning):
+    """Rows flagged as disturbed were left out of a comparison."""
+
+
 class ConfidenceInterval(NamedTuple):
     low: float
     high: float
@@ -573,8 +577,13 @@ def compare(table: pl.DataFrame, metric: str, *, baseline: str, condition: str |
 
 def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | None = None,
                 by: Sequence[str] | None = None, confidence_level: float = 0.95, alpha: float = 0.05,
-                test: str = "mannwhitneyu", random_state: int = DEFAULT_SEED) -> ComparisonSet:
+                test: str = "mannwhitneyu", random_state: int = DEFAULT_SEED,
+                include_flagged: bool = False) -> ComparisonSet:
     """Compare every condition with `baseline` in every cell; Holm across all of them.
+
+    Rows whose ``flag`` says their measurement was disturbed (the interference
+    guards or sanity checks of the probe and the runner) are left out, with a
+    warning naming the runs, unless `include_flagged`.
 
     Parameters
     ----------
@@ -607,6 +616,19 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
             raise WorkbenchError(f"`by` cannot include '{col}': conditions are compared, runs are replicates")
     # Resolutions and aggregates are never mixed in one comparison (DESIGN.md §3).
     by = (*by, *(c for c in ("aggregate", "interval") if c not in by))
+    if not include_flagged and "flag" in table.columns and table["flag"].null_count() < table.height:
+        flagged = table.filter(pl.col("flag").is_not_null())
+        runs = flagged.select("condition", "run").unique().sort("condition", "run")
+        shown = ", ".join(f"{c} run {r}" for c, r in runs.head(8).iter_rows()) + (", ..." if runs.height > 8 else "")
+        warnings.warn(f"{flagged.height} row(s) of {runs.height} disturbed run(s) left out ({shown}): their "
+                      "measurement was flagged by the interference guards or sanity checks (column 'flag'); "
+                      "include_flagged=True (--include-flagged) keeps them", FlaggedRowsWarning, stacklevel=2)
+        before = set(table["condition"].unique().to_list())
+        table = table.filter(pl.col("flag").is_null())
+        if baseline in before and table.filter(pl.col("condition") == baseline).is_empty():
+            raise WorkbenchError(f"every run of baseline {baseline!r} was flagged as disturbed (column 'flag'): "
+                                 "no undisturbed data to compare; measure again, or include_flagged=True "
+                                 "(--include-flagged) to compare the disturbed runs anyway")
     conditions = table["condition"].unique().to_list()
     if baseline not in conditions:
         raise WorkbenchError(f"baseline {baseline!r} has no rows; conditions: {', '.join(sorted(conditions))}")
