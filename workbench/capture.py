@@ -842,5 +842,5 @@ def _rates(prev: dict, cur: dict, dt: float) -> tuple[dict, dict]:
 
 
 def _workbench_version() -> str:
-    from . import __version__
+    from ._version import __version__
     return __version__
