@@ -9,8 +9,11 @@ C and probe rounds (C, probe, C, probe, ...) so that drift and neighbours'
 load fall on both, and prints, per level, the medians and the ratio
 probe / C for single-thread copy bandwidth and latency.
 
-Targets (issue 6): DRAM copy bandwidth >= 90 % of C; DRAM latency within
-+-10 % of C. L1/L2/L3 ratios are printed for information.
+Targets (issues 6 and 12): DRAM copy bandwidth >= 90 % of C; DRAM latency within
++-10 % of C at the same page size (the share of each array on transparent huge
+pages is read from /proc/self/smaps on both sides and printed); the whole
+comparison is repeated (``--repeat``, default 3) and the ratios' spread printed.
+L1/L2/L3 ratios are printed for information.
 
 ``-march=native`` because numba compiles for the host CPU too: without it
 gcc would be limited to SSE2 and the cache-level ratios would compare
@@ -85,6 +88,28 @@ __attribute__((noinline)) static uint64_t chase(const uint64_t *chain, long step
 
 static void fill(uint64_t *a, size_t n, uint64_t v) { for (size_t i = 0; i < n; i++) a[i] = v; }
 
+/* Share of [p, p + bytes) resident on transparent huge pages, from /proc/self/smaps
+   (as workbench.probe.huge_page_share reads it); -1 where unknown. */
+static double huge_share(const void *p, size_t bytes) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    unsigned long lo, hi, start = (unsigned long)p, end = start + bytes;
+    long rss = 0, huge = 0, kb;
+    int inside = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ':') > strchr(line, ' ')) {
+            inside = lo < end && hi > start;
+        } else if (inside && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+            rss += kb;
+        } else if (inside && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) {
+            huge += kb;
+        }
+    }
+    fclose(f);
+    return rss ? (double)huge / rss : -1;
+}
+
 /* Fisher-Yates driven by splitmix64, then closed into one cycle (as the probe). */
 static void build_chain(uint64_t *chain, size_t lines, size_t stride, uint64_t seed) {
     uint32_t *order = malloc(lines * sizeof *order);
@@ -147,6 +172,7 @@ int main(int argc, char **argv) {
         a[l] = alloc(bytes); b[l] = alloc(bytes);
         fill(a[l], n[l], 1); fill(b[l], n[l], 1);  /* first touch, outside the timing */
         build_chain(a[l], bytes / 64, 8, seed + (uint64_t)l);
+        printf("pages %s %.4f\n", names[l], huge_share(a[l], bytes));
     }
     for (int t = 0; t < trials; t++) {
         for (int l = 0; l < nlev; l++) {
@@ -183,8 +209,12 @@ def run_c(exe: Path, levels, trials: int, target: float, seed: int) -> dict[str,
     specs = [f"{lv.name}:{lv.size}:{int(lv.copy_halves)}" for lv in levels]
     out = subprocess.run([str(exe), repr(target), str(trials), str(seed), *specs],
                          check=True, capture_output=True, text=True).stdout
-    values: dict[str, dict[str, list[float]]] = {lv.name: {"copy": [], "latency": []} for lv in levels}
+    values: dict[str, dict[str, list[float]]] = {lv.name: {"copy": [], "latency": [], "huge": []} for lv in levels}
     for line in out.splitlines():
+        if line.startswith("pages "):
+            _, name, share = line.split()
+            values[name]["huge"].append(float(share))
+            continue
         name, trial, copy_bw, latency = line.split()
         if int(trial) > 0:  # trial 0 is the warm-up, as in the probe
             values[name]["copy"].append(float(copy_bw))
@@ -198,16 +228,34 @@ def run_probe(trials: int, target: float, seed: int) -> dict[str, dict[str, list
     values: dict[str, dict[str, list[float]]] = {}
     for lv in result.levels:
         rows = data.filter(pl.col("component") == lv.name)
+        share = result.settings["huge_page_share"].get(lv.name)
         values[lv.name] = {
             "copy": rows.filter(pl.col("metric") == "mem_copy_bw")["value"].to_list(),
-            "latency": rows.filter(pl.col("metric") == "mem_latency")["value"].to_list()}
+            "latency": rows.filter(pl.col("metric") == "mem_latency")["value"].to_list(),
+            "huge": [-1.0 if share is None else share]}
     return values
+
+
+def compare_once(exe: Path, levels, trials: int, target: float, rounds: int, seed: int):
+    """One comparison: `rounds` alternating C/probe rounds; per level the medians."""
+    c = {lv.name: {"copy": [], "latency": [], "huge": []} for lv in levels}
+    p = {lv.name: {"copy": [], "latency": [], "huge": []} for lv in levels}
+    for r in range(rounds):
+        for name, got in run_c(exe, levels, trials, target, seed + r).items():
+            for k in got:
+                c[name][k] += got[k]
+        for name, got in run_probe(trials, target, seed + r).items():
+            for k in got:
+                p[name][k] += got[k]
+    return p, c
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 trials, 0.01 s per measurement")
     parser.add_argument("--rounds", type=int, default=2, help="alternating C/probe rounds (default 2)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="whole comparisons, to show the spread of the ratios (default 3)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--cflags", default=" ".join(FLAGS),
                         help=f"gcc flags of the reference (default {' '.join(FLAGS)!r}; try '-O3 -march=native')")
@@ -218,42 +266,40 @@ def main() -> int:
     caches = machine.detect_caches(machine.usable_cpus())
     levels = probe.plan(caches)
     print("levels: " + ", ".join(f"{lv.name} {probe.format_size(lv.size)}" for lv in levels))
-    print(f"trials {trials} (first = warm-up, dropped) x {args.rounds} rounds, {target} s per measurement, "
-          f"single thread; C: gcc {' '.join(flags)}")
+    print(f"trials {trials} (first = warm-up, dropped) x {args.rounds} rounds x {args.repeat} repeats, "
+          f"{target} s per measurement, single thread; C: gcc {' '.join(flags)}")
     t0 = time.perf_counter()
+    ratios: dict[str, list[float]] = {"copy": [], "latency": []}
     with tempfile.TemporaryDirectory(prefix="probe-bench-") as tmp:
         exe = build(Path(tmp), flags)
-        c = {lv.name: {"copy": [], "latency": []} for lv in levels}
-        p = {lv.name: {"copy": [], "latency": []} for lv in levels}
-        for r in range(args.rounds):
-            for name, got in run_c(exe, levels, trials, target, args.seed + r).items():
-                for k in got:
-                    c[name][k] += got[k]
-            for name, got in run_probe(trials, target, args.seed + r).items():
-                for k in got:
-                    p[name][k] += got[k]
-    print(f"elapsed {time.perf_counter() - t0:.1f} s\n")
-
-    print(f"{'level':<7} {'copy probe':>12} {'copy C':>12} {'ratio':>6}   "
-          f"{'lat probe':>10} {'lat C':>10} {'ratio':>6}   (medians; MB/s, ns)")
-    verdicts = []
-    for lv in levels:
-        pc, cc = statistics.median(p[lv.name]["copy"]), statistics.median(c[lv.name]["copy"])
-        pl_, cl = statistics.median(p[lv.name]["latency"]), statistics.median(c[lv.name]["latency"])
-        print(f"{lv.name:<7} {pc / 1e6:12.0f} {cc / 1e6:12.0f} {pc / cc:6.3f}   "
-              f"{pl_ * 1e9:10.2f} {cl * 1e9:10.2f} {pl_ / cl:6.3f}")
-        if lv.name == "memory":
-            verdicts.append(("DRAM copy >= 90 % of C", pc / cc >= 0.90, f"{pc / cc:.3f}"))
-            verdicts.append(("DRAM latency within +-10 % of C", 0.90 <= pl_ / cl <= 1.10, f"{pl_ / cl:.3f}"))
-    print()
-    for what, ok, value in verdicts:
-        print(f"{'met   ' if ok else 'MISSED'} {what}: ratio {value}")
-    print("\nper-trial values (MB/s | ns), probe then C:")
-    for lv in levels:
-        print(f"  {lv.name:<7} copy  " + " ".join(f"{v / 1e6:.0f}" for v in p[lv.name]["copy"])
-              + " | " + " ".join(f"{v / 1e6:.0f}" for v in c[lv.name]["copy"]))
-        print(f"  {lv.name:<7} lat   " + " ".join(f"{v * 1e9:.1f}" for v in p[lv.name]["latency"])
-              + " | " + " ".join(f"{v * 1e9:.1f}" for v in c[lv.name]["latency"]))
+        for rep in range(args.repeat):
+            p, c = compare_once(exe, levels, trials, target, args.rounds, args.seed + 100 * rep)
+            print(f"\nrepeat {rep + 1}/{args.repeat}")
+            print(f"{'level':<7} {'copy probe':>12} {'copy C':>12} {'ratio':>6}   "
+                  f"{'lat probe':>10} {'lat C':>10} {'ratio':>6}   {'THP probe/C':>12}   (medians; MB/s, ns)")
+            for lv in levels:
+                pc, cc = statistics.median(p[lv.name]["copy"]), statistics.median(c[lv.name]["copy"])
+                pl_, cl = statistics.median(p[lv.name]["latency"]), statistics.median(c[lv.name]["latency"])
+                ph, ch = min(p[lv.name]["huge"]), min(c[lv.name]["huge"])
+                pages = f"{ph:.0%}/{ch:.0%}" if ph >= 0 and ch >= 0 else "?"
+                print(f"{lv.name:<7} {pc / 1e6:12.0f} {cc / 1e6:12.0f} {pc / cc:6.3f}   "
+                      f"{pl_ * 1e9:10.2f} {cl * 1e9:10.2f} {pl_ / cl:6.3f}   {pages:>12}")
+                if lv.name == "memory":
+                    ratios["copy"].append(pc / cc)
+                    ratios["latency"].append(pl_ / cl)
+                    if ph >= 0 and ch >= 0 and abs(ph - ch) > 0.1:
+                        print(f"        pages differ: probe {ph:.0%} vs C {ch:.0%} on huge pages: "
+                              "the latencies are not comparable")
+    print(f"\nelapsed {time.perf_counter() - t0:.1f} s\n")
+    cr, lr = ratios["copy"], ratios["latency"]
+    print(f"DRAM copy ratio probe/C over {len(cr)} repeats: median {statistics.median(cr):.3f}, "
+          f"spread {min(cr):.3f}-{max(cr):.3f}")
+    print(f"DRAM latency ratio probe/C over {len(lr)} repeats: median {statistics.median(lr):.3f}, "
+          f"spread {min(lr):.3f}-{max(lr):.3f}")
+    for what, ok, value in (("DRAM copy >= 90 % of C", statistics.median(cr) >= 0.90, statistics.median(cr)),
+                            ("DRAM latency within +-10 % of C", 0.90 <= statistics.median(lr) <= 1.10,
+                             statistics.median(lr))):
+        print(f"{'met   ' if ok else 'MISSED'} {what}: median ratio {value:.3f}")
     return 0
 
 

@@ -488,3 +488,32 @@ def test_cli_precision_and_budget_errors(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as exc:
         cli.main(["probe", "-o", str(tmp_path / "p.parquet"), *args])
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- page sizes
+
+
+SMAPS_ENTRY = """{lo:x}-{hi:x} rw-p 00000000 00:00 0
+Size:              {size} kB
+Rss:               {rss} kB
+AnonHugePages:     {huge} kB
+VmFlags: rd wr mr mw me ac hg
+"""
+
+
+def test_huge_page_share_reads_the_mapping_that_holds_the_array(tmp_path):
+    a = np.zeros(1024, dtype=np.uint64)
+    start = a.__array_interface__["data"][0]
+    smaps = tmp_path / "smaps"
+    smaps.write_text(SMAPS_ENTRY.format(lo=0x1000, hi=0x2000, size=4, rss=4, huge=0)  # elsewhere
+                     + SMAPS_ENTRY.format(lo=start - 4096, hi=start + 3 * 2 ** 20, size=3076, rss=3072, huge=2048))
+    assert probe.huge_page_share(a, smaps) == pytest.approx(2048 / 3072)
+    smaps.write_text(SMAPS_ENTRY.format(lo=0x1000, hi=0x2000, size=4, rss=4, huge=0))
+    assert probe.huge_page_share(a, smaps) is None  # no mapping holds it: unknown, not 0
+    assert probe.huge_page_share(a, tmp_path / "missing") is None
+
+
+def test_the_probe_records_the_page_size_behind_each_working_set(quick_run):
+    shares = quick_run["meta"]["settings"]["huge_page_share"]
+    assert list(shares) == [lv.name for lv in expected_levels()]
+    assert all(v is None or 0.0 <= v <= 1.0 for v in shares.values())

@@ -377,6 +377,10 @@ def _probe(args: argparse.Namespace) -> int:
     print(f"{m.cpu_model or 'unknown CPU'}, {m.logical_cpus} CPUs, {m.os}; "
           f"hypervisor: {machine.describe_virtualization(m.virtualization)}")
     print("working sets: " + ", ".join(f"{lv.name} {probe.format_size(lv.size)}" for lv in result.levels))
+    huge = result.settings.get("huge_page_share", {})
+    if any(v is not None for v in huge.values()):
+        print("huge pages (THP) behind each set: " + ", ".join(
+            f"{k} {'?' if v is None else f'{v:.0%}'}" for k, v in huge.items()))
     stages = [s for s in (probe.ALL_CORES, probe.SINGLE) if s in result.settings["modes"]]
     measured = result.settings["trials"] - 1
     flagged = probe.flagged_trials(result.table)
