@@ -492,10 +492,10 @@ def test_capture_series_draws_components_and_stage_bands():
         figures.capture_series(table, "mem_used", ax=ax)
         assert ax.get_ylabel() == "mem_used (MiB)"
         assert ax.lines[0].get_ydata()[0] == pytest.approx(2599968768 / 2**20)
-        with pytest.raises(ValueError, match="no rows for metric 'gpu_util'"):
+        with pytest.raises(WorkbenchError, match="no rows for metric 'gpu_util'"):
             figures.capture_series(table, "gpu_util", ax=ax)
         two = pl.concat([table, table.with_columns(run=pl.lit(2, pl.Int32))])
-        with pytest.raises(ValueError, match="rows of 2 captures"):
+        with pytest.raises(WorkbenchError, match="rows of 2 captures"):
             figures.capture_series(two, "cpu_util", ax=ax)
     finally:
         plt.close(fig)

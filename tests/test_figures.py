@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from workbench import figures, thesis  # noqa: E402
+from workbench.errors import WorkbenchError  # noqa: E402
 
 from .conftest import THESIS_DIR  # noqa: E402
 
@@ -45,7 +46,7 @@ def test_fig9_from_transcription():
 
 
 def test_cache_memory_table_in_everest_layout(thesis_table):
-    t = figures.cache_memory_table(thesis_table)
+    t = thesis.cache_memory_table(thesis_table)
     assert t.height == 9
     first = t.row(0, named=True)
     assert first == {"stage": "host just booted", "component": "memory", "Read (MB/s)": 7284.0,
@@ -53,7 +54,7 @@ def test_cache_memory_table_in_everest_layout(thesis_table):
 
 
 def test_no_rows_is_a_clear_error(thesis_table):
-    with pytest.raises(ValueError, match="no rows for metric"):
+    with pytest.raises(WorkbenchError, match="no rows for metric"):
         figures.fig65_cpu_per_core(thesis_table.filter(thesis_table["metric"] == "mem_used"))
 
 

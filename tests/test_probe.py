@@ -193,7 +193,7 @@ def test_summary_interval_is_the_order_statistic_interval():
 
 def test_cache_memory_table_and_figure(quick_run):
     t, meta = quick_run["table"], quick_run["meta"]
-    table = figures.probe_cache_memory_table(t, include_flagged=True)
+    table = probe.cache_memory_table(t, include_flagged=True)
     assert table.columns == ["", "Read (MB/s)", "Write (MB/s)", "Copy (MB/s)", "Latency (ns)", "trials"]
     assert table[""].to_list() == ["Memory", "L1 Cache", "L2 Cache", "L3 Cache"]
     lat = medians(t, "single-thread", "mem_latency")["memory"]
@@ -217,12 +217,12 @@ def test_cache_memory_table_and_figure(quick_run):
 
 def test_a_user_stage_prefixes_the_thread_mode(quick_run):
     t = quick_run["table"].with_columns(stage=pl.lit("idle: ") + pl.col("stage"))
-    plain = figures.probe_cache_memory_table(quick_run["table"], bandwidth_stage="single-thread",
+    plain = probe.cache_memory_table(quick_run["table"], bandwidth_stage="single-thread",
                                              include_flagged=True)
-    assert figures.probe_cache_memory_table(t, bandwidth_stage="single-thread", stage="idle",
+    assert probe.cache_memory_table(t, bandwidth_stage="single-thread", stage="idle",
                                             include_flagged=True).equals(plain)
-    with pytest.raises(ValueError, match="no measured probe rows for stage 'all-cores'"):
-        figures.probe_cache_memory_table(t, include_flagged=True)
+    with pytest.raises(WorkbenchError, match="no measured probe rows for stage 'all-cores'"):
+        probe.cache_memory_table(t, include_flagged=True)
     assert probe.measured(t).height == probe.measured(quick_run["table"]).height  # warm-up still told apart
 
 
@@ -278,8 +278,8 @@ def test_a_busy_neighbour_flags_the_probe(capsys, tmp_path):
 def test_table_of_mixed_conditions_is_refused(quick_run):
     t = quick_run["table"]
     two = pl.concat([t, t.with_columns(condition=pl.lit("other"))])
-    with pytest.raises(ValueError, match="2 condition/host pairs; filter it to one first"):
-        figures.probe_cache_memory_table(two)
+    with pytest.raises(WorkbenchError, match="2 condition/host pairs; filter it to one first"):
+        probe.cache_memory_table(two)
 
 
 def test_notebook_renders_the_probe_file(quick_run, tmp_path):

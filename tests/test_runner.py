@@ -5,7 +5,6 @@ and every broken plan with its message pinned. No assertion on a measured speed.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

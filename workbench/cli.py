@@ -348,7 +348,7 @@ def _fetch_rrd(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from . import figures, guards, machine, probe
+    from . import guards, machine, probe
 
     live = not args.no_progress
     tty = sys.stderr.isatty()
@@ -396,7 +396,7 @@ def _probe(args: argparse.Namespace) -> int:
         print("\nno undisturbed trial: no result to show. Run the probe again on a quiet machine.")
     else:
         for stage in stages:
-            table = figures.probe_cache_memory_table(result.table, bandwidth_stage=stage,
+            table = probe.cache_memory_table(result.table, bandwidth_stage=stage,
                                                      stage=labels.get("stage"))
             print(f"\nbandwidth {stage}, latency single-thread; median of {measured - len(flagged)} trials "
                   "[95 % interval of the median; '-' = too few trials]")
@@ -514,7 +514,7 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     print(f"{result.trials} trials ({plan.rounds} rounds x {len(plan.all_conditions)} conditions, seed "
           f"{result.seed}); {result.flagged} flagged by the interference guards -> {result.table}")
-    print(f"orders: " + " | ".join(",".join(order) for order in result.orders[:3])
+    print("orders: " + " | ".join(",".join(order) for order in result.orders[:3])
           + (" | ..." if len(result.orders) > 3 else ""))
     print(f"compare: workbench compare {result.manifest}")
     return 0

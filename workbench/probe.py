@@ -758,6 +758,72 @@ def sanity(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     return guards.sanity(latency, bandwidth)
 
 
+def stage_name(user_stage: str | None, mode: str) -> str:
+    """The ``stage`` of the probe's rows for a thread mode (``"idle: all-cores"``)."""
+    return f"{user_stage}: {mode}" if user_stage else mode
+
+
+def summary_of_one(table: pl.DataFrame, *, confidence_level: float = 0.95,
+                   include_flagged: bool = False) -> pl.DataFrame:
+    """:func:`summary` of the probe rows of one condition and host (refused otherwise)."""
+    data = table.filter(pl.col("source") == SOURCE)
+    groups = data.select("condition", "host").unique()
+    if groups.height > 1:
+        raise WorkbenchError(f"the table holds probe rows of {groups.height} condition/host pairs; "
+                             "filter it to one first")
+    return summary(data, confidence_level=confidence_level, include_flagged=include_flagged)
+
+
+def cache_memory_table(table: pl.DataFrame, *, bandwidth_stage: str = "all-cores",
+                             stage: str | None = None, confidence_level: float = 0.95,
+                             include_flagged: bool = False) -> pl.DataFrame:
+    """The memory probe in EVEREST's Cache & Memory layout: rows Memory/L1/L2/L3,
+    columns Read/Write/Copy (MB/s) and Latency (ns).
+
+    Each cell is the median of the measured trials (the warm-up excluded) and
+    its distribution-free confidence interval, ``"11632 [11553, 11712]"``;
+    ``[-]`` where there are too few trials for an interval at
+    `confidence_level` (6 at 95 %). Bandwidth comes from `bandwidth_stage`
+    (``all-cores``, as AIDA64 measures it, or ``single-thread``), latency is
+    always single-thread.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        Probe rows of one condition and host (other sources are ignored).
+    bandwidth_stage : str
+        ``all-cores`` or ``single-thread``.
+    stage : str, optional
+        The user's stage label given to the probe, if any (rows are ``"<stage>: all-cores"``).
+    confidence_level : float
+        Of the interval of the median.
+    """
+    medians = summary_of_one(table, confidence_level=confidence_level, include_flagged=include_flagged)
+    bandwidth = (pl.col("stage") == stage_name(stage, bandwidth_stage)) & (pl.col("metric") != "mem_latency")
+    latency = (pl.col("stage") == stage_name(stage, SINGLE)) & (pl.col("metric") == "mem_latency")
+    rows = medians.filter(bandwidth | latency)
+    if rows.is_empty():
+        raise WorkbenchError(f"no measured probe rows for stage {stage_name(stage, bandwidth_stage)!r}")
+    out = []
+    for component, label in schema.CACHE_MEMORY.rows:
+        cells = {"": label}
+        for metric in schema.CACHE_MEMORY.metrics:
+            column = schema.CACHE_MEMORY.column_label(metric, unit=True)
+            hit = rows.filter((pl.col("component") == component) & (pl.col("metric") == metric))
+            if hit.is_empty():
+                cells[column] = ""  # an absent level: EVEREST leaves the row empty
+                continue
+            r = hit.row(0, named=True)
+            scale = schema.display_unit(metric)[1]
+            digits = 0 if schema.display_unit(metric)[0] == "MB/s" else 1  # EVEREST: whole MB/s, ns to 0.1
+            interval = ("[-]" if r["low"] != r["low"] else  # NaN: too few trials
+                        f"[{r['low'] * scale:.{digits}f}, {r['high'] * scale:.{digits}f}]")
+            cells[column] = f"{r['median'] * scale:.{digits}f} {interval}"
+        cells["trials"] = str(int(rows.filter(pl.col("component") == component)["n"].min() or 0))
+        out.append(cells)
+    return pl.DataFrame(out)
+
+
 def worst_precision(table: pl.DataFrame, *, confidence_level: float = 0.95) -> float:
     """The widest interval of the median among the probe's cells, as a fraction of its
     median (half-width; 0.02 = +-2 %), over undisturbed measured trials; NaN while

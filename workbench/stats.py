@@ -981,3 +981,26 @@ def _verdict(c: Comparison) -> str:
              else f"; the data could have detected a difference of about {_pct(c.detectable_change)}")
     return (f"no detectable difference between {who} and {base} ({test.label}, "
             f"Holm-adjusted p = {test.pvalue_holm:.2g}; {observed}){could}{steal}")
+
+
+# --------------------------------------------------------------------------- time series
+
+
+def series_sets(table: pl.DataFrame, metrics: list[str] | None = None) -> list[tuple[str, pl.DataFrame]]:
+    """Split the time series of a table into what :func:`capture_series` draws: one
+    ``(title, rows)`` per file, run and condition, at that file's finest interval and
+    its mean (or single) aggregate, so that RRD archives of several resolutions and
+    MIN/MAX rows are not mixed into one line.
+
+    `metrics` defaults to ``cpu_util``, ``cpu_steal`` and ``mem_util``.
+    """
+    metrics = metrics or ["cpu_util", "cpu_steal", "mem_util"]
+    timed = table.filter(pl.col("time").is_not_null() & pl.col("interval").is_not_null()
+                         & pl.col("metric").is_in(metrics) & pl.col("aggregate").is_in(["mean", "single", "last"]))
+    out = []
+    for (source, run, condition, scope, guest), part in timed.group_by(
+            "source_file", "run", "condition", "scope", "guest", maintain_order=True):
+        part = part.filter(pl.col("interval") == part["interval"].min())
+        who = f"{scope} {guest}" if guest else scope
+        out.append((f"{condition}, {who}, run {run} ({source})", part))
+    return out

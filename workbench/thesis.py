@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from .errors import WorkbenchError
-from .schema import CACHE_MEMORY
+from .schema import CACHE_MEMORY, display_unit
 from .readers.thesis import load_transcription
 
 #: Figure number -> transcription file name.
@@ -269,3 +269,19 @@ def _audit_specs(f63: pl.DataFrame, f73: pl.DataFrame) -> list[Finding]:
     # firmware reservations), so a few MB of difference is expected.
     return [Finding("spec-ram", (63, 73), "4.1, 4.3", "host RAM: fig. 63 (Windows XP) vs fig. 73 (XenServer, '3 GB')",
                     ram73, ram63, "MB", 8.0)]
+
+
+def cache_memory_table(table: pl.DataFrame) -> pl.DataFrame:
+    """Figures 69-71 in EVEREST's layout: rows Memory/L1/L2/L3, columns Read/Write/Copy
+    (MB/s) and Latency (ns), one block per stage."""
+    metrics = {m: CACHE_MEMORY.column_label(m, unit=True) for m in CACHE_MEMORY.metrics}
+    data = table.filter(pl.col("metric").is_in(list(metrics)))
+    if data.is_empty():
+        raise WorkbenchError(f"no rows for metric(s) {list(metrics)}")
+    data = data.with_columns(
+        shown=(pl.col("value") * pl.col("metric").replace_strict(
+            {m: display_unit(m)[1] for m in metrics}, return_dtype=pl.Float64)).round(1),
+        column=pl.col("metric").replace(metrics))
+    return (data.pivot(on="column", index=["stage", "component"], values="shown",
+                       aggregate_function="first", maintain_order=True)
+            .select("stage", "component", *metrics.values()))

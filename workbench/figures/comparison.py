@@ -1,0 +1,63 @@
+"""Comparisons: ratios with their intervals, and the per-run values behind them."""
+from __future__ import annotations
+
+import polars as pl
+import seaborn as sns
+from matplotlib.axes import Axes
+
+from ..errors import WorkbenchError
+from ..schema import display_unit
+from ._base import _PALETTE, _ax
+
+
+def comparison_ratios(comparisons, ax: Axes | None = None) -> Axes:
+    """Ratio to the baseline with its interval, one row per comparison.
+
+    `comparisons` is a :class:`workbench.stats.ComparisonSet` (or its comparisons).
+    Rows without an interval (insufficient data) are drawn as open markers: a
+    descriptive ratio, not an estimate.
+    """
+    ax = _ax(ax)
+    items = list(comparisons)
+    labels, colors = [], []
+    for i, c in enumerate(items):
+        cell = ", ".join(str(v) for k, v in c.cell if v is not None and k not in ("aggregate", "interval"))
+        labels.append(f"{c.treatment.condition}: {cell}")
+        color = _PALETTE.get(c.treatment.condition, "#555555")
+        colors.append(color)
+        r = c.ratio
+        if r.low is not None:
+            ax.errorbar(r.value, i, xerr=[[r.value - r.low], [r.high - r.value]], fmt="o", color=color, capsize=3)
+        else:
+            ax.plot(r.value, i, "o", mfc="white", color=color)
+    ax.axvline(1.0, color="black", lw=0.8)
+    ax.set_yticks(range(len(items)), labels)
+    ax.invert_yaxis()
+    base = items[0].baseline.condition if items else "baseline"
+    ax.set_xlabel(f"ratio of means to {base} (open: descriptive only, no interval)")
+    ax.set_title("Ratio to the baseline with its interval")
+    return ax
+
+
+def run_distributions(table: pl.DataFrame, metric: str, ax: Axes | None = None, *,
+                      by: str = "stage") -> Axes:
+    """Per-run values of one metric by condition (one dot per run), in display units."""
+    from ..stats import run_values
+
+    ax = _ax(ax)
+    rows = table.filter(pl.col("metric") == metric)
+    values = run_values(rows).to_pandas()
+    if values.empty:
+        raise WorkbenchError(f"no rows for metric {metric!r}")
+    unit, factor = display_unit(metric, rows["unit"][0])  # a metric outside the vocabulary: its native unit
+    values["shown"] = values["value"] * factor
+    hue = by if by in values and values[by].notna().any() else None
+    sns.stripplot(data=values, x="shown", y="condition", hue=hue, dodge=hue is not None, ax=ax, jitter=0.2,
+                  alpha=0.8)
+    ax.set_xlabel(f"{metric} per run ({unit})")
+    ax.set_ylabel("")
+    ax.set_title(f"{metric}: one dot per run")
+    return ax
+
+
+# --------------------------------------------------------------------------- captures
