@@ -80,7 +80,8 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_run(tmp_path):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
-        proc.kill()
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted:" in err and "continue with --resume" in err
     header, trials = log(out)
@@ -100,6 +101,34 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_run(tmp_path):
     assert sorted(ok) == sorted((r, c) for r, order in enumerate(header["orders"], 1) for c in order)
     table = experiment.read_table(out / runner.TABLE)
     assert table.select("run", "condition").unique().height == 12
+
+
+def test_background_load_dies_with_a_killed_runner(tmp_path):
+    # SIGKILL leaves the runner no chance to stop its condition's background load:
+    # the kernel must (PR_SET_PDEATHSIG), or a busy loop would outlive the run.
+    import psutil
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*WORKBENCH, "run", str(PLANS / "stream_slow.toml"), "-o", str(out), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    loads = []
+    def cmdline(p):
+        try:
+            return " ".join(p.cmdline())
+        except psutil.Error:  # exited (a zombie) meanwhile
+            return ""
+
+    while time.monotonic() < deadline and not loads and proc.poll() is None:
+        loads = [c for c in psutil.Process(proc.pid).children(recursive=True) if "while True" in cmdline(c)]
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    assert loads, "the busy condition's background load never started"
+    gone, alive = psutil.wait_procs(loads, timeout=10)
+    for p in alive:
+        p.kill()
+    assert not alive
 
 
 def test_a_failing_trial_stops_the_run_keeps_the_rest_and_resume_retries_it(tmp_path, capsys):

@@ -516,8 +516,43 @@ def _run(args: argparse.Namespace) -> int:
           f"{result.seed}); {result.flagged} flagged by the interference guards -> {result.table}")
     print("orders: " + " | ".join(",".join(order) for order in result.orders[:3])
           + (" | ..." if len(result.orders) > 3 else ""))
-    print(f"compare: workbench compare {result.manifest}")
+    _run_verdicts(plan, result)
+    print(f"\nagain, or with other options: workbench compare {result.manifest}")
     return 0
+
+
+def _run_verdicts(plan, result) -> None:
+    """The run's verdicts against the baseline, and the A/A noise floor."""
+    import polars as pl
+
+    from . import experiment, runner, stats
+
+    table = experiment.read_table(result.table)
+    try:
+        res = stats.compare_all(table, baseline=plan.baseline)
+    except WorkbenchError as exc:
+        print(f"no verdicts: {exc}")
+        return
+    print()
+    for line in res.verdicts():
+        print(f"- {line}")
+    if not plan.aa:
+        return
+    aa = res.to_frame().filter(pl.col("condition") == f"{plan.baseline}{runner.AA_SUFFIX}")
+    if aa.is_empty():
+        return
+    print(f"\nA/A noise floor ({plan.baseline} against itself, interleaved in the same rounds): "
+          "what two identical conditions look like here")
+    for row in aa.iter_rows(named=True):
+        where = ", ".join(str(row[c]) for c in ("metric", "component", "stage") if row.get(c) not in (None, ""))
+        low, high = row["ratio_low"], row["ratio_high"]
+        span = ("" if low is None or high is None or low != low else
+                f" [{(low - 1) * 100:+.1f} %, {(high - 1) * 100:+.1f} %]")
+        print(f"  {where}: {(row['ratio'] - 1) * 100:+.1f} %{span}")
+    bounds = [max(abs(r["ratio_low"] - 1), abs(r["ratio_high"] - 1)) for r in aa.iter_rows(named=True)
+              if r["ratio_low"] is not None and r["ratio_low"] == r["ratio_low"]]
+    if bounds:
+        print(f"  widest A/A interval reaches {max(bounds) * 100:.1f} %: differences inside it are noise here")
 
 
 if __name__ == "__main__":  # pragma: no cover

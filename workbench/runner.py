@@ -482,10 +482,20 @@ def _start(cmd: Sequence[str], env: Mapping[str, str], name: str, cwd: Path) -> 
     argv = [_expand(a) for a in cmd]
     try:
         proc = subprocess.Popen(argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True, cwd=cwd)
+                                stderr=subprocess.DEVNULL, start_new_session=True, cwd=cwd,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     except FileNotFoundError:
         raise TrialFailed(f"{name}: background command {shlex.join(argv)}: no such program") from None
     return proc, argv
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # A background load must not outlive the runner, even when the runner is killed
+    # with SIGKILL (no finally block runs then): Linux's PR_SET_PDEATHSIG sends it
+    # SIGTERM when its parent dies.
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
 
 
 def _stop(proc: subprocess.Popen) -> None:
