@@ -130,7 +130,7 @@ def reader_table(data: bytes):
     from workbench.readers import xen_rrd
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return xen_rrd.parse_updates(data, source="bench.xml")
+        return xen_rrd.parse_updates(data, source="bench.xml").table
 
 
 def _warm_up() -> None:

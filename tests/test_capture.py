@@ -142,7 +142,7 @@ def test_machine_metadata_is_recorded(two_stages):
     described = machine.detect_machine(caches=())
     assert (meta["scope"], meta["hypervisor"], meta["container"]) == \
         (described.scope, described.hypervisor, described.virtualization.container)
-    stored = readers.read_metadata(out)
+    stored = readers.read_file(out).metadata
     assert stored["machine.psutil"] == psutil.__version__ and stored["capture.interval"] == "0.1"
     assert stored["machine.scope"] == described.scope
 
@@ -411,7 +411,7 @@ def test_the_finished_parquet_holds_the_same_table_and_header(tmp_path):
     assert fmt.load(out).events == fmt.load(good).events
     # the JSON lines are the capture's own format; the Parquet is a table like every other
     assert (readers.detect(good).name, readers.detect(out).name) == ("capture", "workbench-table")
-    assert readers.read_metadata(out)["machine.cpu_model"] == "Intel(R) Xeon(R) Processor"
+    assert readers.read_file(out).metadata["machine.cpu_model"] == "Intel(R) Xeon(R) Processor"
 
 
 def test_a_torn_last_line_is_dropped_with_a_warning():
@@ -452,13 +452,13 @@ def test_a_metric_outside_the_vocabulary_is_kept_with_a_warning():
 
 
 def test_a_parquet_table_that_is_not_a_capture_says_where_to_read_it(tmp_path):
-    from workbench import experiment
+    from workbench import storage
 
-    out = experiment.write_parquet(readers.read(ROOT / "data" / "thesis" / "fig65_cpu_per_core.csv"),
-                                   tmp_path / "not_capture.parquet")
-    with pytest.raises(ParseError, match=r"not_capture\.parquet: Parquet metadata 'workbench-capture': expected a "
+    out = storage.write_table(readers.read(ROOT / "data" / "thesis" / "fig65_cpu_per_core.csv"),
+                              tmp_path / "not_capture.parquet")
+    with pytest.raises(ParseError, match=r"not_capture\.parquet: Parquet metadata 'workbench' producer: expected a "
                                          r"finished capture .* \(read other measurement tables with "
-                                         r"workbench\.read_table\), found no such key"):
+                                         r"workbench\.read_table\), found no producer"):
         fmt.load(out)  # the capture API needs a capture; readers.read takes it as a plain table
     assert readers.read(out).height == 18
 

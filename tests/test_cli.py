@@ -5,7 +5,7 @@ import sys
 import polars as pl
 import pytest
 
-from workbench import cli, experiment
+from workbench import cli, storage
 
 from .conftest import DATA, FIXTURES, THESIS_DIR, THESIS_MANIFEST
 
@@ -14,7 +14,7 @@ def test_ingest_manifest(tmp_path, capsys):
     out = tmp_path / "thesis.parquet"
     assert cli.main(["ingest", str(THESIS_MANIFEST), "-o", str(out)]) == 0
     assert "experiment 'thesis-2015' (7 inputs): 77 rows, 9 metrics" in capsys.readouterr().out
-    table = experiment.read_table(out)
+    table = storage.read_table(out)
     lat = table.filter((pl.col("metric") == "mem_latency") & (pl.col("component") == "memory"))
     assert lat["value"].to_list() == pytest.approx([5.79e-08, 6.74e-08, 6.18e-08])
 
@@ -24,7 +24,7 @@ def test_ingest_files_with_labels(tmp_path, capsys):
     rc = cli.main(["ingest", str(THESIS_DIR / "fig65_cpu_per_core.csv"), "--label", "condition=virtualized",
                    "--label", "run=2", "--label", "host=pc1", "-o", str(out)])
     assert rc == 0
-    t = experiment.read_table(out)
+    t = storage.read_table(out)
     assert t.height == 18
     assert t.select("condition", "run", "host", "experiment").unique().rows() == [("virtualized", 2, "pc1", "adhoc")]
 
@@ -92,7 +92,7 @@ def test_ingest_stores_file_metadata_and_prints_warnings_as_lines(tmp_path, caps
     out = tmp_path / "thesis.parquet"
     assert cli.main(["ingest", str(THESIS_MANIFEST), "-o", str(out)]) == 0
     assert "metadata of 1 file(s)" in capsys.readouterr().out
-    meta = experiment.read_sources(out)
+    meta = storage.read_metadata(out).get("sources", {})
     assert meta["thesis/fig69_everest_cache_memory.txt"]["motherboard"] == "Asus M2N32-SLI Deluxe"
     report = FIXTURES / "everest" / "aida64_v5.95_en_html_report_allpages_FULL.htm"
     assert cli.main(["ingest", str(report), "--label", "condition=native", "-o", str(tmp_path / "e.parquet")]) == 0
@@ -107,5 +107,5 @@ def test_reingesting_a_stored_table_keeps_its_rows_sources_and_metadata(tmp_path
     again = tmp_path / "again.parquet"
     assert cli.main(["ingest", str(first), "-o", str(again)]) == 0
     assert "note: no --label condition" not in capsys.readouterr().err  # the stored rows have theirs
-    assert experiment.read_table(again).equals(experiment.read_table(first))
-    assert experiment.read_sources(again) == experiment.read_sources(first)
+    assert storage.read_table(again).equals(storage.read_table(first))
+    assert storage.read_metadata(again).get("sources", {}) == storage.read_metadata(first).get("sources", {})

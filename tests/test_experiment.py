@@ -2,7 +2,7 @@
 import polars as pl
 import pytest
 
-from workbench import experiment, schema
+from workbench import experiment, schema, storage
 from workbench.errors import ManifestError, ParseError, SchemaError
 
 from .conftest import FIXTURES, THESIS_MANIFEST
@@ -28,16 +28,16 @@ def test_thesis_manifest(thesis_table):
 
 
 def test_write_parquet_is_atomic_and_round_trips(tmp_path, thesis_table):
-    out = experiment.write_parquet(thesis_table, tmp_path / "sub" / "thesis.parquet")
+    out = storage.write_table(thesis_table, tmp_path / "sub" / "thesis.parquet")
     assert sorted(p.name for p in out.parent.iterdir()) == ["thesis.parquet"]  # no temporary left
-    back = experiment.read_table(out)
+    back = storage.read_table(out)
     assert back.equals(thesis_table)
 
 
 def test_write_parquet_refuses_an_invalid_frame_and_leaves_nothing(tmp_path, thesis_table):
     bad = thesis_table.with_columns(unit=pl.lit("MB"))
     with pytest.raises(SchemaError, match="column 'unit'"):
-        experiment.write_parquet(bad, tmp_path / "bad.parquet")
+        storage.write_table(bad, tmp_path / "bad.parquet")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -45,7 +45,7 @@ def test_read_table_on_a_file_that_is_not_parquet(tmp_path):
     junk = tmp_path / "junk.parquet"
     junk.write_text("not parquet")
     with pytest.raises(ParseError, match=r"junk.parquet:1: expected a Parquet measurement table \(starting with b'PAR1'\), found b'not parquet'"):
-        experiment.read_table(junk)
+        storage.read_table(junk)
 
 
 def test_names_map_identities(tmp_path):

@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from workbench import cli, experiment, xen_fetch
+from workbench import cli, storage, xen_fetch
 from workbench.errors import WorkbenchError
 from workbench.readers import xen_rrd
 
@@ -93,7 +93,7 @@ def test_session_fetch_dumps_redirect_and_polls_exactly_the_unseen_rows(pool, tm
     assert meta["note"] == xen_fetch.POOL_NOTE and meta["tls"] == "none (plain http)"
     assert meta["finished"] and meta["polls"] == 4 and meta["errors"] == []
 
-    table = experiment.read_table(out / "rrd.parquet")
+    table = storage.read_table(out / "rrd.parquet")
     five = table.filter((pl.col("interval") == 5.0) & (pl.col("metric") == "cpu_util")
                         & (pl.col("component") == "total") & (pl.col("scope") == "host"))
     times = sorted(int(t.timestamp()) for t in five["time"])
@@ -134,8 +134,8 @@ def test_json_updates_are_the_6_2_form_and_read_alike(pool, tmp_path):
     xml_run = tmp_path / "x"
     host.clock = LASTUPDATE
     xen_fetch.fetch(options(host.url, max_polls=2), p.password, xml_run)
-    a = experiment.read_table(tmp_path / "j/rrd.parquet").drop("source_file")
-    b = experiment.read_table(xml_run / "rrd.parquet").drop("source_file")
+    a = storage.read_table(tmp_path / "j/rrd.parquet").drop("source_file")
+    b = storage.read_table(xml_run / "rrd.parquet").drop("source_file")
     assert a.sort(a.columns).equals(b.sort(b.columns))
 
 
@@ -165,7 +165,7 @@ def test_giving_up_leaves_complete_files_and_says_why(pool, tmp_path):
     meta = json.loads((out / "fetch.json").read_text())
     assert meta["finished"] and "gave up after 3 retries" in meta["errors"][0]
     assert [f["file"] for f in meta["files"]] == ["raw/host_rrd.xml"]
-    assert experiment.read_table(out / "rrd.parquet").height > 0
+    assert storage.read_table(out / "rrd.parquet").height > 0
     assert not list(out.rglob("*.part")) and not list(out.rglob("*.tmp"))
 
 
@@ -287,7 +287,7 @@ def test_cli_ctrl_c_leaves_every_file_complete(pool, tmp_path):
         data = (out / f["file"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == f["sha256"]
         xen_rrd.parse(data, source=f["file"])
-    table = experiment.read_table(out / "rrd.parquet")
+    table = storage.read_table(out / "rrd.parquet")
     assert table.filter(pl.col("source_file").str.starts_with("raw/rrd_updates")).height > 0
     for path, data in all_bytes(out):
         assert p.password.encode() not in data, path

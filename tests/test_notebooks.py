@@ -87,11 +87,11 @@ def test_compare_notebook_on_two_captures_draws_time_series(tmp_path):
     each is insufficient data, and the time series are drawn with stage bands."""
     import polars as pl
 
-    from workbench import experiment, readers
+    from workbench import readers, storage
 
     good = ROOT / "tests" / "fixtures" / "capture" / "good.capture.jsonl"
     both = pl.concat([readers.read(good, condition="native"), readers.read(good, condition="guest", host="h2")])
-    src = experiment.write_parquet(both, tmp_path / "two.parquet")
+    src = storage.write_table(both, tmp_path / "two.parquet")
     cfg = tmp_path / "reports.toml"
     cfg.write_text(f'[[report]]\nname = "two"\nnotebook = "{(ROOT / "notebooks" / "compare.ipynb").as_posix()}"\n'
                    f'[report.parameters]\nsource = "{src.as_posix()}"\nbaseline = "native"\n'

@@ -25,7 +25,7 @@ import polars as pl  # noqa: E402
 import psutil  # noqa: E402
 import pytest  # noqa: E402
 
-from workbench import cli, experiment, figures, guards, machine, probe, report, schema  # noqa: E402
+from workbench import cli, figures, guards, machine, probe, report, schema, storage  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
 
 from .conftest import FIXTURES, ROOT  # noqa: E402
@@ -43,7 +43,7 @@ def quick_run(tmp_path_factory):
         rc = cli.main(["probe", "--quick", "-o", str(out), "--label", "condition=native",
                        "--label", "experiment=probe-test"])
     return {"rc": rc, "out": out, "stdout": stdout.getvalue(), "stderr": stderr.getvalue(),
-            "table": experiment.read_table(out), "meta": probe.read_metadata(out)}
+            "table": storage.read_table(out), "meta": probe.read_metadata(out)}
 
 
 def medians(table: pl.DataFrame, stage: str, metric: str) -> dict[str, float]:
@@ -271,7 +271,7 @@ def test_a_busy_neighbour_flags_the_probe(capsys, tmp_path):
     out = capsys.readouterr().out
     assert rc == 0 and "WARNING: 2 of 2 measured trials were disturbed" in out
     assert "other processes" in out and "no undisturbed trial: no result to show" in out
-    table = experiment.read_table(tmp_path / "busy.parquet")
+    table = storage.read_table(tmp_path / "busy.parquet")
     assert probe.measured(table)["flag"].null_count() == 0  # kept, with the reasons
 
 
@@ -421,9 +421,9 @@ def test_read_metadata_errors(tmp_path, quick_run):
         probe.read_metadata(tmp_path / "missing.parquet")
     with pytest.raises(WorkbenchError, match=r"not-parquet\.txt:1: expected a Parquet measurement table"):
         probe.read_metadata(PROBE / "not-parquet.txt")
-    plain = experiment.write_parquet(quick_run["table"], tmp_path / "plain.parquet")
+    plain = storage.write_table(quick_run["table"], tmp_path / "plain.parquet")
     with pytest.raises(WorkbenchError, match=r"plain\.parquet: not written by `workbench probe` "
-                                             r"\(no 'workbench-probe' metadata\)"):
+                                             r"\(its metadata names no producer 'workbench-probe'\)"):
         probe.read_metadata(plain)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from workbench import cli, experiment, runner
+from workbench import cli, experiment, runner, storage
 
 from .conftest import FIXTURES
 
@@ -46,7 +46,7 @@ def test_a_run_writes_table_manifest_log_and_raw_outputs(tmp_path, capsys):
     # the log follows the recorded orders, round by round
     assert [t["condition"] for t in trials] == [c for order in header["orders"] for c in order]
     assert {t["status"] for t in trials} == {"ok"}
-    table = experiment.read_table(out / runner.TABLE)
+    table = storage.read_table(out / runner.TABLE)
     # runs are rounds; every condition once per round
     assert table.group_by("condition").agg(pl.col("run").unique().sort()).sort("condition").rows() == [
         ("alone", [1, 2, 3]), ("alone-aa", [1, 2, 3]), ("busy", [1, 2, 3])]
@@ -87,7 +87,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_run(tmp_path):
     header, trials = log(out)
     finished = [t for t in trials if t["status"] == "ok"]
     assert 2 <= len(finished) < 12, err
-    kept = experiment.read_table(out / runner.TABLE)  # readable, with exactly the finished trials
+    kept = storage.read_table(out / runner.TABLE)  # readable, with exactly the finished trials
     assert sorted(set(zip(kept["run"], kept["condition"]))) == sorted((t["round"], t["condition"]) for t in finished)
     # refused without --resume; finished with it
     done = subprocess.run([*WORKBENCH, "run", str(plan), "-o", str(out)], capture_output=True, text=True)
@@ -99,7 +99,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_run(tmp_path):
     assert header2 == header  # same seed, same orders
     ok = [(t["round"], t["condition"]) for t in trials2 if t["status"] == "ok"]
     assert sorted(ok) == sorted((r, c) for r, order in enumerate(header["orders"], 1) for c in order)
-    table = experiment.read_table(out / runner.TABLE)
+    table = storage.read_table(out / runner.TABLE)
     assert table.select("run", "condition").unique().height == 12
 
 
@@ -140,7 +140,7 @@ def test_a_failing_trial_stops_the_run_keeps_the_rest_and_resume_retries_it(tmp_
     _, trials = log(out)
     assert trials[-1]["status"] == "failed" and trials[-1]["condition"] == "broken"
     assert all(t["status"] == "ok" for t in trials[:-1])
-    kept = experiment.read_table(out / runner.TABLE)
+    kept = storage.read_table(out / runner.TABLE)
     assert set(kept["condition"]) <= {"fine"}
 
 

@@ -13,7 +13,7 @@ from scipy import stats as sst
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower
 
-from workbench import cli, experiment, schema, stats
+from workbench import cli, experiment, schema, stats, storage
 from workbench.errors import WorkbenchError
 
 from .conftest import DATA
@@ -252,7 +252,7 @@ def test_cli_compare_formats(capsys):
 
 
 def test_cli_compare_parquet_needs_baseline(tmp_path, capsys, thesis_table):
-    out = experiment.write_parquet(thesis_table, tmp_path / "t.parquet")
+    out = storage.write_table(thesis_table, tmp_path / "t.parquet")
     assert cli.main(["compare", str(out)]) == 2
     assert "no baseline: give --baseline NAME" in capsys.readouterr().err
 
@@ -402,7 +402,7 @@ def test_a_registered_test_is_accepted_by_compare_all_and_the_cli(stub_test, tmp
                                                                            42.0, 1e-4)
     assert "(Stub test (two-sided), Holm-adjusted p = 0.0001," in c.verdict
     path = tmp_path / "t.parquet"
-    experiment.write_parquet(t, path)
+    storage.write_table(t, path)
     assert cli.main(["compare", str(path), "--baseline", "native", "--test", "stub", "--format", "csv"]) == 0
     frame = pl.read_csv(io.StringIO(capsys.readouterr().out))
     assert frame["test"].to_list() == ["Stub test (two-sided)"]

@@ -56,7 +56,7 @@ import psutil
 
 from . import machine, schema
 from .errors import WorkbenchError
-from .experiment import write_parquet
+from .storage import write_table
 from .readers import capture as fmt
 
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 10.0
@@ -192,9 +192,8 @@ def convert(path: str | os.PathLike, output: str | os.PathLike | None = None) ->
     output = Path(output)
     captured = fmt.load(path)
     table = validate_labelled(captured.table, {}, {}, source=str(output))
-    stored = json.dumps({"header": captured.header, "events": captured.events})
     try:
-        write_parquet(table, output, metadata={fmt.PARQUET_KEY: stored})
+        write_table(table, output, metadata=fmt.document(captured.header, captured.events))
     except WorkbenchError as exc:
         raise WorkbenchError(f"{exc}; the capture is kept in {path}") from None
     return output

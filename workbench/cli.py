@@ -204,7 +204,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from . import experiment
+    from . import experiment, readers, storage
+    from ._version import __version__
 
     manifests = [p for p in args.inputs if p.endswith(".toml")]
     if manifests:
@@ -219,15 +220,16 @@ def _ingest(args: argparse.Namespace) -> int:
         options = dict(_pair(o, "--option") for o in args.option)
         frames, sources = [], {}
         for p in args.inputs:
-            frame, meta = experiment.read_with_metadata(p, format=args.format, options=options, **labels)
-            frames.append(frame)
-            sources.update(meta)
+            parsed = readers.read_file(p, format=args.format, options=options, **labels)
+            frames.append(parsed.table)
+            sources.update(parsed.by_source())
         table = pl.concat(frames)
         what = f"{len(args.inputs)} file(s)"
         if "condition" not in labels and (table["condition"] == "unlabelled").any():
             print("workbench ingest: note: no --label condition=...; rows are labelled 'unlabelled'",
                   file=sys.stderr)
-    out = experiment.write_parquet(table, args.output, sources=sources)
+    out = storage.write_table(table, args.output, metadata={
+        "sources": sources, "producer": {"name": "workbench ingest", "version": __version__}})
     described = f", metadata of {len(sources)} file(s)" if sources else ""
     print(f"{what}: {table.height} rows, {table['metric'].n_unique()} metrics{described} -> {out}")
     return 0
@@ -475,8 +477,9 @@ def _capture(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from . import experiment, stats
 
-    table, manifest_baseline, _ = experiment.open_table(args.table)
-    baseline = args.baseline or manifest_baseline
+    dataset = experiment.open(args.table)
+    table = dataset.table
+    baseline = args.baseline or dataset.baseline
     if not baseline:
         raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table names none"
                              f"{'' if args.table.endswith('.parquet') else ', nor does this manifest'})")

@@ -29,12 +29,14 @@ from that file gets (DESIGN.md §5)::
 Precedence for a label: the input entry, then what the file says, then
 ``[defaults]``, then the condition's ``hypervisor``. Every problem is a
 :class:`~workbench.errors.ManifestError` naming the manifest and the entry.
+
+This module holds manifests only; the workbench's own Parquet is
+:mod:`workbench.storage`. :func:`open` is the one way notebooks and the CLI open
+"a manifest or a stored table" (a :class:`Dataset`).
 """
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,7 @@ from typing import Any
 
 import polars as pl
 
-from . import readers, schema
+from . import readers, schema, storage
 from .errors import ManifestError, WorkbenchError
 
 _SECTIONS = {"experiment", "defaults", "conditions", "inputs", "names"}
@@ -100,17 +102,19 @@ class Experiment:
 
     def read(self) -> tuple[pl.DataFrame, dict[str, dict[str, str]]]:
         """``(table, sources)``: the validated table, and what each of its files says
-        about its origin, keyed by ``source_file`` (for ``write_parquet(sources=...)``)."""
+        about its origin, keyed by ``source_file`` (the ``sources`` section of
+        :func:`workbench.storage.write_table`'s metadata). Each file is parsed once."""
         frames, sources = [], {}
         for item in self.inputs:
             shown = self.source_name(item)
             try:
-                frame, meta = read_with_metadata(item.path, format=item.format, source_file=shown,
-                                                 defaults=self.defaults, options=item.options,
-                                                 **{"experiment": self.id, **item.labels})
+                parsed = readers.read_file(item.path, format=item.format, source_file=shown,
+                                           defaults=self.defaults, options=item.options,
+                                           **{"experiment": self.id, **item.labels})
             except WorkbenchError as exc:
                 raise ManifestError(self.manifest, item.entry, str(exc)) from exc
-            _merge(sources, meta)
+            frame = parsed.table
+            _merge(sources, parsed.by_source())
             undeclared = set(frame["condition"].unique().to_list()) - set(self.conditions)
             if undeclared:
                 raise ManifestError(self.manifest, item.entry,
@@ -130,28 +134,6 @@ class Experiment:
         table = table.with_columns(scope=pl.when(pl.col("guest").str.starts_with(CONTROL_DOMAIN_PREFIX))
                                    .then(pl.lit("control-domain")).otherwise(pl.col("scope")))
         return schema.validate(table, source=str(self.manifest)), sources
-
-
-def read_with_metadata(path: str | os.PathLike, *, format: str | None = None, source_file: str | None = None,
-                       options: dict[str, Any] | None = None, **kwargs: Any
-                       ) -> tuple[pl.DataFrame, dict[str, dict[str, str]]]:
-    """``readers.read`` and ``readers.read_metadata`` of one file, the metadata keyed
-    by the ``source_file`` of its rows.
-
-    What the reader was told (``options``, e.g. a log's timezone) is recorded as
-    ``option.<name>``. A stored workbench table brings the metadata it already holds
-    for its own source files; what the table file itself says (a capture's machine)
-    goes to each of its rows' source files.
-    """
-    frame = readers.read(path, format=format, source_file=source_file, options=options, **kwargs)
-    meta = readers.read_metadata(path, format=format, source_file=source_file)
-    meta.update({f"option.{k}": str(v) for k, v in (options or {}).items()})
-    carried = json.loads(meta.pop(SOURCES_KEY)) if SOURCES_KEY in meta else {}
-    sources: dict[str, dict[str, str]] = {}
-    _merge(sources, carried)
-    if meta:
-        _merge(sources, {name: meta for name in frame["source_file"].unique().to_list()})
-    return frame, sources
 
 
 def _merge(into: dict[str, dict[str, str]], more: dict[str, dict[str, str]]) -> None:
@@ -228,89 +210,48 @@ def load(path: str | os.PathLike) -> Experiment:
                       tuple(inputs), defaults, names)
 
 
-#: Parquet key-value metadata key under which :func:`write_parquet` stores per-source
-#: metadata, as JSON ``{source_file: {key: value}}``.
-SOURCES_KEY = "workbench.sources"
+@dataclass(frozen=True)
+class Dataset:
+    """A measurement table opened for analysis, from a manifest or a stored table.
 
-
-def write_parquet(frame: pl.DataFrame, path: str | os.PathLike, *,
-                  sources: dict[str, dict[str, str]] | None = None,
-                  metadata: dict[str, str] | None = None) -> Path:
-    """Validate and write `frame` to Parquet atomically (temporary name, then rename).
-
-    The one writer of measurement tables: ``ingest``, the capture and the probe all
-    write through it, and the ``workbench-table`` reader reads them all back.
-
-    Parameters
+    Attributes
     ----------
-    frame : polars.DataFrame
-        A measurement table; validated first, nothing is written if it is invalid.
-    path : str or PathLike
-        The Parquet file; its folder is created.
-    sources : dict, optional
-        Maps a ``source_file`` of the table to what that file says about its origin
-        (``readers.read_metadata``: product, version, machine, ...). The table has no
-        columns for it (DESIGN.md §3); it is stored as JSON in the Parquet key-value
-        metadata under :data:`SOURCES_KEY` and read back by :func:`read_sources`.
-    metadata : dict, optional
-        Further key-value metadata of the file's producer (e.g. the probe's machine
-        description under ``workbench-probe``).
+    table : polars.DataFrame
+        The validated measurement table.
+    baseline : str or None
+        The manifest's baseline condition (a stored table names none).
+    title : str
+        The manifest's title, or the table file's name without suffix.
+    metadata : dict
+        The metadata document (:mod:`workbench.storage`): a manifest's ``sources``
+        (what each input file says), or what the table file stores.
+    """
+
+    table: pl.DataFrame
+    baseline: str | None
+    title: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def open(path: str | os.PathLike) -> Dataset:  # noqa: A001 - as polars/xarray name theirs
+    """Open a manifest (``.toml``: read its inputs) or a table the workbench wrote (Parquet).
+
+    The one way notebooks, reports and the CLI get a table to analyse.
 
     Raises
     ------
+    ManifestError
+        For a manifest that is wrong or names a file that does not read.
     WorkbenchError
-        When the file cannot be written (full disk, no permission): one line, and
-        no temporary file is left.
+        For a table file that is missing or not a workbench table (one line).
     """
-    frame = schema.validate(frame)
-    extra = dict(metadata or {})
-    if sources:
-        unknown = sorted(set(sources) - set(frame["source_file"].unique().to_list()))
-        if unknown:
-            raise WorkbenchError(f"metadata for '{unknown[0]}', which is no source_file of the table")
-        extra[SOURCES_KEY] = json.dumps({f: {str(k): str(v) for k, v in m.items()} for f, m in sources.items()},
-                                        ensure_ascii=False, sort_keys=True)
-    out = Path(path)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WorkbenchError(f"cannot write {out}: {exc.strerror}") from None
-    # open(..., "xb") rather than mkstemp: the file gets the user's umask, not 0600.
-    tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            frame.write_parquet(fh, metadata=extra or None)
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise WorkbenchError(f"cannot write {out}: {exc.strerror}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
-
-
-def read_sources(path: str | os.PathLike) -> dict[str, dict[str, str]]:
-    """The per-source metadata :func:`write_parquet` stored (``{}`` if none)."""
-    stored = readers.read_metadata(path, format="workbench-table")
-    return json.loads(stored[SOURCES_KEY]) if SOURCES_KEY in stored else {}
-
-
-def read_table(path: str | os.PathLike) -> pl.DataFrame:
-    """Read a table written by :func:`write_parquet`, or a manifest, and validate it."""
-    path = Path(path)
-    if path.suffix == ".toml":
-        return load(path).table()
-    return readers.read(path, format="workbench-table")
-
-
-def open_table(path: str | os.PathLike) -> tuple[pl.DataFrame, str | None, str]:
-    """``(table, baseline, title)`` from a manifest (read) or a Parquet table (no baseline)."""
     path = Path(path)
     if path.suffix == ".toml":
         exp = load(path)
-        return exp.table(), exp.baseline, exp.title
-    return read_table(path), None, path.stem
+        table, sources = exp.read()
+        return Dataset(table, exp.baseline, exp.title, {"sources": sources} if sources else {})
+    table = storage.read_table(path)
+    return Dataset(table, None, path.stem, storage.read_metadata(path))
 
 
 def _apply_condition_hypervisors(table: pl.DataFrame, conditions: dict[str, dict]) -> pl.DataFrame:

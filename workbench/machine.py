@@ -242,7 +242,7 @@ def describe_virtualization(virt: Virtualization) -> str:
 
 def machine_metadata(machine: Machine | None = None) -> dict[str, Any]:
     """What a capture records about the machine (its header's ``meta``; the
-    ``machine.*`` keys of :func:`workbench.readers.read_metadata`).
+    ``machine.*`` keys of the metadata :func:`workbench.readers.read_file` gives).
 
     The keys earlier captures wrote stay (``hostname``, ``os``, ``os_release``,
     ``os_version``, ``platform``, ``machine``, ``cpu_model``, ``cpu_count``,

@@ -55,7 +55,6 @@ The library never prints: progress goes to a callback, and the CLI
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -86,9 +85,6 @@ LEVELS = schema.CACHE_MEMORY.levels_by_size
 SINGLE = "single-thread"
 ALL_CORES = "all-cores"
 WARM_UP = "warm-up"
-#: Key of the JSON document in the Parquet file's key-value metadata (the
-#: source name, as ``workbench capture`` keys its files by its own).
-METADATA_KEY = SOURCE
 
 #: Trials (including the warm-up) and seconds per measurement, by mode.
 DEFAULT_TRIALS = 10
@@ -885,38 +881,43 @@ def disturbance(table: pl.DataFrame) -> Disturbance:
 # --------------------------------------------------------------------------- files
 
 def write(result: ProbeResult, path: str | os.PathLike) -> Path:
-    """Write the table to Parquet with the run's metadata (JSON under
-    :data:`METADATA_KEY` in the file's key-value metadata), atomically.
+    """Write the table to Parquet with the run's metadata, atomically
+    (:func:`workbench.storage.write_table`; the document's producer is
+    ``workbench-probe``, its machine and settings those of :meth:`ProbeResult.metadata`).
 
-    :func:`workbench.experiment.read_table` reads the file like any table;
+    :func:`workbench.read_table` reads the file like any table;
     :func:`read_metadata` returns the metadata.
     """
-    from .experiment import write_parquet
+    from .storage import write_table
 
-    return write_parquet(result.table, path, metadata={METADATA_KEY: json.dumps(result.metadata())})
+    meta = result.metadata()
+    return write_table(result.table, path, metadata={
+        "producer": {"name": meta["format"], "version": meta["version"]}, "machine": meta["machine"],
+        "settings": {**meta["settings"], "levels": meta["levels"]}})
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata :func:`write` stored with a probe table.
+    """The metadata :func:`write` stored with a probe table, as :meth:`ProbeResult.metadata`
+    gives it (``format``, ``version``, ``machine``, ``levels``, ``settings``).
 
     Raises
     ------
     WorkbenchError
         If the file is missing, not Parquet, or not written by the probe.
     """
-    from .readers import read_metadata as stored_metadata
+    from . import storage
 
-    path = Path(path)
-    meta = stored_metadata(path, format="workbench-table")
-    if METADATA_KEY not in meta:
-        raise WorkbenchError(f"{path}: not written by `workbench probe` (no '{METADATA_KEY}' metadata)")
-    try:
-        doc = json.loads(meta[METADATA_KEY])
-    except json.JSONDecodeError as exc:
-        raise ParseError(path, METADATA_KEY, "JSON metadata", f"{exc.msg} at {exc.pos}") from None
-    if not isinstance(doc, dict) or doc.get("format") != SOURCE:
-        raise ParseError(path, METADATA_KEY, f"a document with format '{SOURCE}'", repr(doc)[:80])
-    return doc
+    doc = storage.read_metadata(path)
+    producer = doc.get("producer", {})
+    if producer.get("name") != SOURCE:
+        raise WorkbenchError(f"{path}: not written by `workbench probe` (its metadata names no producer '{SOURCE}')")
+    settings = dict(doc.get("settings", {}))
+    levels = settings.pop("levels", None)
+    if not isinstance(levels, list) or "machine" not in doc:
+        raise ParseError(path, f"Parquet metadata '{storage.KEY}'", "a probe's machine and settings with levels",
+                         repr(doc)[:80])
+    return {"format": producer["name"], "version": producer.get("version"), "machine": doc["machine"],
+            "levels": levels, "settings": settings}
 
 
 # --------------------------------------------------------------------------- summaries

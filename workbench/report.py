@@ -49,6 +49,7 @@ from urllib.parse import quote
 from tqdm import tqdm
 
 from .errors import WorkbenchError
+from .storage import atomic_write
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -412,9 +413,9 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike) -> ReportRes
                 nb = nbformat.read(tmp_ipynb, as_version=4)
                 # papermill recorded the temporary name; record where it lives.
                 nb.metadata.setdefault("papermill", {})["output_path"] = str(final_ipynb)
-                _atomic_write_text(final_ipynb, nbformat.writes(nb))
+                atomic_write(final_ipynb, nbformat.writes(nb))
                 ipynb = final_ipynb
-                _atomic_write_text(final_html, _notebook_html(nb, entry.title))
+                atomic_write(final_html, _notebook_html(nb, entry.title))
                 html_path = final_html
             except Exception as exc:  # noqa: BLE001
                 if error is None:
@@ -490,20 +491,6 @@ def _prepare_out_dir(out_dir: str | os.PathLike) -> Path:
     except OSError as exc:
         raise ReportError(out_dir, None, f"cannot create output folder: {exc.strerror}") from None
     return out
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        # Plain open() (not tempfile) so the file gets the usual umask-based
-        # permissions instead of 0600.
-        with open(tmp, "x", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- index
@@ -592,7 +579,7 @@ def write_index(results: Sequence[ReportResult], out_dir: str | os.PathLike) -> 
 </html>
 """
     index = out / INDEX_NAME
-    _atomic_write_text(index, page)
+    atomic_write(index, page)
     return index
 
 

@@ -82,6 +82,7 @@ import polars as pl
 
 from . import guards, schema
 from .errors import WorkbenchError
+from .storage import atomic_write, read_table, write_table
 
 LOG = "run.jsonl"
 TABLE = "table.parquet"
@@ -399,9 +400,7 @@ def _trial(plan: Plan, cond: Condition, rnd: int, pos: int, folder: Path,
     table = table.with_columns([pl.lit(v, dtype=schema.SCHEMA[k]).alias(k) for k, v in labels.items()])
     flag = interference.flag
     table = schema.with_flag(table, flag)
-    from .experiment import write_parquet
-
-    out = write_parquet(table, folder / "trials" / f"{stem}.parquet")
+    out = write_table(table, folder / "trials" / f"{stem}.parquet")
     return out, interference.to_dict(), flag, status
 
 
@@ -517,21 +516,20 @@ def _expand(arg: str) -> str:
 
 def _collect(plan: Plan, folder: Path, seed: int, orders: list[list[str]]) -> tuple[Path, Path]:
     """Every finished trial into one table, and the manifest that reads it."""
-    from .experiment import write_parquet
-
     _, records = _read_log(folder / LOG)
     ok = {}
     for rec in records:
         if rec.get("status") == "ok":
             ok[(rec["round"], rec["condition"])] = rec
-    frames = [pl.read_parquet(folder / rec["file"]) for rec in ok.values()]
+    frames = [read_table(folder / rec["file"]) for rec in ok.values()]
     table = pl.concat(frames, how="vertical") if frames else schema.empty()
-    meta = {"workbench-run": json.dumps({
-        "plan": plan.path.name, "plan_sha256": plan.digest, "id": plan.id, "seed": seed, "orders": orders,
-        "aa": plan.aa, "baseline": plan.baseline, "workload": plan.workload.describe(),
-        "trials": [{k: rec.get(k) for k in ("round", "position", "condition", "started", "ended", "flag")}
-                   for rec in ok.values()]}, ensure_ascii=False)}
-    out = write_parquet(table, folder / TABLE, metadata=meta)
+    meta = {"producer": {"name": SOURCE},
+            "settings": {"plan": plan.path.name, "plan_sha256": plan.digest, "id": plan.id, "seed": seed,
+                         "orders": orders, "aa": plan.aa, "baseline": plan.baseline,
+                         "workload": plan.workload.describe()},
+            "events": [{k: rec.get(k) for k in ("round", "position", "condition", "started", "ended", "flag")}
+                       for rec in ok.values()]}
+    out = write_table(table, folder / TABLE, metadata=meta)
     manifest = folder / MANIFEST
     lines = ["# Written by `workbench run`: every finished trial of the plan, one run per round.",
              "[experiment]", f"id = {json.dumps(plan.id)}", f"title = {json.dumps(plan.title)}",
@@ -544,17 +542,8 @@ def _collect(plan: Plan, folder: Path, seed: int, orders: list[list[str]]) -> tu
             lines.append(f"hypervisor = {json.dumps(cond.labels['hypervisor'])}")
         lines.append("")
     lines += ["[[inputs]]", f"path = {json.dumps(TABLE)}", 'format = "workbench-table"', ""]
-    _atomic_text(manifest, "\n".join(lines))
+    atomic_write(manifest, "\n".join(lines))
     return out, manifest
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _append(path: Path, record: dict) -> None:

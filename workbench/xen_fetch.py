@@ -51,6 +51,7 @@ from typing import Any, Callable
 import polars as pl
 
 from .errors import ParseError, WorkbenchError
+from .storage import atomic_write, write_table
 
 POOL_NOTE = ("one host per invocation: XenServer keeps a host's RRDs and those of its resident VMs on "
              "that host, so a pool needs one fetch-rrd run per member")
@@ -473,7 +474,7 @@ class _Run:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 frame = {"dump": xen_rrd.parse_dump, "updates": xen_rrd.parse_updates}[kind](
-                    path.read_bytes(), source=rec.file)
+                    path.read_bytes(), source=rec.file).table
             for w in caught:
                 if issubclass(w.category, xen_rrd.CounterWrapWarning):
                     self.report(str(w.message))
@@ -573,10 +574,10 @@ class _Run:
         return pl.concat(frames).unique(subset=keys, keep="first", maintain_order=True)
 
     def flush(self) -> None:
-        from .experiment import write_parquet
         table = self.table()
         if table is not None:
-            self.result.table = write_parquet(table, self.out / "rrd.parquet")
+            self.result.table = write_table(table, self.out / "rrd.parquet",
+                                            metadata={"producer": {"name": ORIGINATOR}})
             self.result.values = table.height
         self.write_meta()
         self.last_flush = time.monotonic()
@@ -601,19 +602,7 @@ class _Run:
             "rows": r.rows, "values": r.values, "table": "rrd.parquet" if r.table else None,
             "errors": r.errors, "files": [vars(f) for f in r.files],
         }
-        _atomic_write(self.out / "fetch.json", (json.dumps(meta, indent=2) + "\n").encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    # open(..., "xb") rather than mkstemp: the file gets the user's umask, not 0600.
-    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        atomic_write(self.out / "fetch.json", (json.dumps(meta, indent=2) + "\n").encode())
 
 
 def _safe(uuid: str) -> str:

@@ -7,7 +7,7 @@ import warnings
 import polars as pl
 import pytest
 
-from workbench import experiment, readers, schema
+from workbench import experiment, readers, schema, storage
 from workbench.errors import ParseError, UnknownFormatError, WorkbenchError
 from workbench.readers import everest
 from workbench.readers.everest import AssumptionWarning, NativeMetricWarning, report_html
@@ -44,6 +44,13 @@ def read(path, **kw) -> pl.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NativeMetricWarning)
         return readers.read(path, **kw)
+
+
+def metadata(path, **kw) -> dict[str, str]:
+    """What the file says about its origin: the metadata of the one parse that reads its table."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (NativeMetricWarning, AssumptionWarning))
+        return readers.read_file(path, **kw).metadata
 
 
 # --- provenance -----------------------------------------------------------------------------
@@ -98,7 +105,7 @@ def test_en_report_memory_page_trial_values_are_nan(en_full):
 
 
 def test_en_report_metadata_names_the_machine_and_each_benchmark_row():
-    meta = readers.read_metadata(EN_FULL)
+    meta = metadata(EN_FULL)
     assert {k: meta[k] for k in ("product", "version", "computer", "os", "report_date", "report_time",
                                  "cpu_type", "motherboard", "memory_type")} == {
         "product": "AIDA64 Extreme", "version": "AIDA64 v5.95.4500", "computer": "DESKTOP-CPLKED3",
@@ -133,7 +140,8 @@ def test_slices_are_the_full_report_and_read_the_same():
     tail = report_html.split_pages(EN_TAIL.read_bytes().decode("cp1252"))
     assert [(p.anchor, p.title) for p in tail] == [(None, "Debug - Unknown")]
     assert tail[0].groups() == [("", [(1 + 1, "BIOS", "Unknown")])]
-    assert readers.read_metadata(EN_HEAD)["computer"] == "DESKTOP-CPLKED3"  # header of a truncated file
+    # header of a truncated file (whose table is refused)
+    assert report_html.read_header(EN_HEAD.read_bytes(), source="head.htm")["computer"] == "DESKTOP-CPLKED3"
 
 
 def test_ru_report_cp1251_memory_page_and_localized_units():
@@ -143,7 +151,7 @@ def test_ru_report_cp1251_memory_page_and_localized_units():
     assert math.isnan(one(t, metric="mem_total"))
     assert one(t, metric="everest-report-html:temperature", component="ЦП 1 / Ядро 3") == 37
     assert one(t, metric="everest-report-html:fan", component="Шасси 2") == 786
-    meta = readers.read_metadata(RU)
+    meta = metadata(RU)
     assert meta["version"] == "AIDA64 v7.35.7000/ru" and meta["computer"] == "РОМАРИО"
     assert meta["cpu_type"] == "HexaCore Intel Core i5-12400F, 4200 MHz (42 x 100)"
     assert meta["report_date"] == "2026-06-02"
@@ -156,7 +164,7 @@ def test_pt_br_report_has_all_four_memory_values():
     assert one(t, metric="mem_free") == 1749 * MIB
     assert one(t, metric="mem_util") == 56.0
     assert one(t, metric="everest-report-html:power", component="Taxa de carga da bateria") == 9.56
-    meta = readers.read_metadata(PT)
+    meta = metadata(PT)
     assert meta["memory_type"] == "DDR3-1600 DDR3 SDRAM" and meta["motherboard"] == "Acer Aspire E5-573"
     assert meta["version"] == "AIDA64 v5.75.3900/br" and meta["product"] == "AIDA64 Engineer"
 
@@ -167,7 +175,7 @@ def test_mhtml_reads_its_html_part_like_the_html():
     html = read(PT).drop("source", "source_file").with_columns(
         metric=pl.col("metric").str.replace("everest-report-html:", "everest-report-mhtml:"))
     assert t.drop("source", "source_file").equals(html)
-    assert readers.read_metadata(MHT)["computer"] == "LAPTOP-1FJM50LV"
+    assert metadata(MHT)["computer"] == "LAPTOP-1FJM50LV"
 
 
 # --- text reports -------------------------------------------------------------------------------
@@ -179,7 +187,7 @@ def test_text_report_memory_and_sensor_pages():
     assert math.isnan(one(t, metric="mem_used"))
     assert one(t, metric="everest-report-text:temperature", component="CPU") == 70  # "70 °C  (158 °F)", cp1252
     assert one(t, metric="everest-report-text:power", component="CPU Package") == 3.80
-    meta = readers.read_metadata(TEXT)
+    meta = metadata(TEXT)
     assert (meta["computer"], meta["report_date"], meta["report_time"]) == ("DESKTOP-OS1JTF2", "2018-10-01", "20:55")
     assert meta["cpu_type"] == "QuadCore Intel Core i7-8550U, 4000 MHz (40 x 100)"
     assert meta["motherboard"] == "Asus VivoBook 15 X510UQR"
@@ -191,14 +199,14 @@ def test_everest_excerpts_are_truncated_but_their_header_reads():
         with pytest.raises(ParseError, match="closing line of 120 '-'.*truncated.*EXCERPT ENDS") as info:
             readers.read(path)
         assert info.value.line == line
-    m220 = readers.read_metadata(EV220)
+    m220 = everest.report_text.read_header(EV220.read_bytes(), source=EV220.name)
     assert {k: m220[k] for k in ("product", "version", "computer", "os", "report_date", "cpu_type",
                                  "motherboard", "memory_type")} == {
         "product": "EVEREST Home Edition (c) 2003-2005 Lavalys, Inc.", "version": "EVEREST v2.20.405",
         "computer": "INT", "os": "Microsoft Windows XP Professional 5.1.2600 (WinXP Retail)",
         "report_date": "2009-09-15", "cpu_type": "Intel Pentium 4 530, 3000 MHz (15 x 200)",
         "motherboard": "Unknown", "memory_type": "PC3200 DDR SDRAM"}
-    m460 = readers.read_metadata(EV460)  # Spanish keys: read by position
+    m460 = everest.report_text.read_header(EV460.read_bytes(), source=EV460.name)  # Spanish keys: read by position
     assert (m460["version"], m460["computer"], m460["report_time"]) == ("EVEREST v4.60.1500/es", "SADOCMONSALVE1",
                                                                         "17:48")
     assert m460["cpu_type"] == "Mobile DualCore Intel Core 2 Duo P8400, 2250 MHz (8.5 x 265)"
@@ -220,7 +228,7 @@ def test_csv_log_sample_times_temperatures_and_stated_assumptions():
     assert cpu["value"].to_list() == [58.0] and cpu["metric"].to_list() == ["everest-csvlog:temperature"]
     assert t.height == 7 * 5 and t["time"].n_unique() == 7  # the event line is not a row
     assert set(t["aggregate"]) == {"last"}
-    meta = readers.read_metadata(CSVLOG)
+    meta = metadata(CSVLOG)
     assert meta["cpu_type"] == "2C+8c Intel Core i5-1335U, 4300 MHz (43 x 100)"  # unquoted commas kept
     assert meta["motherboard"] == "Acer Aspire A514-56P" and meta["log_started"] == "6/5/2025 4:35:19 PM"
 
@@ -228,7 +236,7 @@ def test_csv_log_sample_times_temperatures_and_stated_assumptions():
 def test_csv_log_timezone_and_date_order_given():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NativeMetricWarning)
-        t = everest.csvlog.parse(CSVLOG.read_bytes(), source="log.csv", timezone="Europe/Madrid", date_order="DMY")
+        t = everest.csvlog.parse(CSVLOG.read_bytes(), source="log.csv", timezone="Europe/Madrid", date_order="DMY").table
     # 6 May 2025, 16:36:36 in Madrid (CEST, UTC+2) = 14:36:36 UTC
     assert t["time"].min().isoformat() == "2025-05-06T14:36:36+00:00"
     assert t["time"].max().isoformat() == "2025-05-06T14:36:43+00:00"
@@ -238,7 +246,7 @@ def test_csv_log_per_core_utilization_and_memory_constructed_layout():
     with warnings.catch_warnings():
         warnings.simplefilter("error", AssumptionWarning)  # timezone given, day 15 shows the order
         warnings.simplefilter("ignore", NativeMetricWarning)
-        t = everest.csvlog.parse(UTIL_LOG.read_bytes(), source="util.csv", timezone="UTC")
+        t = everest.csvlog.parse(UTIL_LOG.read_bytes(), source="util.csv", timezone="UTC").table
     at = pl.datetime(2025, 6, 15, 16, 36, 37, time_zone="UTC")  # day 15: the order shows
     at_t = t.filter(pl.col("time") == at)
     assert one(at_t, metric="cpu_util", component="cpu0") == 55
@@ -257,7 +265,7 @@ def test_sensor_snapshot_utilization_and_memory():
     assert one(t, metric="mem_used") == 2914 * MIB and one(t, metric="mem_free") == 1172 * MIB
     assert one(t, metric="everest-sensors:voltage", component="CPU Core") == 1.4
     assert one(t, metric="everest-sensors:SCPUCLK") == 3810
-    meta = readers.read_metadata(XML)
+    meta = metadata(XML)
     assert (meta["date"], meta["time"], meta["memory_type"]) == ("11/01/2011", "17:35:28", "DDR3-1524")
 
 
@@ -276,8 +284,8 @@ def test_thesis_blocks_are_laid_out_as_printed():
 def test_thesis_cache_memory_equals_the_transcription(fig):
     block = (THESIS_DIR / f"fig{fig}_everest_cache_memory.txt").read_bytes()
     csv = (THESIS_DIR / f"fig{fig}_everest_cache_memory.csv").read_bytes()
-    mine = everest.cachemem.parse(block, source="b").select("metric", "component", "value").sort("metric", "component")
-    theirs = parse_transcription(csv, source="c").select("metric", "component", "value").sort("metric", "component")
+    mine = everest.cachemem.parse(block, source="b").table.select("metric", "component", "value").sort("metric", "component")
+    theirs = parse_transcription(csv, source="c").table.select("metric", "component", "value").sort("metric", "component")
     assert mine.height == 12 and mine.equals(theirs)
 
 
@@ -291,13 +299,13 @@ def test_thesis_experiment_reads_69_71_through_this_reader(thesis_table):
 
 
 def test_cache_memory_system_block_is_metadata():
-    meta = readers.read_metadata(THESIS_DIR / "fig69_everest_cache_memory.txt")
+    meta = metadata(THESIS_DIR / "fig69_everest_cache_memory.txt")
     assert meta["cpu_type"] == "DualCore AMD Athlon 64 X2 5200+ (Windsor, Socket AM2)"
     assert meta["cpu_stepping"] == "JH-F2"  # the second pair on its line
     assert meta["memory_type"] == "Dual Channel DDR2-653 SDRAM (5-5-5-15 CR2)"
     assert meta["motherboard"] == "Asus M2N32-SLI Deluxe"
     assert meta["version"] == "EVEREST v5.50.2100 / BenchDLL 2.5.292.0" and meta["product"] == "EVEREST"
-    assert readers.read_metadata(THESIS_DIR / "fig70_everest_cache_memory.txt") == {}
+    assert metadata(THESIS_DIR / "fig70_everest_cache_memory.txt") == {}
 
 
 def test_cache_memory_space_separated():
@@ -307,8 +315,8 @@ def test_cache_memory_space_separated():
             "L2 Cache  11912 MB/s  10295 MB/s  11945 MB/s  4.6 ns\n"
             "L3 Cache\n")
     tab = (THESIS_DIR / "fig69_everest_cache_memory.txt").read_bytes()
-    assert everest.cachemem.parse(text.encode(), source="s").equals(
-        everest.cachemem.parse(tab, source="s"))
+    assert everest.cachemem.parse(text.encode(), source="s").table.equals(
+        everest.cachemem.parse(tab, source="s").table)
 
 
 # --- metadata kept with the data ----------------------------------------------------------------
@@ -317,23 +325,24 @@ def test_sources_metadata_round_trips_through_parquet(tmp_path):
     exp = experiment.load(DATA / "experiments" / "thesis.toml")
     table, sources = exp.read()
     assert list(sources) == ["thesis/fig69_everest_cache_memory.txt"]  # the other inputs state nothing
-    out = experiment.write_parquet(table, tmp_path / "t.parquet", sources=sources)
-    assert experiment.read_sources(out) == sources
-    assert experiment.read_sources(out)["thesis/fig69_everest_cache_memory.txt"]["cpu_type"].startswith("DualCore")
-    assert experiment.read_table(out).height == 77
-    plain = experiment.write_parquet(exp.table(), tmp_path / "plain.parquet")
-    assert experiment.read_sources(plain) == {}
+    out = storage.write_table(table, tmp_path / "t.parquet", metadata={"sources": sources})
+    assert storage.read_metadata(out)["sources"] == sources
+    assert storage.read_metadata(out)["sources"]["thesis/fig69_everest_cache_memory.txt"]["cpu_type"].startswith(
+        "DualCore")
+    assert storage.read_table(out).height == 77
+    plain = storage.write_table(exp.table(), tmp_path / "plain.parquet")
+    assert "sources" not in storage.read_metadata(plain)
 
 
 def test_sources_metadata_must_name_a_source_file_of_the_table(tmp_path):
     table = read(THESIS_DIR / "fig70_everest_cache_memory.txt")
     with pytest.raises(WorkbenchError, match="metadata for 'elsewhere.txt', which is no source_file"):
-        experiment.write_parquet(table, tmp_path / "t.parquet", sources={"elsewhere.txt": {"a": "b"}})
+        storage.write_table(table, tmp_path / "t.parquet", metadata={"sources": {"elsewhere.txt": {"a": "b"}}})
     assert not list(tmp_path.iterdir())
 
 
 def test_formats_without_metadata_give_none():
-    assert readers.read_metadata(THESIS_DIR / "fig65_cpu_per_core.csv") == {}
+    assert metadata(THESIS_DIR / "fig65_cpu_per_core.csv") == {}
 
 
 # --- localization and layout quirks ------------------------------------------------------------
@@ -366,7 +375,7 @@ def test_text_item_running_into_its_value():
         "Intel Corporation Very Long Temperature Sensor Name #1234", "70 °C  (158 °F)")
 
 
-def test_read_metadata_unknown_format_lists_known_ones():
+def test_read_file_unknown_format_lists_known_ones():
     with pytest.raises(UnknownFormatError, match=r"format 'nope' is not registered\); known formats: .*everest"):
-        readers.read_metadata(XML, format="nope")
-    assert readers.read_metadata(XML, format="everest-sensors")["uptime"] == "03:25:30"
+        metadata(XML, format="nope")
+    assert metadata(XML, format="everest-sensors")["uptime"] == "03:25:30"

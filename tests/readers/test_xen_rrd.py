@@ -112,7 +112,7 @@ def test_counter_reset_in_the_real_capture_is_kept_not_mislabelled():
     """vbd_xvda_write of the nova capture goes negative in the hour of a counter reset: no
     value for disk_write there (xapi >= 2019 does the same), the raw value kept natively."""
     with pytest.warns(xen_rrd.XenRrdWarning, match=r"AVERAGE:vbd_xvda_write in <rra> 3: 1 value"):
-        t = xen_rrd.parse(XEN.joinpath("real_vm_rrd_dump_xs60_nova_full.xml").read_bytes(), source="nova")
+        t = xen_rrd.parse(XEN.joinpath("real_vm_rrd_dump_xs60_nova_full.xml").read_bytes(), source="nova").table
     hour = t.filter(pl.col("interval") == 3600.0)
     assert np.isnan(at(hour, 1328630400, metric="disk_write", component="xvda"))
     assert at(hour, 1328630400, metric="xen-rrd:vbd_xvda_write") == pytest.approx(-33361214.0)
@@ -125,7 +125,7 @@ def test_counter_wrap_spikes_are_kept_and_flagged():
     path = DERIVED / "rrd_updates_vm_5s_counter_wrap.xml"
     with pytest.warns(xen_rrd.CounterWrapWarning, match=r"1 value\(s\) look like xapi's \+2\^32 counter-wrap.*"
                                                          r"net_rx vif0 at 2012-02-09 13:52:45Z = 8.5899"):
-        t = xen_rrd.parse(path.read_bytes(), source=str(path))
+        t = xen_rrd.parse(path.read_bytes(), source=str(path)).table
     spike = (2 ** 32 + 1816.0144 * 5) / 5
     assert at(t, 1328795565, metric="net_rx", component="vif0") == pytest.approx(spike, abs=1e-4)
     suspects = xen_rrd.counter_wrap_suspects(t)
@@ -137,7 +137,7 @@ def test_counter_wrap_spikes_are_kept_and_flagged():
 
 def test_counter_wrap_rule_frame_and_reader_agree_on_the_real_capture():
     with pytest.warns(xen_rrd.CounterWrapWarning, match=r"^.*: 6 value\(s\)"):
-        t = xen_rrd.parse(XEN.joinpath("real_vm_rrd_dump_xs60_nova_full.xml").read_bytes(), source="nova")
+        t = xen_rrd.parse(XEN.joinpath("real_vm_rrd_dump_xs60_nova_full.xml").read_bytes(), source="nova").table
     suspects = xen_rrd.counter_wrap_suspects(t)
     assert suspects.height == 6
     assert sorted(set(zip(suspects["metric"], suspects["interval"]))) == [
@@ -293,7 +293,7 @@ def test_unknown_data_sources_are_kept_and_named_in_a_warning():
     with pytest.warns(xen_rrd.XenRrdWarning, match=r"2 data source\(s\) outside the metric vocabulary kept as "
                                                     r"'xen-rrd:<name>' with native units: xapi_free_memory_kib, "
                                                     r"xapi_memory_usage_kib"):
-        t = xen_rrd.parse(XEN.joinpath("xs62writer_rrd_updates_host_5s.xml").read_bytes(), source="h")
+        t = xen_rrd.parse(XEN.joinpath("xs62writer_rrd_updates_host_5s.xml").read_bytes(), source="h").table
     native = t.filter(pl.col("metric").str.starts_with("xen-rrd:"))
     assert native.select("metric", "unit").unique().sort("metric").rows() == [
         ("xen-rrd:xapi_free_memory_kib", "KiB"), ("xen-rrd:xapi_memory_usage_kib", "KiB")]
@@ -412,7 +412,7 @@ def test_oracle_rrdtool_dump_equals_fetch(demo_rrd):
         compared += compare(block, ref, [0, 1])
     assert compared >= 120 + 3 * 110  # every 5 s row; the minute archives' covered range
     # and through the table: memory_free_kib in bytes
-    t = xen_rrd.parse_dump(dump, source="dump")
+    t = xen_rrd.parse_dump(dump, source="dump").table
     five = fetch("demo.rrd", "AVERAGE", 5, 1700000800, 1700000900, demo_rrd)
     assert at(t, 1700000900, interval=5.0, metric="mem_free") == five[1700000900][1] * KIB
 
@@ -434,7 +434,7 @@ def test_oracle_rrdtool_xport_min_max(demo_rrd):
     out = rrdtool("xport", "--start", "1699993800", "--end", "1700000880", "--step", "60",
                   "DEF:lo=demo.rrd:memory_free_kib:MIN", "DEF:hi=demo.rrd:memory_free_kib:MAX",
                   f"XPORT:lo:MIN{legend}", f"XPORT:hi:MAX{legend}", cwd=demo_rrd)
-    t = xen_rrd.parse_updates(out.encode(), source="xport")
+    t = xen_rrd.parse_updates(out.encode(), source="xport").table
     lo = fetch("demo.rrd", "MIN", 60, 1699993800, 1700000880, demo_rrd)
     hi = fetch("demo.rrd", "MAX", 60, 1699993800, 1700000880, demo_rrd)
     assert at(t, 1700000880, aggregate="min", metric="mem_free") == lo[1700000880][1] * KIB
@@ -556,13 +556,13 @@ def test_schema_contract_holds_for_every_sample():
 # ------------------------------------------------------------------ manifest
 
 def test_ingest_manifest_mixing_a_host_dump_and_vm_updates(tmp_path, capsys):
-    from workbench import cli, experiment
+    from workbench import cli, storage
 
     from ..conftest import DATA
     out = tmp_path / "xen.parquet"
     assert cli.main(["ingest", str(DATA / "experiments" / "xen-samples.toml"), "-o", str(out)]) == 0
     assert "experiment 'xen-samples' (3 inputs): 30108 rows" in capsys.readouterr().out
-    t = experiment.read_table(out)
+    t = storage.read_table(out)
     assert t.group_by("scope", "host", "guest").len().sort("scope", "guest", nulls_last=True).rows() == [
         ("control-domain", "xs62-host", "Control domain on host: xs62-host", 18),  # dom0 via [names]
         ("control-domain", "xs62-host", None, 2082),  # loadavg: dom0's load, on the host object

@@ -6,17 +6,18 @@ sniffers are tried in registration order, so a more specific signature must be
 registered before a more general one. An explicit ``format=`` always wins over
 detection, and failure lists the known formats.
 
-Reader contract (DESIGN.md §6): ``parse(data: bytes, *, source: str)`` is pure
-and returns a measurement table whose label columns (experiment, condition,
-host, ...) may be null where the file does not say; :func:`read` attaches the
-caller's labels and validates.
+Reader contract (DESIGN.md §6): ``parse(data: bytes, *, source: str, **options)``
+is pure and returns a :class:`Parsed`: the measurement table (label columns
+such as experiment, condition, host may be null where the file does not say) and
+the file's metadata, from one pass over the file. :func:`read` attaches the
+caller's labels and validates; :func:`read_file` also returns the metadata.
 """
 from __future__ import annotations
 
 import inspect
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,32 +39,56 @@ DEFAULT_LABELS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class Parsed:
+    """What a reader's ``parse`` returns: the table and what the file says besides.
+
+    Attributes
+    ----------
+    table : polars.DataFrame
+        The measurement rows (from ``parse``: labels may be null; from
+        :func:`read_file`: labelled and validated).
+    metadata : dict[str, str]
+        What the file says about its origin (product, version, machine, date, CPU,
+        board, ...), which the table has no columns for (DESIGN.md §3).
+    sources : dict[str, dict[str, str]]
+        What the files this one was made from said, by ``source_file`` (a stored
+        workbench table carries them; empty for every other format).
+    """
+
+    table: pl.DataFrame
+    metadata: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def by_source(self) -> dict[str, dict[str, str]]:
+        """The metadata keyed by ``source_file`` (as ``storage.write_table`` stores it):
+        the carried :attr:`sources`, and :attr:`metadata` for every ``source_file`` of
+        the table's rows (a capture's machine goes to each file its rows came from)."""
+        out = {name: dict(entry) for name, entry in self.sources.items()}
+        if self.metadata:
+            for name in self.table["source_file"].drop_nulls().unique(maintain_order=True).to_list():
+                out.setdefault(name, {}).update(self.metadata)
+        return out
+
+
+@dataclass(frozen=True)
 class Format:
     """A registered input format."""
 
     name: str
     sniff: Callable[[bytes], bool]
-    parse: Callable[..., pl.DataFrame]
+    #: ``parse(data, *, source, **options) -> Parsed`` (see the module docstring).
+    parse: Callable[..., Parsed]
     suffixes: tuple[str, ...] = ()
     description: str = ""
-    #: Optional ``metadata(data: bytes, *, source: str) -> dict[str, str]``: what the
-    #: file says about its origin (product, version, machine, date, ...), which the
-    #: measurement table has no columns for (DESIGN.md §3). See :func:`read_metadata`.
-    metadata: Callable[..., dict[str, str]] | None = None
 
 
 _FORMATS: dict[str, Format] = {}
 
 
-def register_format(name: str, *, sniff: Callable[[bytes], bool], parse: Callable[..., pl.DataFrame],
-                    suffixes: tuple[str, ...] = (), description: str = "",
-                    metadata: Callable[..., dict[str, str]] | None = None) -> Format:
-    """Register a reader; a later registration with the same name replaces it.
-
-    `metadata`, optional, is called as ``metadata(data, source=...)`` and returns
-    string key-value pairs about the file's origin (see :func:`read_metadata`).
-    """
-    fmt = Format(name, sniff, parse, tuple(suffixes), description, metadata)
+def register_format(name: str, *, sniff: Callable[[bytes], bool], parse: Callable[..., Parsed],
+                    suffixes: tuple[str, ...] = (), description: str = "") -> Format:
+    """Register a reader; a later registration with the same name replaces it."""
+    fmt = Format(name, sniff, parse, tuple(suffixes), description)
     _FORMATS[name] = fmt
     return fmt
 
@@ -112,6 +137,29 @@ def read(path: str | os.PathLike, *, format: str | None = None, source_file: str
     **labels
         Values for the label columns (``schema.LABELS``); they override what the
         file says. Required labels nobody gave get :data:`DEFAULT_LABELS`.
+
+    See Also
+    --------
+    read_file : the same table and the file's metadata, from the same one parse.
+    """
+    return read_file(path, format=format, source_file=source_file, defaults=defaults, options=options,
+                     **labels).table
+
+
+def read_file(path: str | os.PathLike, *, format: str | None = None, source_file: str | None = None,
+              defaults: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
+              **labels: Any) -> Parsed:
+    """Read one file: its validated table and its metadata, from one parse.
+
+    Parameters are those of :func:`read`. What the reader was told (`options`,
+    e.g. a log's timezone) is added to the metadata as ``option.<name>``.
+
+    Returns
+    -------
+    Parsed
+        ``table`` (labelled, validated), ``metadata`` (string key-value pairs; empty
+        when the file states nothing) and ``sources`` (carried by a stored table);
+        :meth:`Parsed.by_source` keys it all by ``source_file``.
     """
     unknown = sorted((set(labels) | set(defaults or ())) - set(schema.LABELS))
     if unknown:
@@ -119,8 +167,15 @@ def read(path: str | os.PathLike, *, format: str | None = None, source_file: str
     data = _read_bytes(path)
     fmt = _format(path, data, format)
     shown = source_file if source_file is not None else str(path)
-    frame = fmt.parse(data, source=shown, **_checked_options(fmt, options or {}))
-    return validate_labelled(frame, labels, defaults or {}, source=shown)
+    options = options or {}
+    parsed = fmt.parse(data, source=shown, **_checked_options(fmt, options))
+    if not isinstance(parsed, Parsed):  # checked where a plug-in's output enters (as benchopt does)
+        raise TypeError(f"reader '{fmt.name}': parse() must return readers.Parsed(table, metadata), "
+                        f"returned {type(parsed).__name__}")
+    table = validate_labelled(parsed.table, labels, defaults or {}, source=shown)
+    metadata = {str(k): str(v) for k, v in parsed.metadata.items()}
+    metadata.update({f"option.{k}": str(v) for k, v in options.items()})
+    return Parsed(table, metadata, parsed.sources)
 
 
 def reader_options(fmt: Format) -> list[str]:
@@ -136,37 +191,6 @@ def _checked_options(fmt: Format, options: dict[str, Any]) -> dict[str, Any]:
             takes = f"its options: {', '.join(known)}" if known else "it takes none"
             raise WorkbenchError(f"format '{fmt.name}' takes no option '{name}' ({takes})")
     return options
-
-
-def read_metadata(path: str | os.PathLike, *, format: str | None = None,
-                  source_file: str | None = None) -> dict[str, str]:
-    """What a file says about its origin, as string key-value pairs.
-
-    The measurement table has no metadata columns (DESIGN.md §3); a reader that
-    registered a ``metadata`` function says here which product, version, machine,
-    date, CPU, board or memory a file's numbers came from. Store it with the table
-    through ``experiment.write_parquet(..., sources=...)``.
-
-    Parameters
-    ----------
-    path : str or PathLike
-        The input file.
-    format : str, optional
-        A registered format name; skips detection.
-    source_file : str, optional
-        How errors name the file (default: `path` as given).
-
-    Returns
-    -------
-    dict[str, str]
-        Empty when the format registered no metadata function.
-    """
-    data = _read_bytes(path)
-    fmt = _format(path, data, format)
-    if fmt.metadata is None:
-        return {}
-    meta = fmt.metadata(data, source=source_file if source_file is not None else str(path))
-    return {str(k): str(v) for k, v in meta.items()}
 
 
 def validate_labelled(frame: pl.DataFrame, labels: dict[str, Any], defaults: dict[str, Any], *,
@@ -220,5 +244,5 @@ from . import everest  # noqa: E402,F401
 from . import xen_rrd  # noqa: E402,F401
 from . import stream  # noqa: E402,F401
 
-__all__ = ["Format", "ParseError", "detect", "formats", "read", "read_metadata", "reader_options", "register_format",
-           "validate_labelled"]
+__all__ = ["Format", "ParseError", "Parsed", "detect", "formats", "read", "read_file", "reader_options",
+           "register_format", "validate_labelled"]

@@ -7,9 +7,10 @@ A capture exists in two forms:
   capture loses at most the lines written since the last flush. A kill can tear
   the last line; it is dropped with a :class:`TruncatedCaptureWarning`, nothing
   else is (a bad line anywhere else is a :class:`~workbench.errors.ParseError`).
-* **when it finished**: Parquet, the measurement table itself, with the JSONL
-  header and events kept in the Parquet key-value metadata under
-  :data:`PARQUET_KEY`.
+* **when it finished**: Parquet, the measurement table itself, written by
+  :func:`workbench.storage.write_table` with the JSONL header and events in its
+  metadata document (:func:`document`: producer, machine = the header's
+  ``meta``, settings = the rest of the header, events).
 
 JSON lines (format version 1). Line 1 is the header; ``"format"`` is its first
 key so the format is recognised from the first bytes::
@@ -60,7 +61,6 @@ machine's (``meta``: ``hostname``, ``scope``, ``hypervisor``).
 """
 from __future__ import annotations
 
-import io
 import json
 import math
 import warnings
@@ -70,14 +70,14 @@ from typing import Any
 
 import polars as pl
 
-from .. import schema
+from .. import schema, storage
 from ..errors import ParseError, WorkbenchError
+from . import Parsed
 
 NAME = "capture"
 SOURCE = "psutil-capture"
 FORMAT = "workbench-capture"
 VERSION = 1
-PARQUET_KEY = "workbench-capture"
 RECORD_TYPES = ("sample", "stage", "command", "exit", "note", "end")
 LAG_METRIC = f"{SOURCE}:lag"
 EXIT_METRIC = f"{SOURCE}:exit_status"
@@ -124,9 +124,11 @@ class CaptureFile:
         return self.header.get("meta", {})
 
 
-def parse(data: bytes, *, source: str) -> pl.DataFrame:
-    """Parse a capture (JSON lines or finished Parquet) into measurement rows."""
-    return parse_capture(data, source=source).table
+def parse(data: bytes, *, source: str) -> Parsed:
+    """Parse a capture (JSON lines or finished Parquet) into measurement rows and
+    the machine and settings its header records (:func:`header_metadata`)."""
+    captured = parse_capture(data, source=source)
+    return Parsed(captured.table, header_metadata(captured.header))
 
 
 def parse_capture(data: bytes, *, source: str) -> CaptureFile:
@@ -361,34 +363,38 @@ def build_table(header: dict, samples: list[dict], events: list[dict] = (), *, s
 
 
 def _parse_parquet(data: bytes, *, source: str) -> CaptureFile:
-    try:
-        meta = pl.read_parquet_metadata(io.BytesIO(data))
-        frame = pl.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # polars raises several types for a damaged file
-        raise ParseError(source, None, "a readable Parquet file", f"{type(exc).__name__}: {exc}") from None
-    if PARQUET_KEY not in meta:
-        raise ParseError(source, f"Parquet metadata '{PARQUET_KEY}'",
+    frame, doc = storage.parse_table(data, source=source)
+    producer = doc.get("producer", {}).get("name")
+    if producer != FORMAT:
+        raise ParseError(source, f"Parquet metadata '{storage.KEY}' producer",
                          "a finished capture written by `workbench capture` (read other measurement "
-                         "tables with workbench.read_table)", "no such key")
+                         "tables with workbench.read_table)", repr(producer) if producer else "no producer")
     try:
-        stored = json.loads(meta[PARQUET_KEY])
-        header, events = stored["header"], stored["events"]
-    except (ValueError, KeyError, TypeError):
-        raise ParseError(source, f"Parquet metadata '{PARQUET_KEY}'", "JSON with 'header' and 'events'",
-                         meta[PARQUET_KEY]) from None
-    missing = [c for c in schema.COLUMNS if c not in frame.columns]
-    if missing:
-        raise ParseError(source, "Parquet schema", "the measurement-table columns", f"missing {', '.join(missing)}")
-    return CaptureFile(schema.select_columns(frame), header, events)
+        header = header_from_document(doc)
+        events = list(doc.get("events", []))
+    except (KeyError, TypeError, AttributeError):
+        raise ParseError(source, f"Parquet metadata '{storage.KEY}'", "a capture's producer, machine and settings",
+                         json.dumps(doc)[:80]) from None
+    return CaptureFile(frame, header, events)
 
 
-def metadata(data: bytes, *, source: str) -> dict[str, str]:
-    """The capturing machine and the capture's settings, for ``readers.read_metadata``."""
-    if data[:4] == b"PAR1":
-        header = _parse_parquet(data, source=source).header
-    else:
-        first = data.split(b"\n", 1)[0]
-        header = _header(_json_line(first, 1, source), source)
+def document(header: dict, events: list[dict]) -> dict[str, Any]:
+    """The metadata document (:mod:`workbench.storage`) of a finished capture."""
+    settings = {k: v for k, v in header.items() if k not in ("format", "version", "meta")}
+    return {"producer": {"name": header["format"], "version": header["version"]},
+            "machine": header.get("meta", {}), "settings": settings, "events": list(events)}
+
+
+def header_from_document(doc: dict[str, Any]) -> dict:
+    """The JSONL header back from a finished capture's :func:`document`."""
+    producer = doc["producer"]
+    return {"format": producer["name"], "version": producer["version"], **doc.get("settings", {}),
+            "meta": doc.get("machine", {})}
+
+
+def header_metadata(header: dict) -> dict[str, str]:
+    """The capturing machine (``machine.*``) and the capture's settings (``capture.*``)
+    as string pairs: the reader's metadata, alike for both forms of a capture."""
     meta = {f"machine.{k}": v for k, v in header.get("meta", {}).items()}
     for key in ("started", "interval", "flush_interval", "plan", "command", "processes"):
         if header.get(key) not in (None, [], ""):
@@ -407,5 +413,4 @@ def _sniff(head: bytes) -> bool:
 from . import register_format  # noqa: E402
 
 register_format(NAME, sniff=_sniff, parse=parse, suffixes=(".capture.jsonl",),
-                description="workbench capture in progress or crashed (JSON lines; finished: workbench-table)",
-                metadata=metadata)
+                description="workbench capture in progress or crashed (JSON lines; finished: workbench-table)")

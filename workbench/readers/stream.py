@@ -34,6 +34,7 @@ import polars as pl
 
 from .. import schema
 from ..errors import ParseError
+from . import Parsed
 
 NAME = "stream"
 KERNELS = {"Copy": "stream_copy_bw", "Scale": "stream_scale_bw", "Add": "stream_add_bw",
@@ -68,8 +69,9 @@ class _Run:
         return None if n is None else f"{n} thread{'' if n == 1 else 's'}"
 
 
-def parse(data: bytes, *, source: str) -> pl.DataFrame:
-    """Parse a STREAM log (one or several runs) into ``stream_*_bw`` rows."""
+def parse(data: bytes, *, source: str) -> Parsed:
+    """Parse a STREAM log (one or several runs) into ``stream_*_bw`` rows (no metadata:
+    what stream.c prints besides rates, threads and array size, is in the rows)."""
     text = data.decode("utf-8", errors="replace")
     runs: list[_Run] = []
     run = _Run(first_line=1)
@@ -113,7 +115,7 @@ def parse(data: bytes, *, source: str) -> pl.DataFrame:
         for kernel, rate in r.rates.items():
             rows.append(dict(metric=KERNELS[kernel], component="memory", value=rate, aggregate="best",
                              run=index, stage=r.stage, source=NAME, source_file=source))
-    return schema.from_rows(rows)
+    return Parsed(schema.from_rows(rows))
 
 
 def _finish(run: _Run, source: str, line: int) -> _Run:

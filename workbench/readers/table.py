@@ -1,72 +1,56 @@
 """Reader for the workbench's own Parquet measurement tables.
 
-What ``workbench ingest``, ``workbench capture`` (finished captures) and
-``workbench probe`` write: the measurement table (DESIGN.md §3) as Parquet, all
-through :func:`workbench.experiment.write_parquet`. The file already holds every
-column; a manifest's or the caller's labels override them as for any reader, so a
-probe run or a capture can be listed in an experiment like any export.
+What ``workbench ingest``, ``workbench capture`` (finished captures),
+``workbench probe`` and ``workbench fetch-rrd`` write: the measurement table
+(DESIGN.md §3) as Parquet, all through :func:`workbench.storage.write_table`. The
+file already holds every column; a manifest's or the caller's labels override them
+as for any reader, so a probe run or a capture can be listed in an experiment like
+any export.
 
-The producer's key-value metadata (``workbench.sources``, ``workbench-capture``,
-``workbench-probe``) is what :func:`workbench.readers.read_metadata` returns.
+The file's metadata document (:mod:`workbench.storage`) becomes the reader's
+metadata in one pass: its ``sources`` are carried (:attr:`Parsed.sources`), and
+what the file itself says (its ``machine`` and ``settings``) is flattened to
+string pairs: ``machine.<key>`` and ``<producer>.<key>`` (``capture.interval``,
+``probe.trials``). A finished capture's are the keys its JSON-lines form gives
+(:func:`workbench.readers.capture.header_metadata`), so both forms describe the
+machine alike.
 """
 from __future__ import annotations
 
-import io
+import json
+from typing import Any
 
-import polars as pl
-
-from .. import schema
-from ..errors import ParseError
+from .. import storage
+from . import Parsed
 
 NAME = "workbench-table"
-MAGIC = b"PAR1"
-# Keys Arrow and pandas write for themselves: not the producer's metadata.
-_INTERNAL = ("ARROW:schema", "pandas")
 
 
-def parse(data: bytes, *, source: str) -> pl.DataFrame:
-    """The measurement table stored in a Parquet file."""
-    _check(data, source)
-    try:
-        frame = pl.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # polars raises several types for a damaged file
-        raise ParseError(source, "Parquet data", "a readable Parquet file", f"{type(exc).__name__}: {exc}") from None
-    missing = [c for c in schema.COLUMNS if c not in frame.columns]
-    if missing:
-        raise ParseError(source, "Parquet schema", "the measurement-table columns",
-                         f"missing {', '.join(missing)}")
-    return schema.select_columns(frame)
+def parse(data: bytes, *, source: str) -> Parsed:
+    """The measurement table stored in a Parquet file, with its metadata."""
+    table, document = storage.parse_table(data, source=source)
+    return Parsed(table, own_metadata(document), document.get("sources", {}))
 
 
-def metadata(data: bytes, *, source: str) -> dict[str, str]:
-    """The producer's key-value metadata: as stored (JSON strings), except that a
-    finished capture's is given the same keys as its JSON-lines form has
-    (``machine.*``, ``capture.*``), so both forms describe the machine alike."""
+def own_metadata(document: dict[str, Any]) -> dict[str, str]:
+    """What a stored table says about its own origin, as string pairs (see the module docstring)."""
     from . import capture
 
-    _check(data, source)
-    try:
-        stored = pl.read_parquet_metadata(io.BytesIO(data))
-    except Exception as exc:
-        raise ParseError(source, "Parquet footer", "a readable Parquet file", f"{type(exc).__name__}: {exc}") from None
-    if capture.PARQUET_KEY in stored:
-        return capture.metadata(data, source=source)
-    return {k: v for k, v in stored.items() if k not in _INTERNAL}
-
-
-def _check(data: bytes, source: str) -> None:
-    if not data.startswith(MAGIC):
-        raise ParseError(source, 1, f"a Parquet measurement table (starting with {MAGIC!r})", repr(data[:16]))
-    if not data.endswith(MAGIC):
-        raise ParseError(source, "Parquet footer", f"a complete Parquet file ending in {MAGIC!r}",
-                         f"{data[-4:]!r} (truncated or still being written?)")
+    producer = document.get("producer", {})
+    name = str(producer.get("name", ""))
+    if name == capture.FORMAT:
+        return capture.header_metadata(capture.header_from_document(document))
+    prefix = name.removeprefix("workbench-") or "settings"
+    flat = {f"machine.{k}": v for k, v in document.get("machine", {}).items()}
+    flat.update({f"{prefix}.{k}": v for k, v in document.get("settings", {}).items()})
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in flat.items()}
 
 
 def _sniff(head: bytes) -> bool:
-    return head.startswith(MAGIC)
+    return head.startswith(storage.MAGIC)
 
 
 from . import register_format  # noqa: E402
 
-register_format(NAME, sniff=_sniff, parse=parse, metadata=metadata, suffixes=(".parquet",),
-                description="the workbench's own Parquet tables (ingest, capture, probe)")
+register_format(NAME, sniff=_sniff, parse=parse, suffixes=(".parquet",),
+                description="the workbench's own Parquet tables (ingest, capture, probe, fetch-rrd)")

@@ -29,6 +29,7 @@ import polars as pl
 
 from .. import schema
 from ..errors import ParseError
+from . import Parsed
 
 NAME = "thesis"
 HEADER = ["figure", "section", "row", "row_es", "row_en", "column_es", "column_en",
@@ -59,8 +60,9 @@ _MEM_METRIC = {"total": "mem_total", "used": "mem_used", "free": "mem_free",
 BOTH_GUESTS = "Windows Server 2003 + TrixBox CE"
 
 
-def parse(data: bytes, *, source: str) -> pl.DataFrame:
-    """Parse one transcription file into measurement rows (labels left to the caller)."""
+def parse(data: bytes, *, source: str) -> Parsed:
+    """Parse one transcription file into measurement rows (labels left to the caller;
+    no metadata: the transcription's provenance is its PROVENANCE.md)."""
     cells = _parse_cells(data, source=source)
     rows: list[dict[str, Any]] = []
     for line, cell in cells:
@@ -76,7 +78,7 @@ def parse(data: bytes, *, source: str) -> pl.DataFrame:
         rows.append({**mapped, "value": cell["value"] * factor, "aggregate": "single",
                      "source": "thesis-text" if cell["approximate"] else "thesis-table",
                      "source_file": source})
-    return schema.from_rows(rows)
+    return Parsed(schema.from_rows(rows))
 
 
 def load_transcription(data: bytes, *, source: str) -> pl.DataFrame:

@@ -2,9 +2,9 @@
 
 Format knowledge: ``shared/formats/EVEREST_AIDA64.md`` (cited as §N); real files
 with provenance in ``tests/fixtures/everest/``. One registered format per artefact,
-each named as its ``source`` column value, each with a content sniffer and a
-metadata function (what machine a number came from, DESIGN.md §3 keeps no such
-column):
+each named as its ``source`` column value, each with a content sniffer; each
+``parse`` also returns the file's metadata (what machine a number came from,
+DESIGN.md §3 keeps no such column) from the same pass:
 
 =========================  ===========================================  ===============
 format / source            what                                         module
@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import re
 
-import polars as pl
 
 from ...errors import ParseError
+from .. import Parsed
 from . import cachemem, csvlog, report_html, report_text, sensors
 from ._common import AssumptionWarning, NativeMetricWarning
 
@@ -43,7 +43,7 @@ def _sniff_xml_report(head: bytes) -> bool:
     return start.startswith(b"<?xml") and bool(re.search(rb"AIDA64|EVEREST|Lavalys|FinalWire", head))
 
 
-def _refuse_xml_report(data: bytes, *, source: str) -> pl.DataFrame:
+def _refuse_xml_report(data: bytes, *, source: str) -> Parsed:
     raise ParseError(source, 1, "a supported EVEREST/AIDA64 export: XML reports (aida64 /R /XML) are not "
                      "supported yet (no real XML report is known; one is needed to write the reader) - "
                      "export the report as HTML instead", repr(data[:60].decode("latin-1")))
@@ -57,19 +57,19 @@ __all__ = ["AssumptionWarning", "NativeMetricWarning", "cachemem", "csvlog", "re
 from .. import register_format  # noqa: E402
 
 register_format(report_html.NAME, sniff=report_html.sniff, parse=report_html.parse,
-                metadata=report_html.metadata, suffixes=(".htm", ".html"),
+                suffixes=(".htm", ".html"),
                 description="EVEREST/AIDA64 HTML report (Memory, Sensor, benchmark pages)")
 register_format(report_html.MHTML_NAME, sniff=report_html.sniff_mhtml, parse=report_html.parse_mhtml,
-                metadata=report_html.metadata_mhtml, suffixes=(".mht", ".mhtml"),
+                suffixes=(".mht", ".mhtml"),
                 description="EVEREST/AIDA64 MHTML report (the HTML report as MIME)")
 register_format(report_text.NAME, sniff=report_text.sniff, parse=report_text.parse,
-                metadata=report_text.metadata, suffixes=(".txt",),
+                suffixes=(".txt",),
                 description="EVEREST/AIDA64 text report (Memory and Sensor pages)")
-register_format(csvlog.NAME, sniff=csvlog.sniff, parse=csvlog.parse, metadata=csvlog.metadata,
+register_format(csvlog.NAME, sniff=csvlog.sniff, parse=csvlog.parse,
                 suffixes=(".csv",), description="AIDA64/EVEREST hardware-monitoring CSV log")
-register_format(sensors.NAME, sniff=sensors.sniff, parse=sensors.parse, metadata=sensors.metadata,
+register_format(sensors.NAME, sniff=sensors.sniff, parse=sensors.parse,
                 suffixes=(".xml",), description="AIDA64/EVEREST shared-memory sensor values (XML string)")
-register_format(cachemem.NAME, sniff=cachemem.sniff, parse=cachemem.parse, metadata=cachemem.metadata,
+register_format(cachemem.NAME, sniff=cachemem.sniff, parse=cachemem.parse,
                 suffixes=(".txt",), description="EVEREST/AIDA64 Cache & Memory Benchmark (window text)")
 register_format(XML_REPORT, sniff=_sniff_xml_report, parse=_refuse_xml_report, suffixes=(".xml",),
                 description="AIDA64/EVEREST XML report: recognised, not supported yet")

@@ -22,7 +22,7 @@ Emits ``mem_read_bw``/``mem_write_bw``/``mem_copy_bw`` (bytes/s, "MB/s" = 10^6 B
 and ``mem_latency`` (s) for components memory, L1, L2, L3, ``aggregate = single``,
 ``source = everest-cachemem``. An absent cache level (empty row) yields no rows; an
 empty cell in a filled row, or ``TRIAL VERSION``, is NaN. The system block and the
-version line are the file's metadata (:func:`metadata`).
+version line are the file's metadata (:func:`_metadata`).
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ import polars as pl
 
 from ... import schema
 from ...errors import ParseError
+from .. import Parsed
 from ._common import BANDWIDTH_UNITS, frame, printed_units, snake
 
 NAME = "everest-cachemem"
@@ -88,8 +89,9 @@ def _split(data: bytes, source: str) -> tuple[list[str], int]:
     return lines, header
 
 
-def parse(data: bytes, *, source: str) -> pl.DataFrame:
-    """Parse one Cache & Memory block into measurement rows (labels left to the caller)."""
+def parse(data: bytes, *, source: str) -> Parsed:
+    """Parse one Cache & Memory block into measurement rows (labels left to the caller)
+    and the system block below them (:func:`_metadata`)."""
     lines, header = _split(data, source)
     rows = []
     separators: dict[str, int] = {}
@@ -113,7 +115,7 @@ def parse(data: bytes, *, source: str) -> pl.DataFrame:
             text = values[column] if column < len(values) else ""
             value = _cell_value(text, metric, separators, source=source, line=i + 1)
             rows.append(dict(metric=metric, component=level, value=value, aggregate="single"))
-    return frame(rows, source_name=NAME, source=source)
+    return Parsed(frame(rows, source_name=NAME, source=source), _metadata(lines, header, source))
 
 
 def _cell_value(text: str, metric: str, separators: dict[str, int], *, source: str, line: int) -> float:
@@ -143,11 +145,10 @@ def _cell_value(text: str, metric: str, separators: dict[str, int], *, source: s
     return float(f"{whole}.{frac}" if sep else whole) * units[unit]
 
 
-def metadata(data: bytes, *, source: str) -> dict[str, str]:
+def _metadata(lines: list[str], header: int, source: str) -> dict[str, str]:
     """The system block (``CPU Type``, ``CPU Clock``, ``Memory Type``, ``Chipset``,
     ``Motherboard``, ...) under snake_case keys, plus ``product`` and ``version`` from
     the version line. Figures 70/71 print no system block: then only what is there."""
-    lines, header = _split(data, source)
     meta: dict[str, str] = {}
     for i in range(header + 1 + len(LEVELS), len(lines)):
         line = lines[i].strip()

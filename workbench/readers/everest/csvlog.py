@@ -37,6 +37,7 @@ import polars as pl
 
 from ... import schema
 from ...errors import ParseError, WorkbenchError
+from .. import Parsed
 from ._common import SENSOR_KINDS, AssumptionWarning, snake, warn_native
 
 NAME = "everest-csvlog"
@@ -97,8 +98,9 @@ def _layout(data: bytes, source: str) -> tuple[list[str], dict[str, str], int, l
     return lines, preamble, header, units
 
 
-def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: str | None = None) -> pl.DataFrame:
-    """Parse a sensor log into measurement rows (labels left to the caller).
+def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: str | None = None) -> Parsed:
+    """Parse a sensor log into measurement rows (labels left to the caller) and its
+    preamble as metadata (:func:`_metadata`).
 
     Parameters
     ----------
@@ -177,7 +179,7 @@ def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: 
     for text in assumptions:
         warnings.warn(f"{source}: {text}", AssumptionWarning, stacklevel=2)
     warn_native(table, source=source, dropped=dropped)
-    return table
+    return Parsed(table, _metadata(preamble))
 
 
 def _map(label: str, unit: str) -> tuple[str, str, str, float]:
@@ -265,10 +267,9 @@ def _timestamp(date: str, time: str, order: str, zone, *, source: str, line: int
     return early.astimezone(dt_timezone.utc)
 
 
-def metadata(data: bytes, *, source: str) -> dict[str, str]:
+def _metadata(preamble: dict[str, str]) -> dict[str, str]:
     """The preamble (``version``, ``cpu_type``, ``motherboard_name``, ``video_adapter``,
     ``log_started``, ...) under snake_case keys, plus ``encoding`` and ``product``."""
-    _, preamble, _, _ = _layout(data, source)
     meta = {snake(k): v for k, v in preamble.items()}
     if "motherboard_name" in meta:
         meta["motherboard"] = meta["motherboard_name"]

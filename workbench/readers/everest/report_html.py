@@ -40,6 +40,7 @@ import lxml.html
 import polars as pl
 
 from ...errors import ParseError
+from .. import Parsed
 from . import report_text
 from ._common import MEMORY_BENCHMARK_PAGES, TRIAL, frame, line_of, printed_units, snake, value_with_unit, warn_native
 
@@ -270,15 +271,17 @@ def benchmark(page: Page, *, source: str) -> tuple[dict, dict[str, str]]:
     return out, meta
 
 
-def parse(data: bytes, *, source: str) -> pl.DataFrame:
-    """Parse an HTML report into measurement rows (labels left to the caller)."""
-    table, _, withheld = read(data, source=source)
+def parse(data: bytes, *, source: str) -> Parsed:
+    """Parse an HTML report into measurement rows (labels left to the caller) and its
+    header, Summary and benchmark-row metadata (see the module docstring), in one pass."""
+    table, meta, withheld = read(data, source=source)
     warn_native(table, source=source, withheld=withheld)
-    return table
+    return Parsed(table, meta)
 
 
-def metadata(data: bytes, *, source: str) -> dict[str, str]:
-    """Header, Summary and benchmark-row metadata (see the module docstring)."""
+def read_header(data: bytes, *, source: str) -> dict[str, str]:
+    """The metadata :func:`parse` gives, also of a truncated report (whose table
+    :func:`parse` refuses): the header is at the top."""
     return read(data, source=source, strict=False)[1]
 
 
@@ -293,16 +296,12 @@ def html_part(data: bytes, *, source: str) -> bytes:
     raise ParseError(source, "MIME parts", "a text/html part (the report) in the MHTML file", f"parts: {types}")
 
 
-def parse_mhtml(data: bytes, *, source: str) -> pl.DataFrame:
+def parse_mhtml(data: bytes, *, source: str) -> Parsed:
     """Parse an MHTML report: its HTML part, read as :func:`parse` does."""
     html = html_part(data, source=source)
     try:
-        table, _, withheld = read(html, source=source, name=MHTML_NAME)
+        table, meta, withheld = read(html, source=source, name=MHTML_NAME)
     except ParseError as exc:
         raise ParseError(source, f"text/html part, line {exc.line}", exc.expected, exc.found) from None
     warn_native(table, source=source, withheld=withheld)
-    return table
-
-
-def metadata_mhtml(data: bytes, *, source: str) -> dict[str, str]:
-    return read(html_part(data, source=source), source=source, name=MHTML_NAME, strict=False)[1]
+    return Parsed(table, meta)

@@ -24,6 +24,7 @@ import warnings
 import polars as pl
 
 from ...errors import ParseError
+from .. import Parsed
 from ._common import (MEMORY_BENCHMARK_PAGES, PERCENT_UNITS, SENSOR_KINDS, SIZE_UNITS, TRIAL, AssumptionWarning,
                       frame, sensor_reading, value_with_unit, warn_native)
 
@@ -225,8 +226,9 @@ def _check_language(page_list: list[Page], meta: dict[str, str], source: str) ->
                       AssumptionWarning, stacklevel=3)
 
 
-def parse(data: bytes, *, source: str) -> pl.DataFrame:
-    """Parse a text report into measurement rows (labels left to the caller)."""
+def parse(data: bytes, *, source: str) -> Parsed:
+    """Parse a text report into measurement rows (labels left to the caller) and its
+    header and Summary as metadata (see :func:`read_header`)."""
     page_list = pages(decode(data), source)
     meta = header(page_list, source)
     bench = [p for p in page_list if p.title in BENCHMARK_TITLES]
@@ -246,13 +248,21 @@ def parse(data: bytes, *, source: str) -> pl.DataFrame:
         rows += sensor_found
     table = frame(rows, source_name=NAME, source=source)
     warn_native(table, source=source, withheld=withheld)
-    return table
+    return Parsed(table, _metadata(page_list, meta))
 
 
-def metadata(data: bytes, *, source: str) -> dict[str, str]:
+def _metadata(page_list: list[Page], header_meta: dict[str, str]) -> dict[str, str]:
+    meta = dict(header_meta)
+    if (summary := find(page_list, "summary")) is not None:
+        meta.update(summary_metadata(summary.groups()))
+    return meta
+
+
+def read_header(data: bytes, *, source: str) -> dict[str, str]:
     """Header (product, version, computer, os, report_date, report_time, ...) and the
-    Summary's cpu_type, motherboard, chipset, memory_type. Reads a truncated report too:
-    the header is at the top (the EVEREST excerpts in the samples are truncated)."""
+    Summary's cpu_type, motherboard, chipset, memory_type, as :func:`parse` gives them,
+    but also of a truncated report, whose table :func:`parse` refuses: the header is at
+    the top (the EVEREST excerpts in the samples are truncated)."""
     text = decode(data)
     try:
         page_list = pages(text, source)
@@ -263,8 +273,5 @@ def metadata(data: bytes, *, source: str) -> dict[str, str]:
         starts = [(i, m.group(1)) for i, l in enumerate(lines) if (m := _SEPARATOR.match(l.rstrip()))]
         bounds = [s for s, _ in starts] + [len(lines)]
         page_list = [Page(t, s + 1, lines[s + 1: e]) for (s, t), e in zip(starts, bounds[1:])]
-    meta = header(page_list, source)
-    if (summary := find(page_list, "summary")) is not None:
-        meta.update(summary_metadata(summary.groups()))
-    return meta
+    return _metadata(page_list, header(page_list, source))
 

@@ -25,6 +25,7 @@ from lxml import etree
 
 from ... import schema
 from ...errors import ParseError
+from .. import Parsed
 from ._common import frame, snake, warn_native
 
 NAME = "everest-sensors"
@@ -71,10 +72,12 @@ def _elements(data: bytes, source: str):
     return out
 
 
-def parse(data: bytes, *, source: str) -> pl.DataFrame:
-    """Parse a sensor snapshot into measurement rows (labels left to the caller)."""
+def parse(data: bytes, *, source: str) -> Parsed:
+    """Parse a sensor snapshot into measurement rows (labels left to the caller) and
+    its text values as metadata (:func:`_metadata`)."""
     rows = []
-    for where, tag, ident, label, value in _elements(data, source):
+    elements = _elements(data, source)
+    for where, tag, ident, label, value in elements:
         try:
             number = float(value)
         except ValueError:
@@ -92,14 +95,14 @@ def parse(data: bytes, *, source: str) -> pl.DataFrame:
             rows.append(dict(metric=f"{NAME}:{kind}", component=label or ident, value=number, unit=unit))
     table = frame([{**r, "aggregate": "single"} for r in rows], source_name=NAME, source=source)
     warn_native(table, source=source)
-    return table
+    return Parsed(table, _metadata(elements))
 
 
-def metadata(data: bytes, *, source: str) -> dict[str, str]:
+def _metadata(elements: list[tuple[str, str, str, str, str]]) -> dict[str, str]:
     """Text values by label (``date``, ``time``, ``memory_speed``, ``memory_timings``, ...)
     plus ``uptime``; ``memory_type`` from ``SMEMSPEED``."""
     meta = {}
-    for _, _, ident, label, value in _elements(data, source):
+    for _, _, ident, label, value in elements:
         if ident == "SUPTIME" or not re.fullmatch(r"-?\d+(?:\.\d+)?", value):
             meta[snake(label or ident)] = value
     if "memory_speed" in meta:

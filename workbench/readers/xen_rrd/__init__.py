@@ -41,6 +41,7 @@ import zlib
 import polars as pl
 
 from ...errors import ParseError
+from .. import Parsed
 from . import _csv, _json, _xml
 from ._model import CFS, Block, Column
 from ._table import (NATIVE_PREFIX, RULES, CounterWrapWarning, XenRrdWarning, counter_wrap_suspects,
@@ -99,28 +100,31 @@ def decode(data: bytes | str, *, source: str, kind: str | None = None,
     return kind, _xml.parse_dump_xml(data, source)
 
 
-def parse(data: bytes | str, *, source: str) -> pl.DataFrame:
+# The parsers return no file metadata: what an RRD says besides its values (host and VM
+# UUIDs, step, archives) is in the table's columns already.
+
+def parse(data: bytes | str, *, source: str) -> Parsed:
     """Any form of this family -> measurement table (labels the file lacks left null)."""
     kind, blocks = decode(data, source=source)
-    return to_frame(blocks, source_name=_NAMES[kind], source=source)
+    return Parsed(to_frame(blocks, source_name=_NAMES[kind], source=source))
 
 
-def parse_updates(data: bytes | str, *, source: str, fast: bool | None = None) -> pl.DataFrame:
+def parse_updates(data: bytes | str, *, source: str, fast: bool | None = None) -> Parsed:
     """``rrd_updates`` / ``rrdtool xport``, XML or JSON -> measurement table."""
     _, blocks = decode(data, source=source, kind="updates", fast=fast)
-    return to_frame(blocks, source_name=NAME_UPDATES, source=source)
+    return Parsed(to_frame(blocks, source_name=NAME_UPDATES, source=source))
 
 
-def parse_dump(data: bytes | str, *, source: str) -> pl.DataFrame:
+def parse_dump(data: bytes | str, *, source: str) -> Parsed:
     """Full RRD dump (xapi or ``rrdtool dump``; XML, JSON, gzip) -> measurement table."""
     _, blocks = decode(data, source=source, kind="dump")
-    return to_frame(blocks, source_name=NAME_DUMP, source=source)
+    return Parsed(to_frame(blocks, source_name=NAME_DUMP, source=source))
 
 
-def parse_rrd2csv(data: bytes | str, *, source: str) -> pl.DataFrame:
+def parse_rrd2csv(data: bytes | str, *, source: str) -> Parsed:
     """rrd2csv output -> measurement table."""
     _, blocks = decode(data, source=source, kind="rrd2csv")
-    return to_frame(blocks, source_name=NAME_RRD2CSV, source=source)
+    return Parsed(to_frame(blocks, source_name=NAME_RRD2CSV, source=source))
 
 
 _NAMES = {"updates": NAME_UPDATES, "dump": NAME_DUMP, "rrd2csv": NAME_RRD2CSV}
