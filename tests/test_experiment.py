@@ -2,8 +2,8 @@
 import polars as pl
 import pytest
 
-from workbench import experiment, schema, storage
-from workbench.errors import ManifestError, ParseError, SchemaError
+from workbench import experiment, schema
+from workbench.errors import ManifestError
 
 from .conftest import FIXTURES, THESIS_MANIFEST
 
@@ -25,27 +25,6 @@ def test_thesis_manifest(thesis_table):
     guests = t.filter(pl.col("scope") == "guest")
     assert guests["guest"].to_list() == ["Windows Server 2003 + TrixBox CE"]
     assert guests["value"].to_list() == [350 * 1024 ** 2]
-
-
-def test_write_parquet_is_atomic_and_round_trips(tmp_path, thesis_table):
-    out = storage.write_table(thesis_table, tmp_path / "sub" / "thesis.parquet")
-    assert sorted(p.name for p in out.parent.iterdir()) == ["thesis.parquet"]  # no temporary left
-    back = storage.read_table(out)
-    assert back.equals(thesis_table)
-
-
-def test_write_parquet_refuses_an_invalid_frame_and_leaves_nothing(tmp_path, thesis_table):
-    bad = thesis_table.with_columns(unit=pl.lit("MB"))
-    with pytest.raises(SchemaError, match="column 'unit'"):
-        storage.write_table(bad, tmp_path / "bad.parquet")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_read_table_on_a_file_that_is_not_parquet(tmp_path):
-    junk = tmp_path / "junk.parquet"
-    junk.write_text("not parquet")
-    with pytest.raises(ParseError, match=r"junk.parquet:1: expected a Parquet measurement table \(starting with b'PAR1'\), found b'not parquet'"):
-        storage.read_table(junk)
 
 
 def test_names_map_identities(tmp_path):

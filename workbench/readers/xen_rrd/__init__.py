@@ -38,8 +38,6 @@ from __future__ import annotations
 import re
 import zlib
 
-import polars as pl
-
 from ...errors import ParseError
 from .. import Parsed
 from . import _csv, _json, _xml
