@@ -218,3 +218,21 @@ def test_top_level_names():
     assert workbench.read_table is storage.read_table and workbench.write_table is storage.write_table
     assert workbench.read is readers.read and workbench.read_file is readers.read_file
     assert workbench.open is experiment.open and "open" not in workbench.__all__  # no shadowed builtin
+
+
+def test_storage_imports_only_the_layers_below_it():
+    # DESIGN.md §2: errors -> schema -> storage / readers -> experiment -> ...
+    import ast
+    import sys
+
+    tree = ast.parse(open(storage.__file__, encoding="utf-8").read())
+    own, outside = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            own |= {node.module} if node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            outside.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            outside |= {a.name.split(".")[0] for a in node.names}
+    assert own <= {"errors", "schema"}
+    assert outside - set(sys.stdlib_module_names) <= {"polars", "pyarrow"}
