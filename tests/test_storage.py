@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import workbench
-from workbench import capture, experiment, probe, readers, storage
+from workbench import capture, experiment, probe, readers, schema, storage
 from workbench.errors import ParseError, SchemaError, WorkbenchError
 from workbench.readers import capture as fmt
 
@@ -60,6 +60,14 @@ def test_read_table_on_a_file_that_is_not_parquet_quotes_it(tmp_path):
     junk.write_text("not parquet")
     with pytest.raises(ParseError, match=r"junk.parquet:1: expected a Parquet measurement table \(starting with b'PAR1'\), found b'not parquet'"):
         storage.read_table(junk)
+
+
+def test_the_optional_flag_column_is_kept(tmp_path, thesis_table):
+    flagged = schema.with_flag(thesis_table, "steal 12 % > 5 %")
+    out = storage.write_table(flagged, tmp_path / "flagged.parquet")
+    back = storage.read_table(out)
+    assert back.equals(schema.validate(flagged)) and set(back["flag"]) == {"steal 12 % > 5 %"}
+    assert readers.read(out)["flag"].to_list() == back["flag"].to_list()
 
 
 def test_a_table_without_metadata_has_an_empty_document(tmp_path, thesis_table):
@@ -185,6 +193,14 @@ def test_files_of_the_previous_version_still_read(tmp_path, thesis_table):
     assert readers.read_file(old_capture).metadata == readers.read_file(now).metadata
     assert readers.read_file(old_capture).metadata["machine.cpu_model"] == "Intel(R) Xeon(R) Processor"
     assert storage.read_metadata(old_capture) == storage.read_metadata(now)  # the same document
+
+
+def test_the_collected_table_of_workbench_run_before_this_layer_reads(tmp_path, thesis_table):
+    run = {"plan": "p.toml", "seed": 7, "orders": [["a", "b"]], "trials": [{"round": 1, "condition": "a"}]}
+    out = _write_old(thesis_table, tmp_path / "run.parquet", {"workbench-run": json.dumps(run)})
+    assert storage.read_metadata(out) == {"producer": {"name": "workbench-run"},
+                                          "settings": {"plan": "p.toml", "seed": 7, "orders": [["a", "b"]]},
+                                          "events": [{"round": 1, "condition": "a"}]}
 
 
 def test_free_form_keys_of_the_previous_version_become_settings(tmp_path, thesis_table):
