@@ -252,3 +252,15 @@ def test_storage_imports_only_the_layers_below_it():
             outside |= {a.name.split(".")[0] for a in node.names}
     assert own <= {"errors", "schema"}
     assert outside - set(sys.stdlib_module_names) <= {"polars", "pyarrow"}
+
+
+def test_files_are_replaced_atomically_in_one_place():
+    # Every file the workbench writes whole goes through storage.atomic_write. The two
+    # other renames write what cannot be held in memory first: a download streamed to
+    # disk while hashed (xen_fetch), and gcc's output (workloads/stream.py).
+    from pathlib import Path
+
+    package = Path(storage.__file__).parent
+    renaming = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
+                      if "os.replace(" in p.read_text(encoding="utf-8"))
+    assert renaming == ["storage.py", "workloads/stream.py", "xen_fetch.py"]
