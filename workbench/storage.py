@@ -37,7 +37,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import polars as pl
 
@@ -91,9 +91,8 @@ def write_table(frame: pl.DataFrame, path: str | os.PathLike, *,
     frame = schema.validate(frame)
     document = _checked_document(metadata or {}, frame)
     stored = {KEY: json.dumps(document, ensure_ascii=False)} if document else None
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, metadata=stored)
-    return atomic_write(path, buffer.getvalue())
+    # Straight into the temporary file: a large table is not held twice in memory.
+    return _replace(path, lambda fh: frame.write_parquet(fh, metadata=stored))
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
@@ -109,14 +108,18 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
         ``cannot write <path>: <reason>`` on any :class:`OSError`; the temporary
         file is removed (also on KeyboardInterrupt).
     """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    return _replace(path, lambda fh: fh.write(payload))
+
+
+def _replace(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call `write` on a new temporary file beside `path`, then rename it to `path`."""
     out = Path(path)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "xb") as fh:
-            fh.write(data)
+            write(fh)
         os.replace(tmp, out)
     except OSError as exc:
         _unlink(tmp)
