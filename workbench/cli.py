@@ -528,9 +528,9 @@ def _run_verdicts(plan, result) -> None:
     """The run's verdicts against the baseline, and the A/A noise floor."""
     import polars as pl
 
-    from . import experiment, runner, stats
+    from . import runner, stats, storage
 
-    table = experiment.read_table(result.table)
+    table = storage.read_table(result.table)
     try:
         res = stats.compare_all(table, baseline=plan.baseline)
     except WorkbenchError as exc:
