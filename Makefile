@@ -35,8 +35,9 @@ system-deps:
 	  fi; \
 	fi
 
-## make test: set up and run the test suite
+## make test: set up, lint (ruff, rules in pyproject.toml) and run the test suite
 test: $(STAMP) system-deps
+	$(BIN)/ruff check workbench tests bench
 	$(BIN)/python -m pytest
 
 ## make lab: JupyterLab on notebooks/ with the package importable

@@ -85,13 +85,15 @@ def test_reader_options_from_the_manifest():
 
 
 def test_unknown_reader_option():
-    with pytest.raises(ManifestError, match="input #1 .*format 'everest-csvlog' takes no option 'tz' .its options: timezone, date_order."):
+    with pytest.raises(ManifestError, match="input #1 .*format 'everest-csvlog' takes no option 'tz' "
+                                            ".its options: timezone, date_order."):
         experiment.load(BROKEN / "unknown_option.toml").table()
 
 
 
 def test_run_label_over_a_multi_run_file_warns():
     from workbench import readers
+
     from .conftest import DATA
 
     with pytest.warns(UserWarning, match="run = 1 overrides the file's runs 1..20: they become one run"):

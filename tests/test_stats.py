@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats as sst
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower

@@ -58,7 +58,8 @@ def test_write_table_refuses_an_invalid_frame_and_leaves_nothing(tmp_path, thesi
 def test_read_table_on_a_file_that_is_not_parquet_quotes_it(tmp_path):
     junk = tmp_path / "junk.parquet"
     junk.write_text("not parquet")
-    with pytest.raises(ParseError, match=r"junk.parquet:1: expected a Parquet measurement table \(starting with b'PAR1'\), found b'not parquet'"):
+    with pytest.raises(ParseError, match=r"junk.parquet:1: expected a Parquet measurement table "
+                                         r"\(starting with b'PAR1'\), found b'not parquet'"):
         storage.read_table(junk)
 
 

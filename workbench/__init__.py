@@ -13,7 +13,9 @@ measurement table (:mod:`workbench.schema`); experiments label them
 """
 from ._version import __version__ as __version__
 from .errors import ManifestError, ParseError, SchemaError, UnknownFormatError, WorkbenchError
-from .experiment import Dataset, load as load_experiment, open
+from .experiment import Dataset
+from .experiment import load as load_experiment
+from .experiment import open as open  # not in __all__: a star import must not shadow the builtin
 from .readers import read, read_file
 from .schema import validate
 from .storage import read_metadata, read_table, write_table

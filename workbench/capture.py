@@ -56,8 +56,8 @@ import psutil
 
 from . import machine, schema
 from .errors import WorkbenchError
-from .storage import write_table
 from .readers import capture as fmt
+from .storage import write_table
 
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 10.0
 

@@ -1,9 +1,33 @@
-"""Error types of the workbench.
+"""Errors and warnings of the workbench.
 
 Every error a user can cause derives from :class:`WorkbenchError`; the CLI turns
 those into a one-line message and exit code 2, anything else is a bug and keeps
 its traceback. Errors carry structured fields (like ``json.JSONDecodeError``)
-so tests and callers can inspect them instead of parsing messages.
+so tests and callers can inspect them instead of parsing messages. Every warning
+derives from :class:`WorkbenchWarning`, so ``warnings.simplefilter("error",
+WorkbenchWarning)`` turns all of them into errors at once.
+
+The tree (modules that define their own leaves name them here)::
+
+    WorkbenchError
+    ├── ParseError              an input file is not what its reader expects (path, line, expected, found)
+    ├── SchemaError             a frame breaks the measurement-table contract (column, expected, found)
+    ├── ManifestError           an experiment manifest is inconsistent (manifest, entry)
+    ├── UnknownFormatError      no reader recognises a file (lists the known formats)
+    ├── machine.MachineError    the OS does not say what a producer needs (caches)
+    ├── probe.ProbeError        an unusable probe option
+    ├── runner.PlanError        an inconsistent plan (plan, entry)
+    ├── runner.TrialFailed      a trial could not finish; runner.RunInterrupted: Ctrl-C
+    └── report.ReportError      a report configuration or rendering failure
+
+    WorkbenchWarning (a UserWarning)
+    ├── NativeMetricWarning     values outside the vocabulary kept as '<source>:<name>'
+    ├── AssumptionWarning       a reader assumed what the file does not say (a timezone, a CF)
+    ├── ExcludedDataWarning     data left out with the reason (failed validation, disturbed runs)
+    ├── RunLabelWarning         labels merge what the files kept apart (runs of several files)
+    ├── readers.capture.TruncatedCaptureWarning, readers.xen_rrd.XenRrdWarning (CounterWrapWarning)
+    ├── probe.ProbeWarning      a choice weakens what the probe measures
+    └── stats.FlaggedRowsWarning  rows flagged as disturbed left out of a comparison
 """
 from __future__ import annotations
 
@@ -12,6 +36,26 @@ from os import PathLike
 
 class WorkbenchError(Exception):
     """Base class of every error the workbench raises on bad input or usage."""
+
+
+class WorkbenchWarning(UserWarning):
+    """Base class of every warning the workbench gives."""
+
+
+class NativeMetricWarning(WorkbenchWarning):
+    """Values the metric vocabulary does not know were kept as ``<source>:<name>``."""
+
+
+class AssumptionWarning(WorkbenchWarning):
+    """A reader assumed something the file does not say (e.g. a CSV log's timezone)."""
+
+
+class ExcludedDataWarning(WorkbenchWarning):
+    """Data was left out, with the reason (e.g. a STREAM run that failed validation)."""
+
+
+class RunLabelWarning(WorkbenchWarning):
+    """Labels merge what the files kept apart (several files' runs become one run)."""
 
 
 class ParseError(WorkbenchError):

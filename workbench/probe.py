@@ -71,10 +71,19 @@ import polars as pl
 from numba import njit
 
 from . import guards, schema
-from .errors import ParseError, WorkbenchError
+from .errors import ParseError, WorkbenchError, WorkbenchWarning
 from .machine import DEFAULT_LINE as _DEFAULT_LINE
-from .machine import (Cache, Machine, MachineError, default_labels, describe_virtualization, detect_caches,
-                      detect_machine, format_size, usable_cpus)
+from .machine import (
+    Cache,
+    Machine,
+    MachineError,
+    default_labels,
+    describe_virtualization,
+    detect_caches,
+    detect_machine,
+    format_size,
+    usable_cpus,
+)
 
 SOURCE = "workbench-probe"
 # The Cache & Memory layout (schema.CACHE_MEMORY): read, write, copy, latency; levels
@@ -103,7 +112,7 @@ class ProbeError(WorkbenchError):
     does not say what the probe needs and no override was given."""
 
 
-class ProbeWarning(UserWarning):
+class ProbeWarning(WorkbenchWarning):
     """The probe ran, but a choice weakens what it measures (e.g. a DRAM array
     smaller than STREAM's rule)."""
 
@@ -134,7 +143,7 @@ def _write(a, reps):
 
 @njit(nogil=True, cache=True)
 def _copy(src, dst, reps):
-    for r in range(reps):
+    for _ in range(reps):
         for i in range(src.size):
             dst[i] = src[i]
     return dst[0]
@@ -720,7 +729,7 @@ class _Runner:
             funcs, nbytes = buf.calls(metric, parts)
             key = (buf.level.name, mode, metric)
             if warm:
-                self.reps[key] = _calibrate(lambda r: _timed(funcs, r), self.target)
+                self.reps[key] = _calibrate(lambda r, funcs=funcs: _timed(funcs, r), self.target)
             reps = self.reps[key]
             dt = _timed(funcs, reps)
             rows.append(self._row(trial, mode, metric, buf.level.name, nbytes * reps / dt))

@@ -290,7 +290,7 @@ Progress = Callable[[str], None]
 
 
 def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
-        thresholds: guards.Thresholds = guards.Thresholds(), progress: Progress | None = None) -> RunResult:
+        thresholds: guards.Thresholds | None = None, progress: Progress | None = None) -> RunResult:
     """Run `plan` into `folder` (see the module docstring).
 
     Raises
@@ -302,6 +302,7 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
     RunInterrupted
         Ctrl-C; the finished trials are in the table.
     """
+    thresholds = thresholds or guards.Thresholds()
     folder = Path(folder)
     log_path = folder / LOG
     done: dict[tuple[int, str], dict] = {}

@@ -44,7 +44,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sst
 
-from .errors import WorkbenchError
+from .errors import ExcludedDataWarning, RunLabelWarning, WorkbenchError
 from .schema import METRICS, Direction, Metric, display_unit
 from .schema import metric as vocabulary
 
@@ -58,7 +58,7 @@ DEFAULT_SEED = 20150902  # the thesis's date: bootstrap results are reproducible
 N_RESAMPLES = 9999
 
 
-class FlaggedRowsWarning(UserWarning):
+class FlaggedRowsWarning(ExcludedDataWarning):
     """Rows flagged as disturbed were left out of a comparison."""
 
 
@@ -233,7 +233,7 @@ def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY) -> pl.DataFr
                       f"{row['files']} files "
                       f"({', '.join(row['names'][:3])}): runs are numbered within each file, so these are merged "
                       "into one run; give each input its own run numbers (e.g. run = N in the manifest)",
-                      stacklevel=3)
+                      RunLabelWarning, stacklevel=3)
     best = (pl.when(pl.col("_higher").first()).then(pl.col("value").max()).otherwise(pl.col("value").min()))
     return (data.group_by(keys, maintain_order=True)
             .agg(value=pl.when(pl.col("aggregate").first() == "best").then(best).otherwise(pl.col("value").mean()),

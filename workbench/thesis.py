@@ -15,8 +15,8 @@ from pathlib import Path
 import polars as pl
 
 from .errors import WorkbenchError
-from .schema import CACHE_MEMORY, display_unit
 from .readers.thesis import load_transcription
+from .schema import CACHE_MEMORY, display_unit
 
 #: Figure number -> transcription file name.
 FILES = {

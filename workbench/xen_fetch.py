@@ -467,8 +467,9 @@ class _Run:
         return rec
 
     def parse(self, rec: RawFile, kind: str, **labels: Any) -> pl.DataFrame | None:
-        from .readers import xen_rrd
         import warnings
+
+        from .readers import xen_rrd
         path = self.out / rec.file
         try:
             with warnings.catch_warnings(record=True) as caught:

@@ -5,7 +5,6 @@ from workbench import experiment, readers, storage
 from workbench.errors import ParseError, WorkbenchError
 
 
-
 def test_a_written_table_is_read_back_with_labels_overriding(tmp_path, thesis_table):
     out = storage.write_table(thesis_table, tmp_path / "t.parquet",
                               metadata={"producer": {"name": "workbench-test"}, "machine": {"cpu": "Athlon"},

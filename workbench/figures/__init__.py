@@ -14,8 +14,14 @@ from ._base import APPROX_SOURCE
 from .capture import capture_series
 from .comparison import comparison_ratios, run_distributions
 from .probe import probe_bandwidth_latency
-from .thesis import (fig9_overhead_model, fig65_cpu_per_core, fig67_host_memory, fig69_71_cache_memory,
-                     fig74_75_memory, fig79_cpu_memory)
+from .thesis import (
+                     fig9_overhead_model,
+                     fig65_cpu_per_core,
+                     fig67_host_memory,
+                     fig69_71_cache_memory,
+                     fig74_75_memory,
+                     fig79_cpu_memory,
+)
 
 __all__ = ["APPROX_SOURCE", "capture_series", "comparison_ratios", "fig9_overhead_model", "fig65_cpu_per_core",
            "fig67_host_memory", "fig69_71_cache_memory", "fig74_75_memory", "fig79_cpu_memory",

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import polars as pl
 
 from .. import schema
-from ..errors import ParseError, UnknownFormatError, WorkbenchError
+from ..errors import ParseError, RunLabelWarning, UnknownFormatError, WorkbenchError
 
 SNIFF_BYTES = 8192
 
@@ -172,10 +172,10 @@ def read_file(path: str | os.PathLike, *, format: str | None = None, source_file
     if not isinstance(parsed, Parsed):  # checked where a plug-in's output enters (as benchopt does)
         raise TypeError(f"reader '{fmt.name}': parse() must return readers.Parsed(table, metadata), "
                         f"returned {type(parsed).__name__}")
-    table = validate_labelled(parsed.table, labels, defaults or {}, source=shown)
+    frame = validate_labelled(parsed.table, labels, defaults or {}, source=shown)
     metadata = {str(k): str(v) for k, v in parsed.metadata.items()}
     metadata.update({f"option.{k}": str(v) for k, v in options.items()})
-    return Parsed(table, metadata, parsed.sources)
+    return Parsed(frame, metadata, parsed.sources)
 
 
 def reader_options(fmt: Format) -> list[str]:
@@ -200,7 +200,7 @@ def validate_labelled(frame: pl.DataFrame, labels: dict[str, Any], defaults: dic
     if labels.get("run") is not None and frame.height and frame["run"].drop_nulls().n_unique() > 1:
         runs = frame["run"].drop_nulls()
         warnings.warn(f"{source}: run = {labels['run']} overrides the file's runs {runs.min()}..{runs.max()}: "
-                      "they become one run (samples of it), not replicates", stacklevel=3)
+                      "they become one run (samples of it), not replicates", RunLabelWarning, stacklevel=3)
     exprs = []
     for name in schema.LABELS:
         dtype = schema.SCHEMA[name]
@@ -236,13 +236,16 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
         raise WorkbenchError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-# Built-in readers register on import. Order = detection order (most specific first).
+# Built-in readers register on import. Order = detection order (most specific first),
+# so the import sorter must leave these lines alone.
+# isort: off
 from . import thesis  # noqa: E402,F401  (our own CSV: exact header, most specific)
 from . import capture  # noqa: E402,F401
 from . import table  # noqa: E402,F401  (Parquet magic: the workbench's own tables)
 from . import everest  # noqa: E402,F401
 from . import xen_rrd  # noqa: E402,F401
 from . import stream  # noqa: E402,F401
+# isort: on
 
 __all__ = ["Format", "ParseError", "Parsed", "detect", "formats", "read", "read_file", "reader_options",
            "register_format", "validate_labelled"]

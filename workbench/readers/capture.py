@@ -71,7 +71,7 @@ from typing import Any
 import polars as pl
 
 from .. import schema, storage
-from ..errors import ParseError, WorkbenchError
+from ..errors import NativeMetricWarning, ParseError, WorkbenchError, WorkbenchWarning
 from . import Parsed
 
 NAME = "capture"
@@ -83,7 +83,7 @@ LAG_METRIC = f"{SOURCE}:lag"
 EXIT_METRIC = f"{SOURCE}:exit_status"
 
 
-class TruncatedCaptureWarning(UserWarning):
+class TruncatedCaptureWarning(WorkbenchWarning):
     """The last line of a capture was cut off (the capture was killed while writing it)."""
 
 
@@ -272,7 +272,7 @@ def build_table(header: dict, samples: list[dict], events: list[dict] = (), *, s
         if name not in schema.METRICS:
             native[name] = f"{SOURCE}:{name}"
             warnings.warn(f"{source}: metric '{name}' is not in the vocabulary; kept as '{native[name]}'",
-                          stacklevel=3)
+                          NativeMetricWarning, stacklevel=3)
     time_us: list[int] = []
     span: list[float] = []
     stage: list[str | None] = []

@@ -30,10 +30,8 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-import polars as pl
-
 from .. import schema
-from ..errors import ParseError
+from ..errors import ExcludedDataWarning, ParseError
 from . import Parsed
 
 NAME = "stream"
@@ -110,7 +108,7 @@ def parse(data: bytes, *, source: str) -> Parsed:
     for index, r in enumerate(runs, 1):
         if r.validated is False:
             warnings.warn(f"{source}: run {index} (line {r.first_line}) failed STREAM's validation; "
-                          "its rates are excluded", stacklevel=2)
+                          "its rates are excluded", ExcludedDataWarning, stacklevel=2)
             continue
         for kernel, rate in r.rates.items():
             rows.append(dict(metric=KERNELS[kernel], component="memory", value=rate, aggregate="best",

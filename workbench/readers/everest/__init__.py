@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 
-
 from ...errors import ParseError
 from .. import Parsed
 from . import cachemem, csvlog, report_html, report_text, sensors

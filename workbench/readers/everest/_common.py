@@ -14,7 +14,8 @@ from typing import Any, Iterable
 import polars as pl
 
 from ... import schema
-from ...errors import ParseError
+from ...errors import AssumptionWarning as AssumptionWarning  # re-exported by readers.everest
+from ...errors import NativeMetricWarning, ParseError
 
 #: What trial builds print instead of a value (§2.2, §2.4); the value is withheld.
 TRIAL = "[ TRIAL VERSION ]"
@@ -44,15 +45,6 @@ def printed_units(metric: str) -> dict[str, float]:
 #: Sensor unit (as printed) -> kind, used to name native metrics "<source>:<kind>".
 SENSOR_KINDS = {"°C": "temperature", "RPM": "fan", "V": "voltage", "W": "power", "A": "current",
                 "%": "percent", "MHz": "clock", "МГц": "clock"}
-
-class NativeMetricWarning(UserWarning):
-    """Values outside the metric vocabulary were kept as ``<source>:<kind>`` (DESIGN.md §3),
-    or values the file withholds (trial builds) are not in the table."""
-
-
-class AssumptionWarning(UserWarning):
-    """The reader had to assume something the file does not say (a timezone, a date order);
-    the message says what and how to state it instead."""
 
 
 def value_with_unit(text: str, units: dict[str, float], *, source: str, line: int | str | None,

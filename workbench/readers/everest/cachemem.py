@@ -29,8 +29,6 @@ from __future__ import annotations
 import math
 import re
 
-import polars as pl
-
 from ... import schema
 from ...errors import ParseError
 from .. import Parsed

@@ -30,7 +30,8 @@ import csv
 import math
 import re
 import warnings
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl

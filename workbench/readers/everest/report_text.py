@@ -21,12 +21,20 @@ from __future__ import annotations
 import re
 import warnings
 
-import polars as pl
-
 from ...errors import ParseError
 from .. import Parsed
-from ._common import (MEMORY_BENCHMARK_PAGES, PERCENT_UNITS, SENSOR_KINDS, SIZE_UNITS, TRIAL, AssumptionWarning,
-                      frame, sensor_reading, value_with_unit, warn_native)
+from ._common import (
+    MEMORY_BENCHMARK_PAGES,
+    PERCENT_UNITS,
+    SENSOR_KINDS,
+    SIZE_UNITS,
+    TRIAL,
+    AssumptionWarning,
+    frame,
+    sensor_reading,
+    value_with_unit,
+    warn_native,
+)
 
 NAME = "everest-report-text"
 _SEPARATOR = re.compile(r"^-{8}\[ (.*) \]-+$")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 
-import polars as pl
 from lxml import etree
 
 from ... import schema
@@ -77,7 +76,7 @@ def parse(data: bytes, *, source: str) -> Parsed:
     its text values as metadata (:func:`_metadata`)."""
     rows = []
     elements = _elements(data, source)
-    for where, tag, ident, label, value in elements:
+    for _where, tag, ident, label, value in elements:
         try:
             number = float(value)
         except ValueError:

@@ -42,8 +42,7 @@ from ...errors import ParseError
 from .. import Parsed
 from . import _csv, _json, _xml
 from ._model import CFS, Block, Column
-from ._table import (NATIVE_PREFIX, RULES, CounterWrapWarning, XenRrdWarning, counter_wrap_suspects,
-                     to_frame)
+from ._table import NATIVE_PREFIX, RULES, CounterWrapWarning, XenRrdWarning, counter_wrap_suspects, to_frame
 
 NAME_UPDATES = "xen-rrd-updates"
 NAME_DUMP = "xen-rrd-dump"

@@ -14,12 +14,13 @@ import numpy as np
 import polars as pl
 
 from ... import schema
+from ...errors import WorkbenchWarning
 from ._model import CFS, Block, Column
 
 NATIVE_PREFIX = "xen-rrd"
 
 
-class XenRrdWarning(UserWarning):
+class XenRrdWarning(WorkbenchWarning):
     """Something in an RRD document the table keeps but a user should know about."""
 
 
