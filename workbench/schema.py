@@ -363,19 +363,31 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
     if frame.is_empty():
         return frame
 
-    for name in ("experiment", "condition", "host", "metric", "component", "source", "source_file"):
-        if (frame[name].str.strip_chars() == "").any():
+    # One query for the cheap checks (the gate runs on every read and write): each
+    # expression says whether a rule is broken; the first broken rule is then located.
+    texts = ("experiment", "condition", "host", "metric", "component", "source", "source_file")
+    broken = frame.select(
+        *[(pl.col(n).str.strip_chars() == "").any().alias(f"empty:{n}") for n in texts],
+        (~pl.col("scope").is_in(SCOPES)).any().alias("scope"),
+        (~pl.col("aggregate").is_in(AGGREGATES)).any().alias("aggregate"),
+        (pl.col("run") < 0).any().alias("run"),
+        (pl.col("interval") <= 0).any().alias("interval"),
+    ).row(0, named=True)
+    for name in texts:
+        if broken[f"empty:{name}"]:
             raise SchemaError(name, "non-empty strings", "an empty string", source)
-    _check_in(frame, "scope", SCOPES, source)
-    _check_in(frame, "aggregate", AGGREGATES, source)
-    if (frame["run"] < 0).any():
+    if broken["scope"]:
+        _check_in(frame, "scope", SCOPES, source)
+    if broken["aggregate"]:
+        _check_in(frame, "aggregate", AGGREGATES, source)
+    if broken["run"]:
         raise SchemaError("run", "run >= 0", str(frame["run"].min()), source)
-    bad_interval = frame.filter(pl.col("interval") <= 0)
-    if bad_interval.height:
+    if broken["interval"]:
+        bad_interval = frame.filter(pl.col("interval") <= 0)
         raise SchemaError("interval", "a positive number of seconds",
                           str(bad_interval["interval"][0]), source)
 
-    combos = frame.select("metric", "unit", "component").unique()
+    combos = frame.select("metric", "unit", "component").unique(maintain_order=True)
     for metric, unit, component in combos.iter_rows():
         spec = METRICS.get(metric)
         if spec is None:
@@ -388,14 +400,19 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
         if not re.fullmatch(spec.components, component):
             raise SchemaError("component", f"a component matching '{spec.components}' for {metric}",
                               repr(component), source)
-    for metric, spec in METRICS.items():
-        low, high = spec.bounds
-        if math.isinf(low) and math.isinf(high):
-            continue
-        out = frame.filter((pl.col("metric") == metric) & pl.col("value").is_not_nan()
-                           & ((pl.col("value") < low) | (pl.col("value") > high)))
+    # Bounds: one join against the bounded metrics present, instead of a filter per metric.
+    bounded = [m for m in combos["metric"].unique().to_list()
+               if m in METRICS and not all(math.isinf(b) for b in METRICS[m].bounds)]
+    if bounded:
+        limits = pl.DataFrame({"metric": bounded, "_low": [METRICS[m].bounds[0] for m in bounded],
+                               "_high": [METRICS[m].bounds[1] for m in bounded]})
+        out = (frame.select("metric", "component", "value").join(limits, on="metric", how="inner")
+               .filter(pl.col("value").is_not_nan() & ((pl.col("value") < pl.col("_low"))
+                                                        | (pl.col("value") > pl.col("_high")))))
         if out.height:
-            raise SchemaError("value", f"{metric} within [{low:g}, {high:g}] {spec.unit}",
+            metric = out["metric"][0]
+            low, high = METRICS[metric].bounds
+            raise SchemaError("value", f"{metric} within [{low:g}, {high:g}] {METRICS[metric].unit}",
                               f"{out['value'][0]!r} (component {out['component'][0]})", source)
     return frame
 
