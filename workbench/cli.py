@@ -75,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_ingest)
 
     p = sub.add_parser("report", help="render the report notebooks into reports/")
-    p.add_argument("--config", type=Path, default=Path("notebooks/reports.toml"))
-    p.add_argument("-o", "--output-dir", type=Path, default=Path("reports"))
+    p.add_argument("--config", type=Path, help="the reports' configuration (default notebooks/reports.toml)")
+    p.add_argument("-o", "--output-dir", type=Path, help="where the reports go (default reports/)")
     p.add_argument("--only", action="append", metavar="NAME", help="render only this report (repeatable)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_report)
@@ -111,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=float, help="seconds between polls (default: --interval)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--polls", type=int, help="stop after this many polls")
-    p.add_argument("--cf", default="AVERAGE", choices=("AVERAGE", "MIN", "MAX", "LAST", "all"),
-                   help="consolidation function to ask for (default AVERAGE, as XenCenter)")
+    p.add_argument("--cf", choices=_Registry("xen_fetch", "CF_CHOICES"),
+                   help="consolidation function to ask for: AVERAGE (default, as XenCenter), MIN, MAX, LAST or all")
     p.add_argument("--format", choices=("xml", "json"), default="xml", help="rrd_updates form (default xml)")
     p.add_argument("--ca-file", type=Path, help="CA bundle or the host's certificate to verify TLS against")
     p.add_argument("--insecure", action="store_true",
@@ -285,14 +285,15 @@ def _labels(pairs: list[str]) -> dict[str, object]:
 def _report(args: argparse.Namespace) -> int:
     from . import report
 
-    results = report.render_reports(args.config, args.output_dir, only=args.only,
-                                    progress=not args.no_progress)
+    config = args.config or report.DEFAULT_CONFIG
+    out_dir = args.output_dir or report.DEFAULT_OUT_DIR
+    results = report.render_reports(config, out_dir, only=args.only, progress=not args.no_progress)
     for r in results:
         mark = "ok    " if r.ok else "FAILED"
         print(f"{mark} {r.entry.name:<20} {r.seconds:6.1f}s  {r.html or r.ipynb or ''}")
         if not r.ok:
             print(f"       {r.error}", file=sys.stderr)
-    print(f"index: {args.output_dir / 'index.html'}")
+    print(f"index: {Path(out_dir) / report.INDEX_NAME}")
     return 0 if all(r.ok for r in results) else 1
 
 
@@ -329,7 +330,7 @@ def _fetch_rrd(args: argparse.Namespace) -> int:
     options = xen_fetch.FetchOptions(
         url=args.url, user=args.user, auth=args.auth, login_url=args.login_url, vms=tuple(args.vm),
         interval=args.interval, every=args.every, duration=args.duration, max_polls=args.polls,
-        cf=None if args.cf == "all" else args.cf, format=args.format, ca_file=args.ca_file,
+        cf=None if args.cf == "all" else (args.cf or xen_fetch.DEFAULT_CF), format=args.format, ca_file=args.ca_file,
         insecure=args.insecure, retries=args.retries)
     password = os.environ.get(args.password_env)
     if password is None:

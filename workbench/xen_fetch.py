@@ -57,6 +57,9 @@ POOL_NOTE = ("one host per invocation: XenServer keeps a host's RRDs and those o
              "that host, so a pool needs one fetch-rrd run per member")
 ORIGINATOR = "workbench fetch-rrd"
 CFS = ("AVERAGE", "MIN", "MAX", "LAST")
+DEFAULT_CF = "AVERAGE"  # what XenCenter draws
+#: What `workbench fetch-rrd --cf` takes: a consolidation function, or all of them.
+CF_CHOICES = (*CFS, "all")
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ class FetchOptions:
     every: float | None = None
     duration: float | None = None
     max_polls: int | None = None
-    cf: str | None = "AVERAGE"
+    cf: str | None = DEFAULT_CF
     format: str = "xml"
     ca_file: Path | None = None
     insecure: bool = False
