@@ -162,6 +162,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("cpu_util", "percent", _CPU, "busy share per component", _PCT, _USE, "mean", "CPU utilization"),
     Metric("cpu_steal", "percent", _CPU, "time stolen by the hypervisor", _PCT, _USE, "mean", "CPU steal"),
     Metric("cpu_iowait", "percent", _CPU, "time waiting for I/O", _PCT, _USE, "mean", "CPU I/O wait"),
+    # VMware's %RDY (esxtop): time a guest's vCPUs were ready to run but not scheduled, the
+    # counterpart of steal; per VM it sums over its vCPUs, so it may exceed 100.
+    Metric("cpu_ready", "percent", r".+", "time ready to run but not scheduled (VMware %RDY)", _NONNEG, _USE, "mean",
+           "CPU ready"),
     Metric("mem_used", "bytes", "total", "memory in use", _NONNEG, _USE, "last", "memory used"),
     Metric("mem_free", "bytes", "total", "memory free", _NONNEG, aggregate="last", label="memory free"),
     Metric("mem_total", "bytes", "total", "memory installed/assigned", _NONNEG, aggregate="last",
