@@ -91,7 +91,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_finishes_the_run(tmp_path):
     assert sorted(set(zip(kept["run"], kept["condition"]))) == sorted((t["round"], t["condition"]) for t in finished)
     # refused without --resume; finished with it
     done = subprocess.run([*WORKBENCH, "run", str(plan), "-o", str(out)], capture_output=True, text=True)
-    assert done.returncode == 2 and "exists and is not empty; give a new folder, or --resume" in done.stderr
+    assert done.returncode == 2 and "exists and is not an empty folder; give a new folder, or --resume" in done.stderr
     done = subprocess.run([*WORKBENCH, "run", str(plan), "-o", str(out), "--resume", "--quiet"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -183,3 +183,58 @@ def test_example_plan_in_data_is_valid():
     for path in sorted((Path(__file__).resolve().parents[1] / "data" / "plans").glob("*.toml")):
         plan = runner.load_plan(path)
         assert plan.rounds >= 10 and plan.aa, path.name
+
+
+def test_resume_after_a_torn_log_line(tmp_path):
+    # A kill mid-write leaves half a record: resume cuts it and continues on a clean line.
+    out = tmp_path / "run"
+    runner.run(runner.load_plan(SMALL), out)
+    lines = (out / runner.LOG).read_text().splitlines(keepends=True)
+    (out / runner.LOG).write_text("".join(lines[:3]) + '{"type": "trial", "round": 2, "posi')
+    result = runner.run(runner.load_plan(SMALL), out, resume=True)
+    assert result.trials == 9
+    header, trials = log(out)  # every line is JSON again
+    assert sum(t["status"] == "ok" for t in trials) == 9
+
+
+def test_a_failed_start_stops_what_started_and_runs_the_teardown(tmp_path):
+    import psutil
+
+    marker = tmp_path / "torn-down"
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f"""
+[plan]
+id = "leak"
+baseline = "a"
+rounds = 2
+[workload]
+builtin = "stream"
+options = {{ array_size = 100000, ntimes = 2 }}
+[conditions.a]
+[conditions.b]
+background = [["sh", "-c", "sleep 777 & exit 0"], ["no-such-program-xyz"]]
+teardown = [["touch", "{marker}"]]
+""")
+    before = {p.pid for p in psutil.process_iter() if "sleep 777" in " ".join(_cmdline(p))}
+    with pytest.raises(runner.TrialFailed, match="no-such-program-xyz: no such program"):
+        runner.run(runner.load_plan(plan), tmp_path / "run")
+    time.sleep(0.3)
+    left = {p.pid for p in psutil.process_iter() if "sleep 777" in " ".join(_cmdline(p))} - before
+    assert left == set()  # the forked grandchild went with its process group
+    assert marker.exists()  # and the teardown ran
+
+
+def _cmdline(p):
+    import psutil
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+def test_a_builtins_unknown_option_is_a_plan_error(tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(SMALL.read_text().replace("ntimes = 5", "ntimes = 5, bogus = 1"))
+    with pytest.raises(runner.PlanError, match=r"\[workload\] options: builtin 'stream' takes no option 'bogus' "
+                                               r"\(its options: array_size, ntimes, openmp, cflags\)"):
+        runner.load_plan(plan)

@@ -516,6 +516,10 @@ def _run(args: argparse.Namespace) -> int:
     except runner.RunInterrupted as exc:
         print(f"workbench run: {exc}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:  # a second Ctrl-C while the run was saving what it had
+        print(f"workbench run: interrupted: finished trials are kept in {args.output}; continue with --resume",
+              file=sys.stderr)
+        return 130
     print(f"{result.trials} trials ({plan.rounds} rounds x {len(plan.all_conditions)} conditions, seed "
           f"{result.seed}); {result.flagged} flagged by the interference guards -> {result.table}")
     print("orders: " + " | ".join(",".join(order) for order in result.orders[:3])
@@ -540,6 +544,9 @@ def _run_verdicts(plan, result) -> None:
     print()
     for line in res.verdicts():
         print(f"- {line}")
+    if not len(res):
+        print(f"no cell has both '{plan.baseline}' and another condition (after leaving out disturbed trials)")
+        return
     if not plan.aa:
         return
     aa = res.to_frame().filter(pl.col("condition") == f"{plan.baseline}{runner.AA_SUFFIX}")

@@ -229,17 +229,19 @@ class Monitor:
     def __enter__(self) -> "Monitor":
         self._samples.clear()
         self._stop.clear()
+        self._before = snapshot(own_tree=self.own_tree)
         if procs_running() is not None:
             self._thread = threading.Thread(target=self._sample, name="workbench-guard", daemon=True)
             self._thread.start()
-        self._before = snapshot(own_tree=self.own_tree)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        after = snapshot(own_tree=self.own_tree)
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        try:
+            after = snapshot(own_tree=self.own_tree)
+        finally:  # the sampler never outlives the trial, whatever happens here
+            self._stop.set()
+            if self._thread is not None:
+                self._thread.join()
         queue = None
         if self._samples:
             # the sampler is running when it reads: count it out with the trial's threads

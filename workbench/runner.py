@@ -81,7 +81,7 @@ import numpy as np
 import polars as pl
 
 from . import guards, schema
-from .errors import WorkbenchError
+from .errors import ParseError, WorkbenchError
 from .storage import atomic_write, read_table, write_table
 
 LOG = "run.jsonl"
@@ -229,6 +229,10 @@ def load_plan(path: str | os.PathLike) -> Plan:
         env = spec.get("env", {})
         if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
             raise PlanError(path, f"{entry} env", "a table of strings")
+        for key, value in env.items():
+            if not key or "=" in key or "\0" in key or "\0" in value:
+                raise PlanError(path, f"{entry} env", f"variable names without '=' and values without NUL, "
+                                                      f"found {key!r}")
         conditions.append(Condition(
             name, str(spec.get("description", "")),
             _commands(path, f"{entry} setup", spec.get("setup", [])),
@@ -251,6 +255,8 @@ def load_plan(path: str | os.PathLike) -> Plan:
     if builtin is not None and builtin not in BUILTINS:
         raise PlanError(path, "[workload] builtin", f"one of {', '.join(BUILTINS)}, found {builtin!r}")
     options = _table(path, "[workload] options", wl.get("options", {}))
+    if builtin is not None:
+        _check_options(path, builtin, options)
     threads = wl.get("threads", 1)
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise PlanError(path, "[workload] threads", f"a positive integer, found {threads!r}")
@@ -314,14 +320,17 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
             raise WorkbenchError(f"{folder}: was run with another plan (its {LOG} records a different one); "
                                  "run this plan into a new folder")
         seed = int(header["seed"])
+        orders = header["orders"]  # as recorded: a newer numpy must not reorder a resumed run
         for rec in records:
             if rec.get("status") == "ok":
                 done[(rec["round"], rec["condition"])] = rec
+        _cut_torn_line(log_path)
     else:
-        if folder.exists() and any(folder.iterdir()):
-            raise WorkbenchError(f"{folder}: exists and is not empty; give a new folder, or --resume to continue it")
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise WorkbenchError(f"{folder}: exists and is not an empty folder; give a new folder, or --resume "
+                                 "to continue a run in it")
         seed = plan.seed if plan.seed is not None else secrets.randbits(32)
-    orders = plan.orders(seed)
+        orders = plan.orders(seed)
     (folder / "trials").mkdir(parents=True, exist_ok=True)
     (folder / "raw").mkdir(exist_ok=True)
     if not resume:
@@ -370,11 +379,15 @@ def _trial(plan: Plan, cond: Condition, rnd: int, pos: int, folder: Path,
            thresholds: guards.Thresholds) -> tuple[Path, list[dict], str | None, int | None]:
     env = {**os.environ, **cond.env}
     stem = f"r{rnd:03d}-{pos:02d}-{cond.name}"
-    for cmd in cond.setup:
-        _run_step(cmd, env, f"{cond.name}: setup", plan.workload.timeout, plan.path.parent)
-    background = [_start(cmd, env, cond.name, plan.path.parent) for cmd in cond.background]
-    capture = None
+    background: list[tuple[subprocess.Popen, list[str]]] = []
+    capture = captured = None
     try:
+        # Setup and the background load inside the try: whatever started is stopped and
+        # the teardown runs, however far the trial got.
+        for cmd in cond.setup:
+            _run_step(cmd, env, f"{cond.name}: setup", plan.workload.timeout, plan.path.parent)
+        for cmd in cond.background:
+            background.append(_start(cmd, env, cond.name, plan.path.parent))
         if background and plan.settle:
             time.sleep(plan.settle)
         for proc, cmd in background:
@@ -383,26 +396,58 @@ def _trial(plan: Plan, cond: Condition, rnd: int, pos: int, folder: Path,
                                   f"{proc.returncode} before the trial")
         if plan.capture is not None:
             capture = _start_capture(plan, folder, stem)
-        threads = plan.workload.threads + len(background)
+        threads = _workload_threads(plan.workload) + len(background)
         with guards.Monitor(threads=threads, thresholds=thresholds, own_tree=True) as monitor:
-            table, status = _workload(plan, cond, env, folder / "raw" / f"{stem}.out")
+            try:
+                table, status = _workload(plan, cond, env, folder / "raw" / f"{stem}.out")
+            except (TrialFailed, KeyboardInterrupt):
+                raise
+            except WorkbenchError as exc:  # a builtin refused its options, gcc failed, ...
+                raise TrialFailed(f"{cond.name}: {exc}") from None
         interference = monitor.result
     finally:
-        captured = None
-        if capture is not None:
-            captured = _stop_capture(capture)
-        for proc, _ in background:
-            _stop(proc)
-        for cmd in cond.teardown:
-            _run_step(cmd, env, f"{cond.name}: teardown", plan.workload.timeout, plan.path.parent)
+        _cleanup(capture, background, cond, env, plan)
+    if capture is not None:
+        captured = _captured(capture)
     if captured is not None:
         table = pl.concat([table, captured.select(table.columns)], how="vertical")
     labels = {"experiment": plan.id, "condition": cond.name, "run": rnd, **cond.labels}
     table = table.with_columns([pl.lit(v, dtype=schema.SCHEMA[k]).alias(k) for k, v in labels.items()])
     flag = interference.flag
-    table = schema.with_flag(table, flag)
+    # The workload's own flags (the probe's sanity checks and guards) are kept beside the runner's.
+    if flag is not None:
+        table = table.with_columns(pl.when(pl.col(schema.FLAG).is_null()).then(pl.lit(flag))
+                                   .otherwise(pl.col(schema.FLAG) + f"; {flag}").alias(schema.FLAG))
     out = write_table(table, folder / "trials" / f"{stem}.parquet")
     return out, interference.to_dict(), flag, status
+
+
+def _cleanup(capture, background, cond: Condition, env: Mapping[str, str], plan: Plan) -> None:
+    """Stop the capture and every background process, then run the teardown; each step
+    runs even when an earlier one fails (the first failure is raised at the end)."""
+    errors: list[BaseException] = []
+    steps = []
+    if capture is not None:
+        steps.append(lambda: capture.stop())
+    steps += [(lambda proc=proc: _stop(proc)) for proc, _ in background]
+    steps += [(lambda cmd=cmd: _run_step(cmd, env, f"{cond.name}: teardown", plan.workload.timeout,
+                                         plan.path.parent)) for cmd in cond.teardown]
+    for step in steps:
+        try:
+            step()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, after every step ran
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+def _workload_threads(wl: Workload) -> int:
+    """Threads the workload keeps runnable: the probe's all-cores mode uses every CPU."""
+    if wl.builtin == "probe" and wl.options.get("all_cores", True):
+        from .machine import usable_cpus
+
+        return max(wl.threads, int(wl.options.get("threads") or len(usable_cpus())))
+    return wl.threads
 
 
 def _workload(plan: Plan, cond: Condition, env: Mapping[str, str], raw: Path) -> tuple[pl.DataFrame, int | None]:
@@ -441,7 +486,9 @@ def _workload(plan: Plan, cond: Condition, env: Mapping[str, str], raw: Path) ->
 def _probe(options: Mapping[str, Any]) -> pl.DataFrame:
     from . import probe
 
-    result = probe.run(**dict(options))
+    # The condition's background load is part of the condition: the probe's own guards
+    # count the runner's process tree as theirs, as the runner's do.
+    result = probe.run(**dict(options), own_tree=True)
     table = probe.measured(result.table)  # the probe's own warm-up is not a result of the round
     return table
 
@@ -455,7 +502,8 @@ def _start_capture(plan: Plan, folder: Path, stem: str):
     return cap.start()
 
 
-def _stop_capture(cap) -> pl.DataFrame:
+def _captured(cap) -> pl.DataFrame:
+    """The rows of a stopped capture (its Parquet file is removed: they go into the trial's)."""
     from . import readers
 
     result = cap.stop()
@@ -483,32 +531,57 @@ def _start(cmd: Sequence[str], env: Mapping[str, str], name: str, cwd: Path) -> 
     try:
         proc = subprocess.Popen(argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True, cwd=cwd,
-                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                                preexec_fn=_die_with_parent if _PRCTL is not None else None)
     except FileNotFoundError:
         raise TrialFailed(f"{name}: background command {shlex.join(argv)}: no such program") from None
     return proc, argv
 
 
+def _libc_prctl():
+    # Resolved once, in the parent: a dlopen between fork and exec could deadlock on the
+    # loader's lock held by another thread (a notebook's, the capture's).
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _libc_prctl()
+_PARENT = os.getpid()
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     # A background load must not outlive the runner, even when the runner is killed
     # with SIGKILL (no finally block runs then): Linux's PR_SET_PDEATHSIG sends it
-    # SIGTERM when its parent dies.
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    # SIGTERM when its parent dies. A parent that died before the call is checked after.
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() == 1:
+            os._exit(1)
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
+    """Stop a background command's whole process group, even when its leader has exited
+    (``sh -c 'load & exit'`` leaves the load running in the group)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        try:
+            proc.wait(timeout=5)
+            if sig == signal.SIGTERM:
+                time.sleep(0.05)  # let the rest of the group act on SIGTERM
+                os.killpg(proc.pid, signal.SIGKILL)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+        except (ProcessLookupError, PermissionError):
+            break
 
 
 def _expand(arg: str) -> str:
@@ -554,6 +627,13 @@ def _append(path: Path, record: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def _cut_torn_line(path: Path) -> None:
+    """Drop a torn last line (a write cut by a kill) so the next record starts a line."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        os.truncate(path, data.rfind(b"\n") + 1)
+
+
 def _read_log(path: Path) -> tuple[dict, list[dict]]:
     header, records = None, []
     with open(path, encoding="utf-8") as fh:
@@ -563,14 +643,18 @@ def _read_log(path: Path) -> tuple[dict, list[dict]]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
-                from .errors import ParseError
                 raise ParseError(path, number, "a JSON record of the run log", line[:80]) from None
+            if not isinstance(rec, dict):
+                raise ParseError(path, number, "a JSON object", line[:80])
             if rec.get("type") == "header" and header is None:
+                if not isinstance(rec.get("seed"), int) or not isinstance(rec.get("orders"), list):
+                    raise ParseError(path, number, "a header with the run's seed and orders", line[:80])
                 header = rec
             elif rec.get("type") == "trial":
+                if not isinstance(rec.get("round"), int) or not isinstance(rec.get("condition"), str):
+                    raise ParseError(path, number, "a trial record with its round and condition", line[:80])
                 records.append(rec)
     if header is None:
-        from .errors import ParseError
         raise ParseError(path, 1, "the run log's header record", "none")
     return header, records
 
@@ -591,8 +675,27 @@ def _keys(path: Path, entry: str, table: dict, allowed: set[str]) -> None:
         raise PlanError(path, entry, f"unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
 
 
+def _check_options(path: Path, builtin: str, options: dict) -> None:
+    """A builtin's options must be keywords its function takes (types are its own business,
+    and a refusal there fails the trial with the builtin's message)."""
+    import inspect
+
+    if builtin == "probe":
+        from .probe import run as function
+        reserved = {"labels", "progress", "own_tree"}
+    else:
+        from .workloads.stream import command as function
+        reserved = {"folder"}
+    takes = [n for n, p in inspect.signature(function).parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in reserved]
+    for name in options:
+        if name not in takes:
+            raise PlanError(path, "[workload] options", f"builtin {builtin!r} takes no option {name!r} "
+                                                        f"(its options: {', '.join(takes)})")
+
+
 def _command(path: Path, entry: str, value: Any) -> tuple[str, ...]:
-    if (not isinstance(value, list) or not value or not all(isinstance(a, str) for a in value)
+    if (not isinstance(value, list) or not value or not all(isinstance(a, str) and "\0" not in a for a in value)
             or not value[0].strip()):
         raise PlanError(path, entry, f"a command as a list of strings (no shell), found {value!r}")
     return tuple(value)

@@ -987,7 +987,7 @@ def _verdict(c: Comparison) -> str:
 
 
 def series_sets(table: pl.DataFrame, metrics: list[str] | None = None) -> list[tuple[str, pl.DataFrame]]:
-    """Split the time series of a table into what :func:`capture_series` draws: one
+    """Split the time series of a table into what :func:`workbench.figures.capture_series` draws: one
     ``(title, rows)`` per file, run and condition, at that file's finest interval and
     its mean (or single) aggregate, so that RRD archives of several resolutions and
     MIN/MAX rows are not mixed into one line.

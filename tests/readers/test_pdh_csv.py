@@ -77,6 +77,9 @@ def test_detected_and_listed():
                    r"MBytes', found 12,5"),
     ("time_backwards", r"time_backwards\.csv:3: expected time stamps in increasing order, found 01/01/2024 00:00:00"),
     ("ragged_row", r"ragged_row\.csv:2: expected 2 fields, as in the header, found 3 fields"),
+    ("infinite", r"infinite\.csv:2: expected a finite number in column '.*Available MBytes', found 1e999"),
+    ("duplicate_counter", r"duplicate_counter\.csv:1: expected each counter once in the header, found "
+                          r".*Available MBytes twice"),
 ])
 def test_broken_files_name_the_line_what_was_expected_and_found(name, message):
     with pytest.raises(ParseError, match=message):

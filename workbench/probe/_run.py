@@ -74,7 +74,7 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
         memory: int | str | None = None, all_cores: bool = True, seed: int = 0,
         labels: Mapping[str, Any] | None = None, progress: Progress | None = None,
         target_seconds: float | None = None, thresholds: guards.Thresholds | None = None,
-        precision: float | None = None, budget: float | None = None) -> ProbeResult:
+        precision: float | None = None, budget: float | None = None, own_tree: bool = False) -> ProbeResult:
     """Measure bandwidth and latency at each level, `trials` times.
 
     Parameters
@@ -117,6 +117,9 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
         Repeat trials until the 95 % interval of every median (undisturbed
         trials only) is within this fraction of the median (0.02 = +-2 %), at
         most `trials` (then default :data:`PRECISION_MAX_TRIALS`).
+    own_tree : bool
+        Count the processes this one started as the probe's own in the guards (a
+        runner's condition may start load on purpose).
     budget : float, optional
         Seconds: start no new trial after this much time (at least one measured
         trial runs). ``settings["stopped"]`` says why the probe stopped.
@@ -137,6 +140,11 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
     if trials is None and precision is not None:
         trials = PRECISION_MAX_TRIALS
     trials = (QUICK_TRIALS if quick else DEFAULT_TRIALS) if trials is None else trials
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ProbeError(f"`seed` must be a non-negative integer, found {seed!r}")
+    if target_seconds is not None and (isinstance(target_seconds, bool)
+                                       or not isinstance(target_seconds, (int, float))):
+        raise ProbeError(f"`target_seconds` must be a number of seconds, found {target_seconds!r}")
     if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or trials < 2:
         raise ProbeError(f"`trials` must be an integer of at least 2 (one warm-up and one measured "
                          f"trial), found {trials!r}")
@@ -183,7 +191,8 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
     machine = detect_machine(caches)
     return _Runner(levels, machine, trials=int(trials), threads=int(threads), target=target,
                    all_cores=all_cores, seed=seed, labels=labels, progress=progress, quick=quick,
-                   thresholds=thresholds or guards.Thresholds(), precision=precision, budget=budget).run()
+                   thresholds=thresholds or guards.Thresholds(), precision=precision, budget=budget,
+                   own_tree=own_tree).run()
 
 
 class _Buffers:
@@ -320,13 +329,13 @@ def _calibrate(measure: Callable[[int], float], target: float, start: int = 1) -
 
 class _Runner:
     def __init__(self, levels, machine, *, trials, threads, target, all_cores, seed, labels, progress, quick,
-                 thresholds, precision=None, budget=None):
+                 thresholds, precision=None, budget=None, own_tree=False):
         self.levels, self.machine = levels, machine
         self.trials, self.threads, self.target = trials, threads, target
         self.modes = (SINGLE, ALL_CORES) if all_cores else (SINGLE,)
         self.seed, self.labels, self.progress, self.quick = seed, labels, progress, quick
         self.thresholds = thresholds
-        self.precision, self.budget = precision, budget
+        self.precision, self.budget, self.own_tree = precision, budget, own_tree
         self.reps: dict[tuple[str, str, str], int] = {}
 
     def run(self) -> ProbeResult:
@@ -353,7 +362,7 @@ class _Runner:
             for mode in self.modes:
                 # one guard per thread mode: the run queue the trial itself fills differs
                 with guards.Monitor(threads=1 if mode == SINGLE else self.threads,
-                                    thresholds=self.thresholds) as monitor:
+                                    thresholds=self.thresholds, own_tree=self.own_tree) as monitor:
                     for lv in self.levels:
                         if self.progress is not None and mode == self.modes[0]:
                             self.progress(trial, self.trials, lv.name, time.perf_counter() - t0)

@@ -30,6 +30,7 @@ name, ``scope = guest``, component ``total``.
 """
 from __future__ import annotations
 
+import csv
 import io
 import re
 import warnings
@@ -92,6 +93,12 @@ def parse(data: bytes, *, source: str) -> Parsed:
         raise _locate(text, source, exc) from None
     stamp = raw.columns[0]
     counters = raw.columns[1:]
+    header = next(csv.reader(io.StringIO(first)))
+    seen = set()
+    for name in header[1:]:
+        if name in seen:  # polars would rename the second one silently
+            raise ParseError(source, 1, "each counter once in the header", f"{name} twice")
+        seen.add(name)
     if not counters:
         raise ParseError(source, 1, "at least one counter column after the time column", "none")
     specs = [_counter(path, source) for path in counters]
@@ -119,7 +126,12 @@ def parse(data: bytes, *, source: str) -> Parsed:
         if junk.any():
             row = int(junk.arg_max())
             raise ParseError(source, row + 2, f"a number or a blank in column '{path}'", raw[path][row])
-        values[path] = numbers.fill_null(float("nan")) * spec[2]
+        scaled = numbers * spec[2]
+        infinite = scaled.is_infinite().fill_null(False)
+        if infinite.any():  # "1e999", "inf": no measurement is infinite
+            row = int(infinite.arg_max())
+            raise ParseError(source, row + 2, f"a finite number in column '{path}'", raw[path][row])
+        values[path] = scaled.fill_null(float("nan"))
         if spec[1].startswith(f"{NAME}:"):
             native.setdefault(spec[1], spec[5])
     if native:
@@ -146,8 +158,6 @@ def parse(data: bytes, *, source: str) -> Parsed:
 
 def _locate(text: str, source: str, exc: Exception) -> ParseError:
     """The first row whose field count differs from the header's (what polars refused)."""
-    import csv
-
     rows = csv.reader(io.StringIO(text))
     width = len(next(rows))
     for number, row in enumerate(rows, start=2):

@@ -25,7 +25,7 @@ _ELEMENT = 8  # STREAM_TYPE double
 
 def rule_array_size() -> int:
     """Elements per array by STREAM's rule on this machine."""
-    from ..probe import detect_caches, usable_cpus
+    from ..machine import detect_caches, usable_cpus
 
     caches = detect_caches(usable_cpus())
     last = caches[-1]
@@ -33,7 +33,7 @@ def rule_array_size() -> int:
 
 
 def command(folder: str | os.PathLike, *, array_size: int | None = None, ntimes: int = 10,
-            openmp: bool = False, cflags: tuple[str, ...] = ("-O2",)) -> list[str]:
+            openmp: bool = False, cflags: tuple[str, ...] | str = ("-O2",)) -> list[str]:
     """The command line of a STREAM binary built for these options (built when missing).
 
     Raises
@@ -41,6 +41,10 @@ def command(folder: str | os.PathLike, *, array_size: int | None = None, ntimes:
     WorkbenchError
         gcc is missing, an option is out of range, or the build fails.
     """
+    if isinstance(cflags, str):
+        cflags = tuple(cflags.split())  # a plan may write "-O3 -march=native"
+    if not isinstance(cflags, (tuple, list)) or not all(isinstance(f, str) for f in cflags):
+        raise WorkbenchError(f"`cflags` must be a list of gcc flags, found {cflags!r}")
     size = rule_array_size() if array_size is None else array_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1000:
         raise WorkbenchError(f"`array_size` must be an integer of at least 1000 elements, found {size!r}")
