@@ -32,6 +32,7 @@ FILES = [
     (XEN / "xs62writer_vm_rrd_dump.xml", "xen-rrd-dump", None),
     (XEN / "emulated_rrd2csv_output_from_xs62writer.csv", "xen-rrd2csv", None),
     (DATA / "felter2014" / "vm.log", "stream", None),
+    (next((FIXTURES / "azure-noise" / "good").rglob("unit=ns.csv")), "azure-noise", ("partition.unit", "ns")),
 ]
 
 
