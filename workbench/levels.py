@@ -352,6 +352,30 @@ def grand_mean(values: pl.DataFrame, design: Design, *, confidence_level: float 
     return MeanEstimate(estimate, float(low), float(high), confidence_level, label, m)
 
 
+def condition_table(table: pl.DataFrame, design: Design, *, metric: str, confidence_level: float = 0.95,
+                    n_resamples: int = N_RESAMPLES, display_factor: float = 1.0,
+                    rng: np.random.Generator | int | None = None) -> pl.DataFrame:
+    """Per condition: units per level, the grand mean with its hierarchical-bootstrap
+    interval (times `display_factor`, e.g. 1e9 for ns), and for each level its relative
+    spread (sd on the log scale, in %) and share of the variance."""
+    rows = []
+    for (condition,), group in table.filter(pl.col("metric") == metric).group_by("condition", maintain_order=True):
+        values = level_values(group, design)
+        comp = variance_components(values, design, scale="log")
+        mean = grand_mean(values, design, confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
+        row = {"condition": condition}
+        row.update({f"{name}s": n for name, n in zip(comp.levels, comp.units)})
+        row.update({"mean": mean.estimate * display_factor, "low": mean.low * display_factor,
+                    "high": mean.high * display_factor})
+        for name, v, share in zip(comp.levels, comp.variances, comp.shares):
+            row[f"{name} sd %"] = 100 * math.sqrt(v)
+            row[f"{name} share %"] = 100 * share
+        rows.append(row)
+    if not rows:
+        raise WorkbenchError(f"no rows of metric '{metric}'")
+    return pl.DataFrame(rows)
+
+
 # --------------------------------------------------------------------------- planning
 
 def optimal_repetitions(components: Components, design: Design) -> tuple[float, ...]:
@@ -435,6 +459,16 @@ class Plan:
     change: float
     alpha: float
     power: float
+
+    def describe(self, a: str, b: str, *, unit: str = "s") -> str:
+        """The plan in words, e.g. "To detect a 2 % difference between A and B ..."."""
+        inner = ", ".join(f"{n} {name}(s) per {above}" for name, above, n in
+                          zip(self.levels[1:], self.levels[:-1], self.repetitions))
+        return (f"To detect a {100 * self.change:g} % difference between {a} and {b} (two-sided Welch t test on "
+                f"{self.levels[0]} means, alpha = {self.alpha:g}, power = {self.power:g}): "
+                f"{self.instances} {self.levels[0]}(s) per condition x {inner}; "
+                f"cost {self.cost_per_condition:,.0f} {unit} per condition, {self.cost:,.0f} {unit} "
+                f"({self.cost / 3600:,.1f} h) for both.")
 
     def to_dict(self) -> dict:
         out = {f"{self.levels[0]} per condition": self.instances}
