@@ -326,6 +326,14 @@ def grand_mean(values: pl.DataFrame, design: Design, *, confidence_level: float 
         (resamples every level). ``t``: Student's t on the outermost units' means
         (df = units - 1); its variance estimate is unbiased however unbalanced the
         levels below are.
+
+    Notes
+    -----
+    Calibration (simulated normal two-level designs, equal components, 200 data sets,
+    see tests/test_levels.py): the percentile bootstrap covers about 0.93-0.95 at 10-30
+    instances but only about 0.89 at 6 instances; Student's t covers 0.95-0.98 at
+    6-30. Below about 20 instances prefer ``method="t"``. (The Azure report has
+    21,000+ instances per SKU.)
     """
     if not 0 < confidence_level < 1:
         raise WorkbenchError(f"`confidence_level` must be between 0 and 1, found {confidence_level!r}")
