@@ -1,4 +1,6 @@
 """Manifests: the thesis experiment, and every error path with a broken manifest."""
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -105,3 +107,40 @@ def test_reader_options_are_recorded_with_the_file_metadata():
     _, meta = experiment.load(BROKEN / "csvlog_with_timezone.toml").read()
     [(name, entry)] = meta.items()
     assert name == "aida64_csvlog_utilization_layout.csv" and entry["option.timezone"] == "Europe/Madrid"
+
+
+AZURE_MANIFEST = Path(__file__).resolve().parents[1] / "data" / "experiments" / "azure-vm-noise.toml"
+
+
+def test_levels_declared_in_a_manifest():
+    exp = experiment.load(AZURE_MANIFEST)
+    assert exp.levels == ("guest", "run")
+    assert exp.level_costs == {"guest": 300.0, "run": 8.25}
+    dataset = experiment.open(AZURE_MANIFEST)
+    assert dataset.levels == ("guest", "run") and dataset.level_costs["guest"] == 300.0
+    assert experiment.load(THESIS_MANIFEST).levels == ()  # optional: manifests without it are unchanged
+
+
+@pytest.mark.parametrize("levels, entry, message", [
+    ('order = ["run"]', "[levels] order", "must list at least two label columns"),
+    ('order = "guest, run"', "[levels] order", "must list at least two label columns"),
+    ('order = ["vm", "run"]', "[levels] order", "'vm' is not a label column that can be a level "
+                                                 r"\(hypervisor, host, guest, scope, stage, run\)"),
+    ('order = ["guest", "guest", "run"]', "[levels] order", "names a level twice"),
+    ('order = ["run", "guest"]', "[levels] order", "must end with 'run' .levels are declared above the run., "
+                                                    "found 'guest'"),
+    ('order = ["guest", "run"]\ncosts = { host = 1.0 }', "[levels] costs", r"'host' is not in \[levels\] order"),
+    ('order = ["guest", "run"]\ncosts = { run = -1.0 }', "[levels] costs",
+     "the cost of 'run' must be a non-negative number of seconds, found -1.0"),
+    ('order = ["guest", "run"]\ncosts = { run = "6 s" }', "[levels] costs",
+     "the cost of 'run' must be a non-negative number of seconds, found '6 s'"),
+    ('order = ["guest", "run"]\nweights = 1', "[levels]", "unknown key 'weights'"),
+])
+def test_broken_levels(tmp_path, levels, entry, message):
+    text = AZURE_MANIFEST.read_text().split("[levels]")[0].replace(
+        "../azure-vm-noise-2024/", (AZURE_MANIFEST.parent.parent / "azure-vm-noise-2024").as_posix() + "/")
+    manifest = tmp_path / "levels.toml"
+    manifest.write_text(text + "[levels]\n" + levels + "\n")
+    with pytest.raises(ManifestError, match=message) as info:
+        experiment.load(manifest)
+    assert info.value.entry == entry

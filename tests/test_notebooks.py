@@ -105,3 +105,17 @@ def test_compare_notebook_on_two_captures_draws_time_series(tmp_path):
     assert "Holm-adjusted p" not in text
     # ratio plot + run distributions (2 metrics) + time series (2 captures x 3 metrics)
     assert html.count('src="data:image/png;base64,') == 1 + 2 + 6
+
+
+def test_levels_report_shows_azure_components_and_plan(tmp_path):
+    """The Azure idle-latency report renders from the bundled subset: per SKU the
+    between-VM share, and the VMs x repetitions plan for a 2 % difference with its costs."""
+    [result] = report.render_reports(ROOT / "notebooks" / "reports.toml", tmp_path, only=["azure-levels"],
+                                     progress=False)
+    assert result.ok, result.error
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (tmp_path / "azure-levels.html").read_text(encoding="utf-8")))
+    assert "B8ms 21107 39473 95.324" in text and "D8s_v5 22507 53680 91.269" in text
+    assert "60.531" in text and "95.058" in text  # between-VM share (%) of B8ms and D8s_v5
+    assert ("To detect a 2 % difference between D8s_v5 and B8ms (two-sided Welch t test on guest means, "
+            "alpha = 0.05, power = 0.8): 259 guest(s) per condition x 4 run(s) per guest") in text
+    assert "Costs per unit: guest 300 s, run 8.25 s." in text

@@ -22,6 +22,10 @@ from that file gets (DESIGN.md §5)::
     # format = "thesis"                         # optional: skips content detection
     # options = { timezone = "Europe/Madrid" }  # optional: the reader's options
 
+    [levels]                   # optional: a multi-level design (workbench.levels)
+    order = ["guest", "run"]   # label columns, outermost first, the run last
+    costs = { guest = 300.0, run = 6.0 }   # optional: seconds to add one unit of a level
+
     [names]                    # identities a file knows only by UUID -> name
     "0b7a...-uuid" = "xenserver-host"
     "5c1d...-uuid" = "Control domain on host: xs62"   # xapi's dom0 name -> scope control-domain
@@ -47,7 +51,10 @@ import polars as pl
 from . import readers, schema, storage
 from .errors import ManifestError, WorkbenchError
 
-_SECTIONS = {"experiment", "defaults", "conditions", "inputs", "names"}
+_SECTIONS = {"experiment", "defaults", "conditions", "inputs", "names", "levels"}
+_LEVELS_KEYS = {"order", "costs"}
+#: Label columns a design level may be (experiment and condition are not levels of variation).
+LEVEL_COLUMNS = ("hypervisor", "host", "guest", "scope", "stage", "run")
 _EXPERIMENT_KEYS = {"id", "title", "baseline", "description"}
 _CONDITION_KEYS = {"hypervisor", "description"}
 _INPUT_LABELS = tuple(k for k in schema.LABELS if k != "experiment")
@@ -79,6 +86,10 @@ class Experiment:
     inputs: tuple[Input, ...]
     defaults: dict[str, Any] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    #: ``[levels] order``: a multi-level design's label columns, outermost first; () when not declared.
+    levels: tuple[str, ...] = ()
+    #: ``[levels] costs``: seconds to add one unit of a level, by level name.
+    level_costs: dict[str, float] = field(default_factory=dict)
 
     @property
     def data_root(self) -> Path:
@@ -206,8 +217,40 @@ def load(path: str | os.PathLike) -> Experiment:
     names = doc.get("names", {})
     if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
         raise ManifestError(manifest, "[names]", "maps identifiers to names: every value must be a string")
+    order, costs = _levels(manifest, doc.get("levels"))
     return Experiment(manifest, exp["id"], exp.get("title", exp["id"]), baseline, conditions,
-                      tuple(inputs), defaults, names)
+                      tuple(inputs), defaults, names, order, costs)
+
+
+def _levels(manifest: Path, spec: Any) -> tuple[tuple[str, ...], dict[str, float]]:
+    """``[levels]``: order (label columns, outermost first, ending with run) and costs."""
+    if spec is None:
+        return (), {}
+    _no_unknown(manifest, "[levels]", spec, _LEVELS_KEYS, "key")
+    order = spec.get("order")
+    if not isinstance(order, list) or len(order) < 2 or not all(isinstance(n, str) for n in order):
+        raise ManifestError(manifest, "[levels] order", "must list at least two label columns, outermost first, "
+                                                        f"e.g. order = [\"guest\", \"run\"], found {order!r:.60}")
+    for name in order:
+        if name not in LEVEL_COLUMNS:
+            raise ManifestError(manifest, "[levels] order",
+                                f"'{name}' is not a label column that can be a level ({', '.join(LEVEL_COLUMNS)})")
+    if len(set(order)) != len(order):
+        raise ManifestError(manifest, "[levels] order", f"names a level twice: {order}")
+    if order[-1] != "run":
+        raise ManifestError(manifest, "[levels] order",
+                            f"must end with 'run' (levels are declared above the run), found '{order[-1]}'")
+    costs = spec.get("costs", {})
+    if not isinstance(costs, dict):
+        raise ManifestError(manifest, "[levels] costs", f"must be a table, e.g. costs = {{ guest = 300.0, run = 6.0 }}, "
+                                                        f"found {costs!r:.60}")
+    for name, cost in costs.items():
+        if name not in order:
+            raise ManifestError(manifest, "[levels] costs", f"'{name}' is not in [levels] order ({', '.join(order)})")
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not cost >= 0 or cost == float("inf"):
+            raise ManifestError(manifest, "[levels] costs",
+                                f"the cost of '{name}' must be a non-negative number of seconds, found {cost!r}")
+    return tuple(order), {name: float(cost) for name, cost in costs.items()}
 
 
 @dataclass(frozen=True)
@@ -231,6 +274,9 @@ class Dataset:
     baseline: str | None
     title: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The manifest's ``[levels]`` (order and costs); empty for a stored table.
+    levels: tuple[str, ...] = ()
+    level_costs: dict[str, float] = field(default_factory=dict)
 
 
 def open(path: str | os.PathLike) -> Dataset:  # noqa: A001 - as polars/xarray name theirs
@@ -249,7 +295,8 @@ def open(path: str | os.PathLike) -> Dataset:  # noqa: A001 - as polars/xarray n
     if path.suffix == ".toml":
         exp = load(path)
         table, sources = exp.read()
-        return Dataset(table, exp.baseline, exp.title, {"sources": sources} if sources else {})
+        return Dataset(table, exp.baseline, exp.title, {"sources": sources} if sources else {}, exp.levels,
+                       exp.level_costs)
     table = storage.read_table(path)
     return Dataset(table, None, path.stem, storage.read_metadata(path))
 

@@ -240,6 +240,7 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
 # so the import sorter must leave these lines alone.
 # isort: off
 from . import thesis  # noqa: E402,F401  (our own CSV: exact header, most specific)
+from . import azure_noise  # noqa: E402,F401  (exact CSV header 'value,runtime,starttime,VM_id')
 from . import capture  # noqa: E402,F401
 from . import table  # noqa: E402,F401  (Parquet magic: the workbench's own tables)
 from . import everest  # noqa: E402,F401
