@@ -38,11 +38,12 @@ def fixed():
 
 def test_test_and_effect_sizes_equal_scipy(fixed):
     x, y = np.array(NATIVE) * 1e6, np.array(GUEST) * 1e6
-    w = sst.ttest_ind(y, x, equal_var=False)
-    assert fixed.test.label == "Welch's t (two-sided)" and fixed.test.name == "welch" == stats.DEFAULT_TEST
+    w = sst.ttest_ind(y, x, equal_var=False)  # Welch's statistic, with Hsu's min(n) - 1 = 9 df
+    assert fixed.test.label == "Welch's t with Hsu's df (two-sided)"
+    assert fixed.test.name == "welch_hsu" == stats.DEFAULT_TEST
     assert fixed.test.statistic == pytest.approx(w.statistic)
-    assert fixed.test.pvalue == pytest.approx(w.pvalue)
-    assert fixed.test.pvalue_holm == pytest.approx(w.pvalue)  # one comparison: Holm changes nothing
+    assert fixed.test.pvalue == pytest.approx(2 * sst.t.sf(abs(w.statistic), 9))
+    assert fixed.test.pvalue_holm == fixed.test.pvalue  # one comparison: Holm changes nothing
     assert fixed.effect_size("cliffs_delta") == -1.0
     pooled = math.sqrt((np.var(x, ddof=1) * 9 + np.var(y, ddof=1) * 9) / 18)
     assert fixed.effect_size("hedges_g") == pytest.approx((y.mean() - x.mean()) / pooled * (1 - 3 / (4 * 20 - 9)))
@@ -73,7 +74,7 @@ def test_intervals_are_fieller_and_welch(fixed):
 def test_verdict_in_words(fixed):
     assert fixed.significant
     assert fixed.verdict == ("guest is 2.37 % slower than native: change of the mean -2.37 % [-2.56 %, -2.18 %] "
-                             "(95 % CI; Welch's t (two-sided), p = 4.9e-14, Hedges' g -11.29, 10 vs 10 runs)")
+                             "(95 % CI; Welch's t with Hsu's df (two-sided), p = 7.8e-10, Hedges' g -11.29, 10 vs 10 runs)")
 
 
 def test_summary_interval_is_students_t():
@@ -179,7 +180,7 @@ def test_effective_sample_size_of_white_noise_is_about_n():
 
 
 def test_plan_against_statsmodels():
-    p = stats.plan(NATIVE, change=0.001, power=0.8)
+    p = stats.plan(NATIVE, change=0.001, power=0.8, test="welch")  # Satterthwaite: the pooled t's power
     d = 0.001 * np.mean(NATIVE) / np.std(NATIVE, ddof=1)
     n = p.t_test_runs
     power = TTestIndPower().power
@@ -193,7 +194,7 @@ def test_plan_against_statsmodels():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(baseline="vmware"), "baseline 'vmware' has no rows"),
-    (dict(baseline="native", test="t"), "`test` must be one of mannwhitneyu, brunnermunzel, welch"),
+    (dict(baseline="native", test="t"), "`test` must be one of mannwhitneyu, brunnermunzel, welch, welch_hsu"),
     (dict(baseline="native", confidence_level=95), "`confidence_level` must be in"),
     (dict(baseline="native", by=("component",)), "`by` must include 'metric'"),
     (dict(baseline="native", by=("metric", "colour")), "unknown column"),
@@ -232,7 +233,7 @@ def test_felter_kvm_slower_docker_not(felter):
     kvm = by[("kvm", "stream_copy_bw", "32 threads")]
     assert kvm.significant and kvm.ratio.value == pytest.approx(0.971, abs=0.001)
     assert kvm.verdict.startswith("kvm is 2.95 % slower than native: change of the mean -2.95 % [-3.35 %, -2.55 %] "
-                                  "(95 % CI, unadjusted; Welch's t (two-sided), Holm-adjusted p = 9.2e-08")
+                                  "(95 % CI, unadjusted; Welch's t with Hsu's df (two-sided), Holm-adjusted p = 5.9e-07")
     assert all(c.significant for (cond, _, _), c in by.items() if cond == "kvm")
     docker = [c for (cond, _, _), c in by.items() if cond == "docker"]
     assert sum(c.significant for c in docker) == 0
@@ -430,9 +431,9 @@ def test_a_registered_test_is_accepted_by_compare_all_and_the_cli(stub_test, tmp
     assert "stub" in cli._parser().parse_args(["compare", "t.parquet", "--test", "stub"]).test
     with pytest.raises(SystemExit):
         cli._parser().parse_args(["compare", "t.parquet", "--test", "nope"])
-    assert "invalid choice: 'nope' (choose from 'mannwhitneyu', 'brunnermunzel', 'welch', 'stub')" in \
+    assert "invalid choice: 'nope' (choose from 'mannwhitneyu', 'brunnermunzel', 'welch', 'welch_hsu', 'stub')" in \
         capsys.readouterr().err
-    with pytest.raises(WorkbenchError, match="`test` must be one of mannwhitneyu, brunnermunzel, welch, stub"):
+    with pytest.raises(WorkbenchError, match="`test` must be one of mannwhitneyu, brunnermunzel, welch, welch_hsu, stub"):
         stats.compare_all(t, baseline="native", test="nope")
 
 
@@ -574,7 +575,8 @@ def test_planner_at_small_n_plans_few_runs():
     """A 10 % change at CV ~1 %: 3 runs have power 0.996; the planner once asked for 33."""
     pilot = [100.0, 101.0, 99.0, 100.5, 99.5]
     p = stats.plan(pilot, change=0.10)
-    assert p.t_test_runs == 2 and p.runs_per_condition == stats.runs_needed() == 4
+    assert p.t_test_runs == 3 and p.runs_per_condition == stats.runs_needed() == 4  # Hsu: 2 runs have 1 df
+    assert stats.plan(pilot, change=0.10, test="welch").t_test_runs == 2
     d = 0.10 * 100 / np.std(pilot, ddof=1)
     assert stats.t_test_power(d, 3) > 0.99
     # statsmodels agrees wherever it is defined
