@@ -9,7 +9,8 @@ Rows per scenario of :mod:`workbench.calibration`:
 2. power at the planned n (:func:`workbench.stats.plan` from a pilot with the true SD);
 3. single-run AR(1) series: coverage of the within-run interval of one mean and of a
    difference of two runs, mean effective sample size against the true one;
-4. stress scenarios (strongly skewed run values at few runs): known limits, outside the targets.
+4. stress scenarios (strongly skewed run values at few runs): known limits, outside the targets;
+5. the tests on request (Welch with Satterthwaite's df, Mann-Whitney U, Brunner-Munzel) where they fail.
 
 Targets: false-positive rate <= 0.05, coverage 0.94-0.97, power 0.75-0.90, each with a
 binomial tolerance of 3 standard errors at the row's size; a row outside is marked "MISS".
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 
 import numpy as np
 
@@ -59,6 +61,18 @@ def main(argv: list[str] | None = None) -> None:
             kind = "null" if null else "change (reject = power)"
             print(f"{s.name:52s} {r['rejected']:7.4f} {r['familywise']:8.4f} {r['ratio_coverage']:7.4f} "
                   f"{r['difference_coverage']:7.4f} {r['mean_coverage']:7.4f}  {kind}:{marks or ' ok'}")
+    print(f"\n## tests on request (not the default): false-positive rate, {args.families // 4} families x 5")
+    print(f"{'test, scenario':52s} {'reject':>7s} {'FWER(5)':>8s}  targets")
+    for test in cal.OTHER_TESTS:
+        for s in cal.OTHER_TEST_SCENARIOS:
+            if min(s.nx, s.ny) < stats.runs_needed(0.05, 1, test):
+                continue
+            with warnings.catch_warnings():  # Brunner-Munzel on tied or separated samples
+                warnings.simplefilter("ignore", RuntimeWarning)
+                r = cal.two_conditions(s, args.families // 4, rng, test=test)
+            marks = (_ok(r["rejected"], 0, cal.FPR_MAX, r["reps"], cal.FPR_MAX, "reject")
+                     + _ok(r["familywise"], 0, cal.FPR_MAX, r["families"], cal.FPR_MAX, "FWER"))
+            print(f"{f'{test}, {s.name}':52s} {r['rejected']:7.4f} {r['familywise']:8.4f}  {marks or 'ok'}")
     print(f"\n## power at the planned n (Holm over the comparisons; the others null): {args.families} families")
     print(f"{'plan':52s} {'runs':>5s} {'power':>7s}  targets")
     for s in (*cal.PLANS, cal.SMALL_N_PLAN):

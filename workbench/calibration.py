@@ -187,6 +187,17 @@ STRESS: tuple[Scenario, ...] = (
     Scenario("lognormal, n = 20 vs 5, small group CV 40 % vs 10 %", 20, 5, "lognormal", 0.1, 0.4),
 )
 
+#: The tests on request, against the scenarios that tell them apart (bench/calibrate.py):
+#: why the default is Welch's statistic with Hsu's df.
+OTHER_TESTS: tuple[str, ...] = ("welch", "mannwhitneyu", "brunnermunzel")
+OTHER_TEST_SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("normal, n = 4", 4, 4),
+    Scenario("normal, n = 9", 9, 9),
+    Scenario("normal, n = 9, treatment SD x4", 9, 9, cv_y=0.2),
+    Scenario("normal, n = 5 vs 20", 5, 20),
+    Scenario("normal, n = 20 vs 5, small group SD x4", 20, 5, cv_y=0.2),
+)
+
 PLANS: tuple[PlanScenario, ...] = (
     PlanScenario("CV 2 %, 3 % change", 0.02, 0.03),
     PlanScenario("CV 5 %, 5 % change", 0.05, 0.05),

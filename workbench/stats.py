@@ -37,7 +37,8 @@ component, stage, ... given by ``by``) between each condition and the baseline:
    finds them calibrated on normal and lognormal data, equal or unequal n and spreads.
    An exact two-sided Mann-Whitney U test cannot give p < ``2 / C(2n, n)``, so it needs
    the smallest n for which that bound is below alpha / m (m = comparisons in the call);
-   Brunner-Munzel is liberal below 9 runs and asks for 9. Below the rule the verdict
+   Brunner-Munzel is liberal below 9 runs and asks for 9 (the rank tests stay liberal
+   with unequal spreads: on request, not calibrated). Below the rule the verdict
    is "insufficient data", with that n, and no p-value is shown.
 5. **Scale.** A ratio needs a baseline mean known to be positive: where the baseline's
    mean is <= 0 or its interval includes 0 (and Fieller's interval is then unbounded),
@@ -981,7 +982,9 @@ register_test("mannwhitneyu", lambda x, y: sst.mannwhitneyu(y, x, alternative="t
                     "assumes equal shapes: liberal with unequal spreads and run counts; not a test of means",
               min_runs=2, rank=True)
 # Brunner-Munzel's t approximation is liberal at few runs (5.5-9 % at a 5 % level up to
-# 8 runs per condition, issue 11): 9 runs before it is used.
+# 8 runs per condition, issue 11): 9 runs before it is used. Even so it is not
+# calibrated with unequal spreads (0.055 per comparison and 0.09 family-wise over 5 at
+# 9 runs, SD x4: bench/calibrate.py), nor is Mann-Whitney U: on request only.
 register_test("brunnermunzel", lambda x, y: sst.brunnermunzel(y, x, alternative="two-sided"),
               display="Brunner-Munzel (two-sided)",
               tests="stochastic equality, P(Y > X) = P(Y < X), without assuming equal spreads; not a test of means",
