@@ -604,3 +604,11 @@ def test_holm_equals_statsmodels_without_gc():
         assert stats.holm(p) == pytest.approx(multipletests(p, method="holm")[1])
     many = rng.uniform(0, 0.1, (7, 5))
     assert stats.holm(many) == pytest.approx(np.array([multipletests(r, method="holm")[1] for r in many]))
+
+
+def test_groups_without_spread_fall_back_to_a_named_test():
+    c = stats.compare(table({"native": [7000.0] * 5, "guest": [7100.0] * 5}), "mem_copy_bw", baseline="native")
+    assert c.test.name == "mannwhitneyu"
+    assert c.test.label == ("Mann-Whitney U (two-sided); Welch's t with Hsu's df (two-sided) is undefined "
+                            "for these data")
+    assert c.ratio.interval == (pytest.approx(7100 / 7000), pytest.approx(7100 / 7000))

@@ -508,7 +508,7 @@ class Comparison:
 
     def confidence_interval(self, confidence_level: float = 0.95) -> ConfidenceInterval | None:
         """Interval of the ratio of means at another level, recomputed the way the
-        stored one was (Fieller over runs, or block bootstraps within runs); None
+        stored one was (Fieller over runs, or within runs with the effective sample sizes); None
         where no interval exists (insufficient data, a baseline at or across zero)."""
         (low, high), _ = _intervals(self, confidence_level)
         return None if low is None else ConfidenceInterval(low, high)
@@ -807,8 +807,8 @@ def _compare_pair(cell, base: Summary, treat: Summary, *, unit: str, confidence_
                    random_state=random_state)
     if base.runs == 1 and treat.runs == 1:
         if base.ess is not None and treat.ess is not None:
-            # Two single-run time series: intervals from independent block bootstraps
-            # of each run; labelled within-run, no p-value.
+            # Two single-run time series: intervals with each run's effective sample
+            # size as its n; labelled within-run, no p-value.
             return _with_intervals(replace(c, status=Status.WITHIN_RUN_ONLY), FIELLER + WITHIN, WELCH_INTERVAL + WITHIN)
         return c
     if min(base.runs, treat.runs) < rule.runs_needed:
@@ -955,7 +955,10 @@ def welch_hsu(x: np.ndarray, y: np.ndarray) -> WelchHsuResult:
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (y.mean(axis=0) - x.mean(axis=0)) / se
     df = min(nx, ny) - 1
-    return WelchHsuResult(_scalar(t), _scalar(2 * sst.t.sf(np.abs(t), df)), float(df))
+    # No spread in either group: undefined (NaN), as scipy's Welch test says, so that the
+    # comparison reports its named fallback rather than p = 0 from t = infinity.
+    p = np.where(se > 0, 2 * sst.t.sf(np.abs(t), df), np.nan)
+    return WelchHsuResult(_scalar(t), _scalar(p), float(df))
 
 
 def _pooled_sd(x: np.ndarray, y: np.ndarray) -> float:
@@ -1190,8 +1193,8 @@ def _verdict(c: Comparison) -> str:
                 f"Descriptive only: {described}{steal}")
     level = f"{c.confidence_level * 100:g} % CI"
     if c.status is Status.WITHIN_RUN_ONLY:
-        return (f"within one run each, not replicated: {described}; {name} {signed(change)}{span()} ({level} from "
-                f"block bootstraps, effective sample sizes {c.treatment.ess:.0f} and {c.baseline.ess:.0f}); "
+        return (f"within one run each, not replicated: {described}; {name} {signed(change)}{span()} ({level} with "
+                f"the effective sample sizes {c.treatment.ess:.0f} and {c.baseline.ess:.0f} as n); "
                 f"insufficient data for inference: at least {c.rule.runs_needed} runs per condition are needed{steal}")
     test = c.test
     adjusted = c.rule.comparisons > 1
