@@ -2,10 +2,12 @@
 
 The golden files in ``fixtures/golden/`` were written by ``workbench compare`` on
 main before the restructuring of issue 10 (module layout, storage layer, metric
-meaning in the vocabulary): a refactoring must not change what the tool concludes.
+meaning in the vocabulary), and rewritten for issue 11 (calibrated methods: Welch's
+t, Fieller and Welch intervals; signed wording): a refactoring must not change what
+the tool concludes.
 A deliberate change of a verdict (a bug fixed) rewrites the golden file in the
 same commit, and the commit says why. Numbers are compared to 1e-9 relative (the
-bootstrap is seeded; only float formatting may differ across platforms).
+methods are closed-form; only float formatting may differ across platforms).
 """
 from __future__ import annotations
 

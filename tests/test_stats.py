@@ -38,23 +38,34 @@ def fixed():
 
 def test_test_and_effect_sizes_equal_scipy(fixed):
     x, y = np.array(NATIVE) * 1e6, np.array(GUEST) * 1e6
-    u = sst.mannwhitneyu(y, x, alternative="two-sided")
-    assert fixed.test.label == "Mann-Whitney U (two-sided)" and fixed.test.name == "mannwhitneyu"
-    assert fixed.test.statistic == u.statistic == 0.0
-    assert fixed.test.pvalue == pytest.approx(u.pvalue)
-    assert fixed.test.pvalue_holm == pytest.approx(u.pvalue)  # one comparison: Holm changes nothing
+    w = sst.ttest_ind(y, x, equal_var=False)  # Welch's statistic, with Hsu's min(n) - 1 = 9 df
+    assert fixed.test.label == "Welch's t with Hsu's df (two-sided)"
+    assert fixed.test.name == "welch_hsu" == stats.DEFAULT_TEST
+    assert fixed.test.statistic == pytest.approx(w.statistic)
+    assert fixed.test.pvalue == pytest.approx(2 * sst.t.sf(abs(w.statistic), 9))
+    assert fixed.test.pvalue_holm == fixed.test.pvalue  # one comparison: Holm changes nothing
     assert fixed.effect_size("cliffs_delta") == -1.0
     pooled = math.sqrt((np.var(x, ddof=1) * 9 + np.var(y, ddof=1) * 9) / 18)
     assert fixed.effect_size("hedges_g") == pytest.approx((y.mean() - x.mean()) / pooled * (1 - 3 / (4 * 20 - 9)))
     assert fixed.ratio.value == pytest.approx(np.mean(GUEST) / np.mean(NATIVE))
 
 
-def test_ratio_interval_equals_scipy_bootstrap(fixed):
+def test_intervals_are_fieller_and_welch(fixed):
     x, y = np.array(NATIVE) * 1e6, np.array(GUEST) * 1e6
-    res = sst.bootstrap((x, y), lambda a, b, axis: b.mean(axis=axis) / a.mean(axis=axis), n_resamples=9999,
-                        method="BCa", rng=np.random.default_rng(stats.DEFAULT_SEED), vectorized=True)
-    assert (fixed.ratio.low, fixed.ratio.high) == pytest.approx(tuple(res.confidence_interval))
-    assert fixed.ratio.method == fixed.difference.method == "bootstrap over runs (BCa, 9999 resamples)"
+    # Welch's interval of the difference, as scipy computes it
+    ref = sst.ttest_ind(y, x, equal_var=False).confidence_interval(0.95)
+    assert (fixed.difference.low, fixed.difference.high) == pytest.approx((ref.low, ref.high), rel=1e-9)
+    # Fieller's interval: its ends solve (ybar - R xbar)^2 = t^2 (vy + R^2 vx), t at Welch's df
+    vx, vy = x.var(ddof=1) / 10, y.var(ddof=1) / 10
+    r = y.mean() / x.mean()
+    df = (vy + r * r * vx) ** 2 / ((vy ** 2 + (r * r * vx) ** 2) / 9)
+    t = sst.t.ppf(0.975, df)
+    for end in (fixed.ratio.low, fixed.ratio.high):
+        assert (y.mean() - end * x.mean()) ** 2 == pytest.approx(t * t * (vy + end * end * vx), rel=1e-9)
+    assert fixed.ratio.low < fixed.ratio.value < fixed.ratio.high
+    assert fixed.ratio.method == "Fieller's interval for the ratio of means (Welch df)"
+    assert fixed.difference.method == "Welch's t interval for the difference of means"
+    assert fixed.to_frame()["estimand"][0] == "ratio of means"
     wider = fixed.confidence_interval(confidence_level=0.99)
     assert wider.low < fixed.ratio.low and wider.high > fixed.ratio.high
     assert tuple(fixed.confidence_interval(0.95)) == fixed.ratio.interval  # recomputed alike
@@ -62,8 +73,8 @@ def test_ratio_interval_equals_scipy_bootstrap(fixed):
 
 def test_verdict_in_words(fixed):
     assert fixed.significant
-    assert fixed.verdict.startswith("guest is 2.4 % slower than native [2.2 %, 2.5 %] (Mann-Whitney U (two-sided), "
-                                    "Holm-adjusted p = 0.00018")
+    assert fixed.verdict == ("guest is 2.37 % slower than native: change of the mean -2.37 % [-2.56 %, -2.18 %] "
+                             "(95 % CI; Welch's t with Hsu's df (two-sided), p = 7.8e-10, Hedges' g -11.29, 10 vs 10 runs)")
 
 
 def test_summary_interval_is_students_t():
@@ -76,8 +87,11 @@ def test_summary_interval_is_students_t():
 
 
 def test_runs_needed_rule():
-    assert stats.runs_needed(0.05, 1) == 4  # 2/C(6,3) = 0.1, 2/C(8,4) = 0.029
-    assert stats.runs_needed(0.05, 16) == 6  # 2/C(10,5) = 0.0079 > 0.0031 >= 2/C(12,6) = 0.0022
+    # Welch's t and the t intervals: calibrated from 4 runs (tests/test_calibration.py), whatever m
+    assert stats.runs_needed(0.05, 1) == stats.runs_needed(0.05, 16) == 4
+    assert stats.runs_needed(0.05, 1, "mannwhitneyu") == 4  # 2/C(6,3) = 0.1, 2/C(8,4) = 0.029
+    assert stats.runs_needed(0.05, 16, "mannwhitneyu") == 6  # 2/C(10,5) = 0.0079 > 0.0031 >= 2/C(12,6) = 0.0022
+    assert stats.runs_needed(0.05, 1, "brunnermunzel") == 9  # liberal below 9 runs
     for n in (3, 4, 5):  # the rule matches the smallest exact p-value scipy gives
         p = sst.mannwhitneyu(np.arange(n), np.arange(n) + 100, method="exact").pvalue
         assert p == pytest.approx(2 / math.comb(2 * n, n))
@@ -88,7 +102,7 @@ def test_n_equal_1_is_insufficient_data_without_p_value():
     assert c.status is stats.Status.INSUFFICIENT_DATA
     assert c.test is None and c.effect_sizes == () and c.ratio.low is None
     assert c.verdict.startswith("insufficient data: 1 run(s) of guest and 1 of native; at least 4 per condition")
-    assert "Descriptive only: guest faster than native by 1.0 %" in c.verdict
+    assert "Descriptive only: guest is 1.0 % faster than native (means 7360 vs 7284 MB/s)" in c.verdict
 
 
 def test_three_runs_are_still_insufficient():
@@ -147,14 +161,15 @@ def series_table(seed=1, n=400):
     return schema.validate(schema.from_rows(rows))
 
 
-def test_single_run_time_series_block_bootstrap_labelled_and_steal_reported():
+def test_single_run_time_series_within_run_interval_labelled_and_steal_reported():
     c = stats.compare(series_table(), "cpu_util", baseline="native")
     assert c.status is stats.Status.WITHIN_RUN_ONLY
     assert c.test is None
-    assert 1.2 < c.ratio.low < c.ratio.value < c.ratio.high < 1.4
+    assert 1.2 < c.ratio.low < c.ratio.value < c.ratio.high < 1.45
     assert c.treatment.ess < 400 / 3  # AR(0.8) leaves about n (1 - 0.8) / (1 + 0.8) = 44 effective samples
-    assert "moving-block bootstrap" in c.treatment.interval_method
-    assert c.verdict.startswith("within one run each, not replicated: guest uses more than native")
+    assert "effective sample size" in c.treatment.interval_method
+    assert "within one run each" in c.ratio.method
+    assert c.verdict.startswith("within one run each, not replicated: guest uses 32.7 % more than native")
     assert "steal: guest 3.0 %" in c.verdict
 
 
@@ -165,7 +180,7 @@ def test_effective_sample_size_of_white_noise_is_about_n():
 
 
 def test_plan_against_statsmodels():
-    p = stats.plan(NATIVE, change=0.001, power=0.8)
+    p = stats.plan(NATIVE, change=0.001, power=0.8, test="welch")  # Satterthwaite: the pooled t's power
     d = 0.001 * np.mean(NATIVE) / np.std(NATIVE, ddof=1)
     n = p.t_test_runs
     power = TTestIndPower().power
@@ -179,7 +194,7 @@ def test_plan_against_statsmodels():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(baseline="vmware"), "baseline 'vmware' has no rows"),
-    (dict(baseline="native", test="t"), "`test` must be one of mannwhitneyu, brunnermunzel, welch"),
+    (dict(baseline="native", test="t"), "`test` must be one of mannwhitneyu, brunnermunzel, welch, welch_hsu"),
     (dict(baseline="native", confidence_level=95), "`confidence_level` must be in"),
     (dict(baseline="native", by=("component",)), "`by` must include 'metric'"),
     (dict(baseline="native", by=("metric", "colour")), "unknown column"),
@@ -217,11 +232,15 @@ def test_felter_kvm_slower_docker_not(felter):
     by = {(c.treatment.condition, dict(c.cell)["metric"], dict(c.cell)["stage"]): c for c in res}
     kvm = by[("kvm", "stream_copy_bw", "32 threads")]
     assert kvm.significant and kvm.ratio.value == pytest.approx(0.971, abs=0.001)
-    assert kvm.verdict.startswith("kvm is 2.9 % slower than native [2.6 %, 3.3 %]")
+    assert kvm.verdict.startswith("kvm is 2.95 % slower than native: change of the mean -2.95 % [-3.35 %, -2.55 %] "
+                                  "(95 % CI, unadjusted; Welch's t with Hsu's df (two-sided), Holm-adjusted p = 5.9e-07")
     assert all(c.significant for (cond, _, _), c in by.items() if cond == "kvm")
     docker = [c for (cond, _, _), c in by.items() if cond == "docker"]
     assert sum(c.significant for c in docker) == 0
-    assert all("the data could have detected a difference of about" in c.verdict for c in docker)
+    assert all("the data could have detected a change of about" in c.verdict for c in docker)
+    # every Docker estimate lies in its interval, and every KVM verdict says 1.1-3.0 % slower
+    assert all(c.ratio.low <= c.ratio.value <= c.ratio.high for c in docker)
+    assert all(0.969 < c.ratio.value < 0.99 for (cond, _, _), c in by.items() if cond == "kvm")
 
 
 def test_thesis_is_insufficient_data_everywhere(thesis_table):
@@ -229,7 +248,7 @@ def test_thesis_is_insufficient_data_everywhere(thesis_table):
     assert len(res) == 4 and {c.status for c in res} == {stats.Status.INSUFFICIENT_DATA}
     assert all(c.test is None for c in res)
     cpu = [c for c in res if c.metric == "cpu_util"][0]
-    assert "paravirtualized uses less than virtualized by 37.5 % (means 25 vs 40 %)" in cpu.verdict
+    assert "paravirtualized uses 37.5 % less than virtualized (means 25 vs 40 %)" in cpu.verdict
     md = res.to_markdown()
     assert md.count("- **") == 4 and "insufficient data" in md
 
@@ -244,7 +263,7 @@ def test_cli_compare_formats(capsys):
     manifest = str(DATA / "experiments" / "felter2014.toml")
     assert cli.main(["compare", manifest, "--metric", "stream_copy_bw"]) == 0
     out = capsys.readouterr().out
-    assert "- stream_copy_bw, memory, 32 threads: kvm is 2.9 % slower than native [2.6 %, 3.3 %]" in out
+    assert "- stream_copy_bw, memory, 32 threads: kvm is 2.95 % slower than native: change of the mean -2.95 %" in out
     assert cli.main(["compare", manifest, "--metric", "stream_copy_bw", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 4 and {r["condition"] for r in rows} == {"kvm", "docker"}
@@ -278,7 +297,7 @@ def test_plan_per_comparison(felter, thesis_table):
 
 @pytest.mark.parametrize("test, name", [("brunnermunzel", "Brunner-Munzel"), ("welch", "Welch's t")])
 def test_named_alternatives_equal_scipy(test, name):
-    a, b = NATIVE[:6] + [7400.0, 7150.0], GUEST[:6] + [7300.0, 7350.0]  # overlapping groups
+    a, b = NATIVE[:7] + [7400.0, 7150.0], GUEST[:7] + [7300.0, 7350.0]  # overlapping groups, 9 runs
     c = stats.compare(table({"native": a, "guest": b}), "mem_copy_bw", baseline="native", test=test)
     x, y = np.array(a) * 1e6, np.array(b) * 1e6
     ref = sst.brunnermunzel(y, x) if test == "brunnermunzel" else sst.ttest_ind(y, x, equal_var=False)
@@ -287,13 +306,15 @@ def test_named_alternatives_equal_scipy(test, name):
 
 def test_undefined_test_is_never_read_as_no_difference():
     """Brunner-Munzel is NaN when the groups do not overlap: Mann-Whitney U decides, named."""
-    doubled = [2 * v for v in NATIVE[:6]]
-    c = stats.compare(table({"native": NATIVE[:6], "guest": doubled}), "mem_copy_bw", baseline="native",
+    doubled = [2 * v for v in NATIVE[:9]]
+    c = stats.compare(table({"native": NATIVE[:9], "guest": doubled}), "mem_copy_bw", baseline="native",
                       test="brunnermunzel")
-    assert c.test.pvalue == pytest.approx(sst.mannwhitneyu(doubled, NATIVE[:6]).pvalue) and c.significant
+    assert c.test.pvalue == pytest.approx(sst.mannwhitneyu(doubled, NATIVE[:9]).pvalue) and c.significant
     assert c.test.name == "mannwhitneyu"
     assert c.test.label == "Mann-Whitney U (two-sided); Brunner-Munzel (two-sided) is undefined for these data"
-    assert c.verdict.startswith("guest is 100.0 % faster than native")
+    # a rank test is worded as what it tests, not as a change of means
+    assert c.verdict.startswith("guest's run values tend to be higher than native's (Mann-Whitney U")
+    assert "change of the mean +100.00 % [+99.68 %, +100.32 %]" in c.verdict
 
 
 def test_zero_baseline_speaks_in_the_metric_unit():
@@ -304,17 +325,17 @@ def test_zero_baseline_speaks_in_the_metric_unit():
     c = stats.compare(schema.validate(schema.from_rows(rows)), "cpu_steal", baseline="native")
     assert math.isnan(c.ratio.value) and c.ratio.low is None and c.confidence_interval() is None
     assert c.difference.value == pytest.approx(2.5) and c.difference.low > 0
-    assert c.verdict.startswith("xen uses 2.5 points more than native [+2.") and "nan" not in c.verdict
+    assert c.verdict.startswith("xen uses 2.5 points more than native: difference of means +2.5 [+1.99, +3.01] "
+                                "points") and "nan" not in c.verdict
 
 
-def test_within_run_interval_is_recomputed_with_block_bootstraps():
+def test_within_run_interval_accounts_for_autocorrelation():
     c = stats.compare(series_table(), "cpu_util", baseline="native")
     assert tuple(c.confidence_interval(0.95)) == c.ratio.interval
-    # an interval from independent resampling would be much narrower on AR(0.8) data
+    # an interval taking the samples as independent would be much narrower on AR(0.8) data
     x, y = np.array(c.baseline.values), np.array(c.treatment.values)
-    naive = sst.bootstrap((x, y), lambda a, b, axis: b.mean(axis=axis) / a.mean(axis=axis),
-                          rng=np.random.default_rng(0), method="percentile").confidence_interval
-    assert (c.ratio.high - c.ratio.low) > 1.5 * (naive.high - naive.low)
+    naive = stats.fieller_interval(x, y)
+    assert (c.ratio.high - c.ratio.low) > 2 * (naive[1] - naive[0])
 
 
 @pytest.mark.parametrize("by, message", [(("metric", "condition"), "cannot include 'condition'"),
@@ -349,15 +370,15 @@ def test_a_lower_is_better_metric_added_to_the_vocabulary_is_worded_slower(monke
     c = stats.compare(table({"native": GUEST, "guest": NATIVE}, metric="io_latency", factor=1e-9),
                       "io_latency", baseline="native")
     assert c.significant
-    assert c.verdict.startswith("guest is 2.4 % slower than native [")
+    assert c.verdict.startswith("guest is 2.43 % slower than native: change of the mean +2.43 % [")
     # The same numbers as a bandwidth (higher is better) are faster; as a usage, "uses more".
     bw = stats.compare(table({"native": GUEST, "guest": NATIVE}), "mem_copy_bw", baseline="native")
-    assert bw.verdict.startswith("guest is 2.4 % faster than native [")
+    assert bw.verdict.startswith("guest is 2.43 % faster than native: change of the mean +2.43 % [")
     monkeypatch.setitem(schema.METRICS, "io_latency", schema.Metric(
         "io_latency", "seconds", r".+", "I/O completion latency", (0.0, math.inf), schema.Direction.USAGE))
     c = stats.compare(table({"native": GUEST, "guest": NATIVE}, metric="io_latency", factor=1e-9),
                       "io_latency", baseline="native")
-    assert c.verdict.startswith("guest uses 2.4 % more than native [")
+    assert c.verdict.startswith("guest uses 2.43 % more than native: change of the mean +2.43 % [")
 
 
 def test_best_of_n_follows_the_vocabulary_direction(monkeypatch):
@@ -374,12 +395,12 @@ def test_a_metric_outside_the_vocabulary_is_neutral_with_its_native_unit():
     t = table({"native": GUEST, "guest": NATIVE}, metric="test:io_wait", factor=1.0, unit="ms")
     c = stats.compare(t, "test:io_wait", baseline="native")
     assert c.unit == "ms"
-    assert c.verdict.startswith("guest is 2.4 % higher than native [")
+    assert c.verdict.startswith("guest is 2.43 % higher than native: change of the mean +2.43 % [")
     row = c.to_frame().row(0, named=True)
     assert row["display_unit"] == "ms" and row["mean"] == pytest.approx(np.mean(NATIVE))
     few = stats.compare(table({"native": GUEST[:2], "guest": NATIVE[:2]}, metric="test:io_wait", factor=1.0,
                               unit="ms"), "test:io_wait", baseline="native")
-    assert few.verdict.endswith("guest is higher than native by 2.3 % (means 7293 vs 7126 ms)")
+    assert few.verdict.endswith("guest is 2.3 % higher than native (means 7293 vs 7126 ms)")
     summary = stats.summarize(t).row(0, named=True)
     assert summary["display_unit"] == "ms"
 
@@ -401,7 +422,7 @@ def test_a_registered_test_is_accepted_by_compare_all_and_the_cli(stub_test, tmp
     (c,) = res
     assert (c.test.name, c.test.label, c.test.statistic, c.test.pvalue) == ("stub", "Stub test (two-sided)",
                                                                            42.0, 1e-4)
-    assert "(Stub test (two-sided), Holm-adjusted p = 0.0001," in c.verdict
+    assert "(95 % CI; Stub test (two-sided), p = 0.0001," in c.verdict
     path = tmp_path / "t.parquet"
     storage.write_table(t, path)
     assert cli.main(["compare", str(path), "--baseline", "native", "--test", "stub", "--format", "csv"]) == 0
@@ -410,9 +431,9 @@ def test_a_registered_test_is_accepted_by_compare_all_and_the_cli(stub_test, tmp
     assert "stub" in cli._parser().parse_args(["compare", "t.parquet", "--test", "stub"]).test
     with pytest.raises(SystemExit):
         cli._parser().parse_args(["compare", "t.parquet", "--test", "nope"])
-    assert "invalid choice: 'nope' (choose from 'mannwhitneyu', 'brunnermunzel', 'welch', 'stub')" in \
+    assert "invalid choice: 'nope' (choose from 'mannwhitneyu', 'brunnermunzel', 'welch', 'welch_hsu', 'stub')" in \
         capsys.readouterr().err
-    with pytest.raises(WorkbenchError, match="`test` must be one of mannwhitneyu, brunnermunzel, welch, stub"):
+    with pytest.raises(WorkbenchError, match="`test` must be one of mannwhitneyu, brunnermunzel, welch, welch_hsu, stub"):
         stats.compare_all(t, baseline="native", test="nope")
 
 
@@ -489,3 +510,105 @@ def test_a_baseline_with_only_flagged_runs_is_refused_by_name():
     with pytest.raises(WorkbenchError, match="every run of baseline 'base' was flagged as disturbed"), \
             pytest.warns(stats.FlaggedRowsWarning):
         stats.compare_all(t, baseline="base")
+
+
+# --------------------------------------------------------------------------- issue 11: wording, planner, ESS, Holm
+
+
+def _cells(groups: dict[str, list[float]], metric="mem_copy_bw") -> pl.DataFrame:
+    extra = {"unit": "ms"} if ":" in metric else {}
+    return table(groups, metric=metric, factor=1.0, **extra)
+
+
+def test_negative_baseline_speaks_in_differences_with_the_right_direction(monkeypatch):
+    """Higher is better, the treatment is higher: never "slower" (a ratio of two negative means said so)."""
+    monkeypatch.setitem(schema.METRICS, "score", schema.Metric(
+        "score", "1", r".+", "a score that may be negative", (-math.inf, math.inf), schema.Direction.HIGHER))
+    c = stats.compare(_cells({"base": [-10.0, -11.0, -9.0, -10.5, -9.5], "treat": [-5.0, -5.5, -4.5, -5.2, -4.8]},
+                             metric="score"), "score", baseline="base")
+    assert c.significant and not c.relative and c.estimand == "difference of means"
+    assert c.ratio.interval is None and c.confidence_interval() is None
+    assert c.verdict.startswith("treat is 5 faster than base: difference of means +5 [+4.03, +5.97] (95 % CI;")
+    assert c.to_frame()["interval_method"][0] == "Welch's t interval for the difference of means"
+
+
+def test_baseline_across_zero_speaks_in_differences():
+    """A near-zero baseline whose interval includes 0 gave "2877.8 % lower"; now a difference."""
+    c = stats.compare(_cells({"base": [0.02, -0.03, 0.04, -0.01, 0.01], "treat": [0.5, 0.6, 0.55, 0.45, 0.52]},
+                             metric="test:offset"), "test:offset", baseline="base")
+    assert not c.relative and "change of the mean" not in c.verdict
+    assert c.verdict.startswith("treat is 0.518 ms higher than base: difference of means +0.518 [")
+
+
+def test_a_not_significant_verdict_prints_a_signed_interval_around_its_estimate():
+    rng = np.random.default_rng(5)
+    base = list(1000 + rng.normal(0, 5, 6))
+    treat = list(1000 + rng.normal(0, 5, 6))
+    c = stats.compare(_cells({"base": base, "treat": treat}), "mem_copy_bw", baseline="base")
+    assert not c.significant
+    import re
+    m = re.search(r"change of the mean ([+-][\d.]+) % \[([+-][\d.]+) %, ([+-][\d.]+) %\]", c.verdict)
+    est, lo, hi = (float(g) for g in m.groups())
+    assert lo <= est <= hi and lo < 0 < hi
+
+
+def test_intervals_say_unadjusted_when_p_values_are_holm_adjusted():
+    rng = np.random.default_rng(2)
+    groups = {"base": list(100 + rng.normal(0, 1, 5)), "a": list(103 + rng.normal(0, 1, 5)),
+              "b": list(100 + rng.normal(0, 1, 5))}
+    res = stats.compare_all(_cells(groups), baseline="base")
+    assert all("(95 % CI, unadjusted" in c.verdict and "Holm-adjusted p" in c.verdict for c in res)
+
+
+def test_interval_and_test_disagreement_is_said():
+    c = stats.compare(table({"native": NATIVE, "guest": GUEST}), "mem_copy_bw", baseline="native")
+    stub = replace_test(c, pvalue=0.5)
+    assert "the interval excludes no change but the test does not reject: they disagree" in stub.verdict
+
+
+def replace_test(c, **kw):
+    from dataclasses import replace
+    return replace(c, test=replace(c.test, **kw, pvalue_holm=kw.get("pvalue", c.test.pvalue)))
+
+
+def test_planner_at_small_n_plans_few_runs():
+    """A 10 % change at CV ~1 %: 3 runs have power 0.996; the planner once asked for 33."""
+    pilot = [100.0, 101.0, 99.0, 100.5, 99.5]
+    p = stats.plan(pilot, change=0.10)
+    assert p.t_test_runs == 3 and p.runs_per_condition == stats.runs_needed() == 4  # Hsu: 2 runs have 1 df
+    assert stats.plan(pilot, change=0.10, test="welch").t_test_runs == 2
+    d = 0.10 * 100 / np.std(pilot, ddof=1)
+    assert stats.t_test_power(d, 3) > 0.99
+    # statsmodels agrees wherever it is defined
+    for n in (5, 10, 40):
+        assert stats.t_test_power(0.7, n) == pytest.approx(TTestIndPower().power(0.7, n, 0.05), rel=1e-6)
+
+
+def test_effective_sample_size_at_strong_autocorrelation():
+    """AR(1) phi = 0.9 over 400 samples has about 400 * 0.1 / 1.9 = 21 effective samples (was 28)."""
+    got = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        e, x = rng.normal(size=600), np.zeros(600)
+        for i in range(1, 600):
+            x[i] = 0.9 * x[i - 1] + e[i]
+        got.append(stats.effective_sample_size(x[200:]))
+    assert 18 < np.mean(got) < 24
+
+
+def test_holm_equals_statsmodels_without_gc():
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 5, 16):
+        p = rng.uniform(0, 0.2, m)
+        p[rng.integers(0, m)] = p[0]  # a tie
+        assert stats.holm(p) == pytest.approx(multipletests(p, method="holm")[1])
+    many = rng.uniform(0, 0.1, (7, 5))
+    assert stats.holm(many) == pytest.approx(np.array([multipletests(r, method="holm")[1] for r in many]))
+
+
+def test_groups_without_spread_fall_back_to_a_named_test():
+    c = stats.compare(table({"native": [7000.0] * 5, "guest": [7100.0] * 5}), "mem_copy_bw", baseline="native")
+    assert c.test.name == "mannwhitneyu"
+    assert c.test.label == ("Mann-Whitney U (two-sided); Welch's t with Hsu's df (two-sided) is undefined "
+                            "for these data")
+    assert c.ratio.interval == (pytest.approx(7100 / 7000), pytest.approx(7100 / 7000))

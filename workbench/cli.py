@@ -180,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "stage,aggregate,interval, plus scope,guest where a condition mixes them)")
     p.add_argument("--confidence-level", type=float, default=0.95)
     p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--test", default="mannwhitneyu", choices=_Registry("stats", "TESTS"),
+    p.add_argument("--test", default="welch_hsu", choices=_Registry("stats", "TESTS"),
                    help="two-sample test (workbench.stats.TESTS; more with stats.register_test)")
     p.add_argument("--format", default="text", choices=["text", "csv", "json"])
     p.add_argument("--include-flagged", action="store_true",
