@@ -109,3 +109,4 @@ def test_reingesting_a_stored_table_keeps_its_rows_sources_and_metadata(tmp_path
     assert "note: no --label condition" not in capsys.readouterr().err  # the stored rows have theirs
     assert storage.read_table(again).equals(storage.read_table(first))
     assert storage.read_metadata(again).get("sources", {}) == storage.read_metadata(first).get("sources", {})
+
