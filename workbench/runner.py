@@ -70,6 +70,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -341,11 +342,13 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
     by_name = {c.name: c for c in plan.all_conditions}
     total = plan.rounds * len(by_name)
     count = len(done)
+    stop = _Interrupts()
     try:
         for rnd, order in enumerate(orders, start=1):
             for pos, name in enumerate(order, start=1):
                 if (rnd, name) in done:
                     continue
+                stop.check()
                 count += 1
                 if progress:
                     progress(f"round {rnd}/{plan.rounds}, {pos}/{len(order)}: {name} ({count}/{total})")
@@ -363,6 +366,7 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
                 _append(log_path, record)
                 done[(rnd, name)] = record
                 _collect(plan, folder, seed, orders)
+        stop.check()
     except KeyboardInterrupt:
         _collect(plan, folder, seed, orders)
         raise RunInterrupted(f"interrupted: {len(done)} of {total} trials finished and kept in {folder / TABLE}; "
@@ -370,9 +374,39 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
     except TrialFailed:
         _collect(plan, folder, seed, orders)
         raise
+    finally:
+        stop.restore()
     table, manifest = _collect(plan, folder, seed, orders)
     flagged = sum(1 for r in done.values() if r.get("flag"))
     return RunResult(folder, table, manifest, len(done), flagged, seed, orders)
+
+
+class _Interrupts:
+    """Ctrl-C that cannot be lost. Python raises KeyboardInterrupt wherever the main
+    thread is when the signal is handled; inside an ``os.fork`` callback (logging's
+    lock release, which subprocess triggers) that exception is printed and dropped,
+    and the run went on to the end. The handler also records the signal, and the run
+    checks the record between trials."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.seen:
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 def _trial(plan: Plan, cond: Condition, rnd: int, pos: int, folder: Path,
