@@ -502,6 +502,8 @@ def _workload(plan: Plan, cond: Condition, env: Mapping[str, str], raw: Path) ->
                                   stdin=subprocess.DEVNULL, cwd=plan.path.parent)
     except FileNotFoundError:
         raise TrialFailed(f"{cond.name}: workload {shlex.join(command)}: no such program") from None
+    except OSError as exc:  # not executable, or a PATH entry this user may not search
+        raise TrialFailed(f"{cond.name}: workload {shlex.join(command)}: cannot start ({exc.strerror})") from None
     except subprocess.TimeoutExpired:
         raise TrialFailed(f"{cond.name}: workload {shlex.join(command)} ran over {wl.timeout:g} s") from None
     if done.returncode != 0:
@@ -553,6 +555,8 @@ def _run_step(cmd: Sequence[str], env: Mapping[str, str], what: str, timeout: fl
                               cwd=cwd)
     except FileNotFoundError:
         raise TrialFailed(f"{what}: {shlex.join(argv)}: no such program") from None
+    except OSError as exc:
+        raise TrialFailed(f"{what}: {shlex.join(argv)}: cannot start ({exc.strerror})") from None
     except subprocess.TimeoutExpired:
         raise TrialFailed(f"{what}: {shlex.join(argv)} ran over {timeout:g} s") from None
     if done.returncode != 0:
@@ -568,6 +572,8 @@ def _start(cmd: Sequence[str], env: Mapping[str, str], name: str, cwd: Path) -> 
                                 preexec_fn=_die_with_parent if _PRCTL is not None else None)
     except FileNotFoundError:
         raise TrialFailed(f"{name}: background command {shlex.join(argv)}: no such program") from None
+    except OSError as exc:
+        raise TrialFailed(f"{name}: background command {shlex.join(argv)}: cannot start ({exc.strerror})") from None
     return proc, argv
 
 
