@@ -239,3 +239,15 @@ def test_a_builtins_unknown_option_is_a_plan_error(tmp_path):
     with pytest.raises(runner.PlanError, match=r"\[workload\] options: builtin 'stream' takes no option 'bogus' "
                                                r"\(its options: array_size, ntimes, openmp, cflags\)"):
         runner.load_plan(plan)
+
+
+def test_one_run_at_a_time_in_a_folder(tmp_path):
+    import fcntl
+
+    out = tmp_path / "run"
+    runner.run(runner.load_plan(SMALL), out)
+    with open(out / ".lock", "a") as held:  # another process's run, as far as flock can tell
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        done = subprocess.run([*WORKBENCH, "run", str(SMALL), "-o", str(out), "--resume"], capture_output=True,
+                              text=True)
+    assert done.returncode == 2 and "another `workbench run` is using this folder" in done.stderr

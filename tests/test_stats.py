@@ -612,3 +612,10 @@ def test_groups_without_spread_fall_back_to_a_named_test():
     assert c.test.label == ("Mann-Whitney U (two-sided); Welch's t with Hsu's df (two-sided) is undefined "
                             "for these data")
     assert c.ratio.interval == (pytest.approx(7100 / 7000), pytest.approx(7100 / 7000))
+
+
+def test_a_registered_test_with_an_impossible_p_value_is_refused_by_name(monkeypatch):
+    monkeypatch.setitem(stats.TESTS, "broken", stats.TwoSampleTest("broken", lambda x, y: (1.0, 1.7),
+                                                                    "Broken", "nothing"))
+    with pytest.raises(WorkbenchError, match=r"two-sample test 'broken' returned a p-value outside \[0, 1\]: 1.7"):
+        stats._call_test(stats.TESTS["broken"], np.ones(5), np.zeros(5))

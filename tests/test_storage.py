@@ -265,3 +265,10 @@ def test_files_are_replaced_atomically_in_one_place():
     renaming = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
                       if "os.replace(" in p.read_text(encoding="utf-8"))
     assert renaming == ["storage.py", "workloads/stream.py", "xen_fetch.py"]
+
+
+def test_a_section_of_the_wrong_type_names_the_file_and_section(tmp_path, thesis_table):
+    out = _write_old(thesis_table, tmp_path / "typed.parquet", {"workbench": json.dumps({"producer": "x"})})
+    with pytest.raises(ParseError, match=r"typed\.parquet: Parquet metadata 'workbench', section 'producer': "
+                                         r"expected a JSON object, found 'x'"):
+        storage.read_metadata(out)

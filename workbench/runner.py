@@ -339,6 +339,7 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
                            "id": plan.id, "seed": seed, "orders": orders, "aa": plan.aa,
                            "workload": plan.workload.describe(), "thresholds": asdict(thresholds),
                            "started": _now()})
+    lock = _lock(folder)
     by_name = {c.name: c for c in plan.all_conditions}
     total = plan.rounds * len(by_name)
     count = len(done)
@@ -367,6 +368,7 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
                 done[(rnd, name)] = record
                 _collect(plan, folder, seed, orders)
         stop.check()
+        table, manifest = _collect(plan, folder, seed, orders)
     except KeyboardInterrupt:
         _collect(plan, folder, seed, orders)
         raise RunInterrupted(f"interrupted: {len(done)} of {total} trials finished and kept in {folder / TABLE}; "
@@ -376,9 +378,26 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
         raise
     finally:
         stop.restore()
-    table, manifest = _collect(plan, folder, seed, orders)
+        lock.close()
     flagged = sum(1 for r in done.values() if r.get("flag"))
     return RunResult(folder, table, manifest, len(done), flagged, seed, orders)
+
+
+def _lock(folder: Path):
+    """An exclusive lock on the run folder for the whole run: two ``--resume`` of one
+    folder would run the same trials and interleave their log. Released when the
+    returned file is closed (or the process ends)."""
+    fh = open(folder / ".lock", "a")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        return fh
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise WorkbenchError(f"{folder}: another `workbench run` is using this folder") from None
+    return fh
 
 
 class _Interrupts:

@@ -190,10 +190,13 @@ def _call_test(test: TwoSampleTest, x: np.ndarray, y: np.ndarray) -> tuple[float
         res = test.function(x, y)
     try:
         stat, p = (res.statistic, res.pvalue) if hasattr(res, "pvalue") else res
-        return float(stat), float(p)
+        stat, p = float(stat), float(p)
     except (TypeError, ValueError):
         raise WorkbenchError(f"two-sample test {test.name!r} must return an object with `statistic` and "
                              f"`pvalue` or a (statistic, pvalue) pair; it returned {res!r}") from None
+    if not (0.0 <= p <= 1.0 or math.isnan(p)):
+        raise WorkbenchError(f"two-sample test {test.name!r} returned a p-value outside [0, 1]: {p!r}")
+    return stat, p
 
 
 # --------------------------------------------------------------------------- wording by direction

@@ -236,6 +236,10 @@ def _document(stored: dict[str, str], source: str) -> dict[str, Any]:
     if not isinstance(document, dict) or not set(document) <= set(SECTIONS):
         raise ParseError(source, f"Parquet metadata '{KEY}'", f"a JSON object with sections among "
                          f"{', '.join(SECTIONS)}", stored[KEY])
+    for name, value in document.items():  # events is a list of records, every other section an object
+        if not isinstance(value, list if name == "events" else dict):
+            raise ParseError(source, f"Parquet metadata '{KEY}', section '{name}'",
+                             "a list" if name == "events" else "a JSON object", repr(value))
     return document
 
 
