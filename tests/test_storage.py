@@ -272,3 +272,11 @@ def test_a_section_of_the_wrong_type_names_the_file_and_section(tmp_path, thesis
     with pytest.raises(ParseError, match=r"typed\.parquet: Parquet metadata 'workbench', section 'producer': "
                                          r"expected a JSON object, found 'x'"):
         storage.read_metadata(out)
+
+
+def test_table_and_metadata_come_from_one_read(tmp_path, thesis_table):
+    out = storage.write_table(thesis_table, tmp_path / "t.parquet", metadata={"settings": {"k": "v"}})
+    table, metadata = storage.read_table_and_metadata(out)
+    assert table.equals(storage.read_table(out)) and metadata == storage.read_metadata(out) == {"settings": {"k": "v"}}
+    with pytest.raises(WorkbenchError, match=r"gone\.parquet: no such file"):
+        storage.read_table_and_metadata(tmp_path / "gone.parquet")

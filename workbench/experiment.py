@@ -297,8 +297,8 @@ def open(path: str | os.PathLike) -> Dataset:  # noqa: A001 - as polars/xarray n
         table, sources = exp.read()
         return Dataset(table, exp.baseline, exp.title, {"sources": sources} if sources else {}, exp.levels,
                        exp.level_costs)
-    table = storage.read_table(path)
-    return Dataset(table, None, path.stem, storage.read_metadata(path))
+    table, metadata = storage.read_table_and_metadata(path)
+    return Dataset(table, None, path.stem, metadata)
 
 
 def _apply_condition_hypervisors(table: pl.DataFrame, conditions: dict[str, dict]) -> pl.DataFrame:

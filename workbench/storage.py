@@ -182,6 +182,14 @@ def read_table(path: str | os.PathLike) -> pl.DataFrame:
     return schema.validate(parse_table(_read_bytes(path), source=str(path))[0], source=str(path))
 
 
+def read_table_and_metadata(path: str | os.PathLike) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The validated table and its metadata document from ONE read of the file (a
+    table another process rewrites, such as a run's, cannot pair one version's rows
+    with another's metadata)."""
+    table, document = parse_table(_read_bytes(path), source=str(path))
+    return schema.validate(table, source=str(path)), document
+
+
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata document of a Parquet table (``{}`` when it has none).
 
@@ -313,4 +321,5 @@ def _read_error(path: str | os.PathLike, exc: OSError) -> WorkbenchError:
     return WorkbenchError(f"{path}: cannot read ({exc.strerror})")
 
 
-__all__ = ["KEY", "SECTIONS", "atomic_write", "parse_table", "read_metadata", "read_table", "write_table"]
+__all__ = ["KEY", "SECTIONS", "atomic_write", "parse_table", "read_metadata", "read_table", "read_table_and_metadata",
+           "write_table"]
