@@ -340,6 +340,9 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
                            "workload": plan.workload.describe(), "thresholds": asdict(thresholds),
                            "started": _now()})
     lock = _lock(folder)
+    manifest = _write_manifest(plan, folder)
+    tables: dict[tuple[int, str], pl.DataFrame] = {}  # finished trials' rows, read once each
+    table = None
     by_name = {c.name: c for c in plan.all_conditions}
     total = plan.rounds * len(by_name)
     count = len(done)
@@ -366,15 +369,16 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
                               interference=interference, flag=flag, exit_status=status)
                 _append(log_path, record)
                 done[(rnd, name)] = record
-                _collect(plan, folder, seed, orders)
+                table = _collect(plan, folder, seed, orders, done, tables)
         stop.check()
-        table, manifest = _collect(plan, folder, seed, orders)
+        if table is None:  # nothing ran here (a resume of a finished run)
+            table = _collect(plan, folder, seed, orders, done, tables)
     except KeyboardInterrupt:
-        _collect(plan, folder, seed, orders)
+        _collect(plan, folder, seed, orders, done, tables)
         raise RunInterrupted(f"interrupted: {len(done)} of {total} trials finished and kept in {folder / TABLE}; "
                              "continue with --resume") from None
     except TrialFailed:
-        _collect(plan, folder, seed, orders)
+        _collect(plan, folder, seed, orders, done, tables)
         raise
     finally:
         stop.restore()
@@ -647,22 +651,26 @@ def _expand(arg: str) -> str:
     return arg.replace("{python}", sys.executable)
 
 
-def _collect(plan: Plan, folder: Path, seed: int, orders: list[list[str]]) -> tuple[Path, Path]:
-    """Every finished trial into one table, and the manifest that reads it."""
-    _, records = _read_log(folder / LOG)
-    ok = {}
-    for rec in records:
-        if rec.get("status") == "ok":
-            ok[(rec["round"], rec["condition"])] = rec
-    frames = [read_table(folder / rec["file"]) for rec in ok.values()]
+def _collect(plan: Plan, folder: Path, seed: int, orders: list[list[str]], done: Mapping[tuple[int, str], dict],
+             tables: dict[tuple[int, str], pl.DataFrame]) -> Path:
+    """Every finished trial (`done`, as logged) into one table. Each trial's file is read
+    once and kept in `tables`, so collecting after every trial stays linear."""
+    for key, rec in done.items():
+        if key not in tables:
+            tables[key] = read_table(folder / rec["file"])
+    frames = [tables[key] for key in done]
     table = pl.concat(frames, how="vertical") if frames else schema.empty()
     meta = {"producer": {"name": SOURCE},
             "settings": {"plan": plan.path.name, "plan_sha256": plan.digest, "id": plan.id, "seed": seed,
                          "orders": orders, "aa": plan.aa, "baseline": plan.baseline,
                          "workload": plan.workload.describe()},
             "events": [{k: rec.get(k) for k in ("round", "position", "condition", "started", "ended", "flag")}
-                       for rec in ok.values()]}
-    out = write_table(table, folder / TABLE, metadata=meta)
+                       for rec in done.values()]}
+    return write_table(table, folder / TABLE, metadata=meta)
+
+
+def _write_manifest(plan: Plan, folder: Path) -> Path:
+    """The manifest that reads the run's table (it depends on the plan only: written once)."""
     manifest = folder / MANIFEST
     lines = ["# Written by `workbench run`: every finished trial of the plan, one run per round.",
              "[experiment]", f"id = {json.dumps(plan.id)}", f"title = {json.dumps(plan.title)}",
@@ -675,8 +683,7 @@ def _collect(plan: Plan, folder: Path, seed: int, orders: list[list[str]]) -> tu
             lines.append(f"hypervisor = {json.dumps(cond.labels['hypervisor'])}")
         lines.append("")
     lines += ["[[inputs]]", f"path = {json.dumps(TABLE)}", 'format = "workbench-table"', ""]
-    atomic_write(manifest, "\n".join(lines))
-    return out, manifest
+    return atomic_write(manifest, "\n".join(lines))
 
 
 def _append(path: Path, record: dict) -> None:
