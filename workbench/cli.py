@@ -390,23 +390,16 @@ def _probe(args: argparse.Namespace) -> int:
         print("huge pages (THP) behind each set: " + ", ".join(
             f"{k} {'?' if v is None else f'{v:.0%}'}" for k, v in huge.items()))
     stages = [s for s in (probe.ALL_CORES, probe.SINGLE) if s in result.settings["modes"]]
-    measured = result.settings["trials"] - 1
-    flagged = probe.flagged_trials(result.table)
-    if flagged:
-        print(f"\n{'!' * 78}\nWARNING: {len(flagged)} of {measured} measured trials were disturbed; they stay in "
-              f"the file (column 'flag')\nand are left out of the table below.")
-        for run, why in flagged.items():
-            print(f"  trial {run}: {why}")
-        thresholds = guards.Thresholds(**result.settings["thresholds"])
-        print(f"  guards: {thresholds.describe()}; and physical sanity (latency L1 < L2 < L3 < memory, "
-              f"memory bandwidth < L1)\n{'!' * 78}")
-    if len(flagged) == measured:
-        print("\nno undisturbed trial: no result to show. Run the probe again on a quiet machine.")
+    disturbed = probe.disturbance(result.table, guards.Thresholds(**result.settings["thresholds"]))
+    if disturbed.message:
+        print(f"\n{'!' * 78}\n{disturbed.message}\n{'!' * 78}")
+    if disturbed.all_flagged:
+        print("\nno undisturbed trial: no result to show.")
     else:
         for stage in stages:
-            table = probe.cache_memory_table(result.table, bandwidth_stage=stage,
-                                                     stage=labels.get("stage"))
-            print(f"\nbandwidth {stage}, latency single-thread; median of {measured - len(flagged)} trials "
+            table = probe.cache_memory_table(result.table, bandwidth_stage=stage, stage=labels.get("stage"))
+            print(f"\nbandwidth {stage}, latency single-thread; median of "
+                  f"{disturbed.measured - len(disturbed.flagged)} trials "
                   "[95 % interval of the median; '-' = too few trials]")
             print(table.to_pandas().to_string(index=False))
     if args.precision is not None or args.budget is not None:

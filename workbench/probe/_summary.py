@@ -122,19 +122,26 @@ class Disturbance:
         return bool(self.flagged) and len(self.flagged) >= self.measured
 
 
-def disturbance(table: pl.DataFrame) -> Disturbance:
-    """What the interference guards and sanity checks said about the measured trials."""
+def disturbance(table: pl.DataFrame, thresholds: Any = None) -> Disturbance:
+    """What the interference guards and sanity checks said about the measured trials.
+
+    `thresholds` (a :class:`workbench.guards.Thresholds`, e.g. rebuilt from the run's
+    ``settings["thresholds"]``) adds the rules that flagged them to the message.
+    """
     flagged = flagged_trials(table)
     measured_runs = measured(table)["run"].n_unique()
     if not flagged:
         return Disturbance(measured_runs, flagged, None)
     lines = [f"WARNING: {len(flagged)} of {measured_runs} measured trials were disturbed (flag column):"]
     lines += [f"  trial {run}: {why}" for run, why in flagged.items()]
+    if thresholds is not None:
+        lines.append(f"  guards: {thresholds.describe()}; and physical sanity (latency L1 < L2 < L3 < memory, "
+                     "memory bandwidth < L1)")
     if len(flagged) >= measured_runs:
-        lines.append("No undisturbed trial: the numbers below include the disturbed trials and are NOT a result "
+        lines.append("No undisturbed trial: any summary of this run shows disturbed measurements, NOT a result "
                      "of this machine. Run the probe again on a quiet machine.")
     else:
-        lines.append("The disturbed trials are left out of the summaries below.")
+        lines.append("The disturbed trials are left out of the summaries.")
     return Disturbance(measured_runs, flagged, "\n".join(lines))
 
 
