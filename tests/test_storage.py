@@ -64,7 +64,7 @@ def test_read_table_on_a_file_that_is_not_parquet_quotes_it(tmp_path):
 
 
 def test_the_optional_flag_column_is_kept(tmp_path, thesis_table):
-    flagged = schema.with_flag(thesis_table, "steal 12 % > 5 %")
+    flagged = thesis_table.with_columns(flag=pl.lit("steal 12 % > 5 %"))
     out = storage.write_table(flagged, tmp_path / "flagged.parquet")
     back = storage.read_table(out)
     assert back.equals(schema.validate(flagged)) and set(back["flag"]) == {"steal 12 % > 5 %"}

@@ -306,11 +306,6 @@ def select_columns(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select([*COLUMNS, *([FLAG] if FLAG in frame.columns else [])])
 
 
-def with_flag(frame: pl.DataFrame, flag: str | None) -> pl.DataFrame:
-    """Set the ``flag`` of every row (None clears it)."""
-    return frame.with_columns(pl.lit(flag, dtype=pl.String).alias(FLAG))
-
-
 def from_rows(rows: Iterable[Mapping[str, Any]], **defaults: Any) -> pl.DataFrame:
     """Build a table from row dicts; missing columns come from `defaults` or are null.
 
