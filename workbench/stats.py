@@ -44,6 +44,21 @@ component, stage, ... given by ``by``) between each condition and the baseline:
    mean is <= 0 or its interval includes 0 (and Fieller's interval is then unbounded),
    the verdict speaks in differences, in the metric's unit.
 
+6. **Bounds.** A value a source gives only as a bound (column ``bound``: the thesis's
+   "exceeded 50 %") is never averaged with measurements. Where a side has no
+   measurement, only bounds, the comparison says what the bounds allow ("at least 11
+   points less", or "cannot tell") by interval arithmetic, with no test
+   (:attr:`Status.BOUNDS_ONLY`).
+7. **Nothing left out silently.** Every cell and condition without a comparable baseline
+   is in :attr:`ComparisonSet.not_compared` with the reason (and in ``to_frame``, the
+   CLI's text, CSV and JSON, and the report): no baseline rows in the cell; a condition
+   that mixes scopes, guests or (within one run) hosts, compared like with like, with
+   no like part in the baseline; a capacity (``mem_total``) that a machine has rather
+   than a condition does. Two hosts in one run are separate cells, never averaged.
+8. **A/A noise floor.** Where the table has ``<baseline>-aa`` (the baseline repeated in
+   the same rounds by ``workbench run``), its interval's widest end is the cell's noise
+   floor; a verdict whose change is inside it says so first.
+
 Computing (:func:`compare`, :func:`compare_all`) is separate from wording
 (:attr:`Comparison.verdict`); the words follow the metric's
 :class:`~workbench.schema.Direction` from the vocabulary, never its name. Results are
