@@ -415,6 +415,12 @@ def test_markdown_escapes_labels():
 def test_cli_compare_formats(capsys):
     manifest = str(DATA / "experiments" / "felter2014.toml")
     assert cli.main(["compare", manifest, "--metric", "stream_copy_bw"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "kvm vs native"
+    assert out[2].split() == ["STREAM", "Copy,", "memory,", "32", "threads", "MB/s", "41300", "+-", "47", "40100",
+                              "+-", "160", "-2.95", "%", "[-3.35,", "-2.55]", "%", "1.6e-07", "10+10"]  # Holm over 4
+    assert "geomean: -2.02 % over 2 cells (higher is better)" in out  # -2.95 and -1.09 %
+    assert cli.main(["compare", manifest, "--metric", "stream_copy_bw", "--format", "text-verbose"]) == 0
     out = capsys.readouterr().out
     assert "- stream_copy_bw, memory, 32 threads: kvm is 2.95 % slower than native: change of the mean -2.95 %" in out
     assert cli.main(["compare", manifest, "--metric", "stream_copy_bw", "--format", "json"]) == 0
@@ -777,3 +783,33 @@ def test_a_registered_test_with_an_impossible_p_value_is_refused_by_name(monkeyp
                                                                     "Broken", "nothing"))
     with pytest.raises(WorkbenchError, match=r"two-sample test 'broken' returned a p-value outside \[0, 1\]: 1.7"):
         stats._call_test(stats.TESTS["broken"], np.ones(5), np.zeros(5))
+
+
+@pytest.mark.parametrize("x, digits, shown", [
+    (41220.5, 3, "41200"), (0.012345, 3, "0.0123"), (-2.954, 3, "-2.95"), (999.6, 3, "1000"), (0.0, 3, "0"),
+    (6.55, 2, "6.5"), (None, 3, ""), (float("nan"), 3, "nan")])
+def test_three_significant_digits_without_exponent(x, digits, shown):
+    assert stats.sig(x, digits) == shown
+
+
+def test_table_marks_no_detectable_difference_and_insufficient_data():
+    t = table({"native": NATIVE, "guest": GUEST, "same": NATIVE[::-1], "few": GUEST[:2]})
+    res = stats.compare_all(t, baseline="native")
+    rows = {r["condition"]: r for r in res.table().iter_rows(named=True)}
+    assert rows["guest"]["change"] == f"{(np.mean(GUEST) / np.mean(NATIVE) - 1) * 100:+.2f} %" == "-2.37 %"
+    assert rows["guest"]["p"] != ""
+    assert rows["same"]["change"] == "~" and rows["same"]["interval"].endswith("] %")
+    assert rows["few"]["change"].startswith("? (") and rows["few"]["p"] == "" and rows["few"]["note"] == "n < 4"
+    half = sst.t.ppf(0.975, 9) * np.std(NATIVE, ddof=1) / math.sqrt(10)
+    assert rows["guest"]["baseline"] == f"7300 +- {stats.sig(half, 2)}" and rows["guest"]["n"] == "10+10"
+    text = res.to_text()
+    assert text.count("~ no detectable difference") == 1  # the rule once, not per line
+
+
+def test_markdown_table_escapes_payloads():
+    t = table({"native": NATIVE, "[x](javascript:alert(1))": GUEST, "![p](http://h/p.png)": GUEST})
+    md = stats.compare_all(t, baseline="native").to_markdown()
+    import mistune
+
+    page = mistune.html(md)
+    assert "<a " not in page and "<img" not in page and "javascript:alert(1)" in page

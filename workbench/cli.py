@@ -187,7 +187,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--test", default="welch_hsu", choices=_Registry("stats", "TESTS"),
                    help="two-sample test (workbench.stats.TESTS; more with stats.register_test)")
-    p.add_argument("--format", default="text", choices=["text", "csv", "json"])
+    p.add_argument("--format", default="text", choices=["text", "text-verbose", "csv", "json"],
+                   help="text: a table per condition (benchstat-like); text-verbose: every verdict in words; "
+                        "csv/json: every column at full precision, cells not compared included")
     p.add_argument("--include-flagged", action="store_true",
                    help="keep rows flagged as disturbed by the interference guards (left out by default)")
     p.set_defaults(func=_compare)
@@ -491,6 +493,8 @@ def _compare(args: argparse.Namespace) -> int:
         sys.stdout.write(frame.write_csv())
     elif args.format == "json":
         sys.stdout.write(frame.write_json() + "\n")
+    elif args.format == "text":
+        sys.stdout.write(result.to_text())
     else:
         if not len(result):
             print(f"no cell has both '{baseline}' and another condition")

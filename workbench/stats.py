@@ -69,6 +69,7 @@ frozen dataclasses composed of small parts (:class:`Estimate`, :class:`TestResul
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -647,6 +648,81 @@ class ComparisonSet:
             out.append((f"{_cell_label(cell)} / {row['condition']}", row["reason"]))
         return out
 
+    def table(self) -> pl.DataFrame:
+        """The comparisons as people read them (Go's benchstat): per cell, the baseline and
+        the condition as centre +- half the interval in display units (3 significant
+        digits), the change with its interval, the Holm-adjusted p, the run counts, and
+        ``~`` where there is no detectable difference. String columns, for printing;
+        :meth:`to_frame` keeps full precision."""
+        return pl.DataFrame([_table_row(c) for c in self.comparisons],
+                            schema={k: pl.String for k in TABLE_COLUMNS})
+
+    def geomeans(self) -> dict[str, str]:
+        """Per condition, the geometric mean of its ratios of means where all its relative
+        cells share a direction (all higher-is-better, or all lower-is-better): "-2.40 %
+        over 8 cells"; conditions whose cells mix directions or have fewer than 2 get none."""
+        out = {}
+        for condition in dict.fromkeys(c.treatment.condition for c in self.comparisons):
+            cells = [c for c in self.comparisons if c.treatment.condition == condition and c.relative
+                     and c.status is not Status.BOUNDS_ONLY and c.ratio.value > 0]
+            directions = {vocabulary(c.metric, c.unit).direction for c in cells}
+            if len(cells) < 2 or len(directions) != 1 or next(iter(directions)) not in (Direction.HIGHER,
+                                                                                        Direction.LOWER):
+                continue
+            g = math.exp(float(np.mean([math.log(c.ratio.value) for c in cells])))
+            better = "higher" if next(iter(directions)) is Direction.HIGHER else "lower"
+            out[condition] = f"{(g - 1) * 100:+.2f} % over {len(cells)} cells ({better} is better)"
+        return out
+
+    def to_text(self) -> str:
+        """The table as aligned text, a block per condition, the rule stated once below it,
+        then the cells not compared: the default output of ``workbench compare``."""
+        frame = self.table()
+        if frame.is_empty():
+            lines = [f"no cell has both '{self.baseline}' and another condition"]
+        else:
+            lines = []
+            geomeans = self.geomeans()
+            for condition in frame["condition"].unique(maintain_order=True).to_list():
+                block = frame.filter(pl.col("condition") == condition).drop("condition")
+                header = {"cell": "cell", "unit": "unit", "baseline": self.baseline, "treatment": condition,
+                          "change": "change", "interval": "95 % CI" if self.comparisons[0].confidence_level == 0.95
+                          else f"{self.comparisons[0].confidence_level * 100:g} % CI",
+                          "p": "p (Holm)", "n": "n", "note": ""}
+                rows = [header, *block.iter_rows(named=True)]
+                widths = {k: max(len(str(r[k] or "")) for r in rows) for k in header}
+                lines.append(f"{condition} vs {self.baseline}")
+                for r in rows:
+                    lines.append("  ".join(str(r[k] or "").rjust(widths[k]) if k not in ("cell", "note", "unit")
+                                           else str(r[k] or "").ljust(widths[k]) for k in header).rstrip())
+                if condition in geomeans:
+                    lines.append(f"geomean: {geomeans[condition]}")
+                lines.append("")
+            lines.append(self.legend())
+        missing = self._not_compared_lines()
+        if missing:
+            lines.append("")
+            lines.append(f"not compared ({len(missing)}):")
+            lines += [f"  {label}: {reason}" for label, reason in missing]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def legend(self) -> str:
+        """The rule and the marks, stated once for the whole table."""
+        if not self.comparisons:
+            return ""
+        c = self.comparisons[0]
+        test = TESTS[c.rule.test].display if c.rule.test in TESTS else c.rule.test
+        adjusted = (f"p Holm-adjusted over {c.rule.comparisons} comparisons, intervals unadjusted"
+                    if c.rule.comparisons > 1 else "one comparison")
+        return "\n".join([
+            f"centre +- half its {c.confidence_level * 100:g} % interval; change of the mean in % (a difference of "
+            "means, in the unit, where the baseline is at or crosses zero)",
+            f"{test}; {adjusted}; n = runs of the condition + of the baseline",
+            f"~ no detectable difference; ? descriptive only, fewer than {c.rule.runs_needed} runs per condition "
+            f"({c.rule.text()})",
+            "bounds: only what the bounds allow; below A/A: inside the A/A noise floor; --format text-verbose "
+            "for every verdict in words"])
+
     def plan(self, *, change: float = 0.05, power: float = 0.8) -> pl.DataFrame:
         """Runs per condition each comparison would need to detect a relative `change`
         with `power` (Holm: alpha divided by the number of comparisons), using the
@@ -664,18 +740,119 @@ class ComparisonSet:
         return pl.DataFrame(rows, strict=False)
 
     def to_markdown(self) -> str:
-        """The verdicts as a Markdown list; labels from input files are HTML-escaped
-        (Markdown passes raw HTML through)."""
-        import html
-
-        lines = [f"- **{html.escape(_cell_label(c.cell))}**: {html.escape(c.verdict)}" for c in self.comparisons]
+        """The table (a Markdown table per condition, with its geometric mean), the rule
+        once, every verdict in words under it, then the cells not compared. Labels from
+        input files are escaped for Markdown and HTML (:func:`markdown_text`)."""
+        esc = markdown_text
+        lines: list[str] = []
+        frame = self.table()
+        geomeans = self.geomeans()
+        for condition in frame["condition"].unique(maintain_order=True).to_list():
+            block = frame.filter(pl.col("condition") == condition)
+            lines += [f"**{esc(condition)} vs {esc(self.baseline)}**", "",
+                      f"| cell | unit | {esc(self.baseline)} | {esc(condition)} | change | interval | p (Holm) | n | note |",
+                      "|:--|:--|--:|--:|--:|--:|--:|--:|:--|"]
+            lines += ["| " + " | ".join(esc(str(r[k] or "")) for k in TABLE_COLUMNS[1:]) + " |"
+                      for r in block.iter_rows(named=True)]
+            if condition in geomeans:
+                lines += ["", f"geometric mean: {esc(geomeans[condition])}"]
+            lines.append("")
+        if self.comparisons:
+            lines += [esc(line) + "  " for line in self.legend().splitlines()]
+            lines += ["", "**Verdicts in words**", ""]
+        lines += [f"- **{esc(_cell_label(c.cell))}**: {esc(c.verdict)}" for c in self.comparisons]
         if not self.comparisons:
-            lines.append(f"*No cell has both {html.escape(self.baseline)} and another condition.*")
+            lines.append(f"*No cell has both {esc(self.baseline)} and another condition.*")
         missing = self._not_compared_lines()
         if missing:
             lines.append(f"\n**Not compared** ({len(missing)}):\n")
-            lines += [f"- **{html.escape(label)}**: {html.escape(reason)}" for label, reason in missing]
+            lines += [f"- **{esc(label)}**: {esc(reason)}" for label, reason in missing]
         return "\n".join(lines)
+
+
+def markdown_text(text: str) -> str:
+    """`text` (from an input file) as literal text in Markdown that is rendered to HTML:
+    HTML-escaped (Markdown passes raw HTML through), then every Markdown metacharacter
+    backslash-escaped, so ``[x](javascript:...)`` or ``![p](http://...)`` stay text."""
+    import html
+
+    return _MARKDOWN_META.sub(r"\\\g<0>", html.escape(text, quote=True))
+
+
+_MARKDOWN_META = re.compile(r"[\\`*_{}\[\]()#+\-!|~$]")
+
+
+TABLE_COLUMNS = ("condition", "cell", "unit", "baseline", "treatment", "change", "interval", "p", "n", "note")
+
+
+def sig(x: float | None, digits: int = 3) -> str:
+    """`x` with `digits` significant digits and no exponent: 41220.5 -> "41200",
+    0.012345 -> "0.0123"; "" for None, "nan" for NaN."""
+    if x is None:
+        return ""
+    if not math.isfinite(x):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if x == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(x)))
+    if magnitude >= digits - 1:
+        return f"{round(x, -(magnitude - digits + 1)):.0f}"
+    return f"{x:.{digits - 1 - magnitude}f}"
+
+
+def _centre(s: Summary, factor: float) -> str:
+    if not s.runs:
+        return ("> " + sig(s.bound_lower * factor) if s.bound_lower is not None else "") + \
+               (" < " + sig(s.bound_upper * factor) if s.bound_upper is not None else "")
+    if s.low is None:
+        return sig(s.mean * factor)
+    return f"{sig(s.mean * factor)} +- {sig((s.high - s.low) / 2 * factor, 2)}"
+
+
+def _table_row(c: Comparison) -> dict[str, str]:
+    spec = vocabulary(c.metric, c.unit)
+    factor = spec.display_factor
+    unit = spec.display_unit or ""
+    label = ", ".join([spec.label, *(str(v) for k, v in c.cell
+                                     if v is not None and k not in ("metric", "aggregate", "interval"))])
+    relative = c.relative
+    points = "points" if unit == "%" else unit
+    est = c.ratio if relative else c.difference
+
+    def pct(x: float) -> str:
+        return f"{x * 100:+.2f} %" if relative else f"{sig(x * factor)} {points}".rstrip()
+
+    def bracket() -> str:
+        if est.low is None:
+            return ""
+        if relative:
+            return f"[{(est.low - 1) * 100:+.2f}, {(est.high - 1) * 100:+.2f}] %"
+        return f"[{sig(est.low * factor)}, {sig(est.high * factor)}] {points}".rstrip()
+
+    change_value = c.ratio.value - 1 if relative else c.difference.value
+    note = ""
+    if c.status is Status.TESTED:
+        change = pct(change_value) if c.significant else "~"
+        p = f"{c.test.pvalue_holm:.2g}"
+        excludes = est.low is not None and not est.low <= (1 if relative else 0) <= est.high
+        if excludes != c.significant:
+            note = "CI and test disagree"
+    elif c.status is Status.WITHIN_RUN_ONLY:
+        change, p, note = pct(change_value), "", "within one run each"
+    elif c.status is Status.BOUNDS_ONLY:
+        low, high = c.difference.low, c.difference.high
+        change = (f">= {sig(low * factor)} {points}" if low is not None and low > 0 else
+                  f"<= {sig(high * factor)} {points}" if high is not None and high < 0 else "?")
+        p, note = "", "bounds"
+    else:
+        change, p, note = f"? ({pct(change_value)})", "", f"n < {c.rule.runs_needed}"
+    if c.below_noise_floor:
+        note = ", ".join(filter(None, [note, "below A/A"]))
+    interval = "" if c.status is Status.BOUNDS_ONLY else bracket()
+    return {"condition": c.treatment.condition, "cell": label, "unit": unit,
+            "baseline": _centre(c.baseline, factor), "treatment": _centre(c.treatment, factor),
+            "change": change, "interval": interval, "p": p,
+            "n": f"{c.treatment.runs}+{c.baseline.runs}", "note": note}
 
 
 # --------------------------------------------------------------------------- computing
