@@ -15,11 +15,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
+from . import stats, storage
 from .errors import WorkbenchError
-from .readers.thesis import load_transcription
-from .schema import CACHE_MEMORY, display_unit
+from .readers.thesis import STAGE_HOST_BOOTED, STAGE_WS2003, load_transcription
+from .schema import CACHE_MEMORY, Direction, display_unit
+from .schema import metric as metric_spec
 
 #: Figure number -> transcription file name.
 FILES = {
@@ -589,3 +592,199 @@ def cache_memory_table(table: pl.DataFrame) -> pl.DataFrame:
     return (data.pivot(on="column", index=["stage", "component"], values="shown",
                        aggregate_function="first", maintain_order=True)
             .select("stage", "component", *metrics.values()))
+
+
+# --------------------------------------------------------------------------- the thesis re-judged
+
+#: The thesis's conditions, as its own chapter 2 and the audit describe them.
+THESIS_TECHNIQUES = {
+    "virtualized": "full virtualization: VMware Workstation 10, hosted on Windows XP (type 2)",
+    "paravirtualized": "what the thesis calls paravirtualization: XenServer 6.2 (type 1); its Windows guest was "
+                       "unmodified, i.e. hardware-assisted full virtualization by chapter 2 (audit: def-para-guest)",
+}
+#: The lab's conditions (issue 13): one technique each, on today's Linux and QEMU.
+LAB_TECHNIQUES = {
+    "native": "no virtualization (this machine, itself a guest of its provider)",
+    "emulated": "emulation: QEMU TCG, dynamic binary translation",
+    "paravirtualized": "paravirtualization: User-Mode Linux (a kernel ported to run as a process)",
+    "hw-virtualized": "hardware-assisted full virtualization: QEMU with KVM",
+}
+#: Where the lab's results are looked for, relative to the repository (issue 13, item 4).
+LAB_GLOB = "*.parquet"
+#: Pairs (thesis claim key, metric, stage) the re-judging reads differences of, besides
+#: the conditions compared by :func:`thesis_evidence`: §4.2.1's first guest against
+#: the freshly booted host (figs. 69/70).
+EVEREST_CLAIMS = (("mem_read_bw", "memory", "read bandwidth 'went up about 100 MB/s' with the first guest"),
+                  ("mem_latency", "memory", "latency 'went up some nanoseconds' with the first guest"))
+
+
+def conclusions() -> pl.DataFrame:
+    """What the thesis concludes (:data:`CLAIMS` of kind ``conclusion``): section,
+    first page, its words and an English rendering."""
+    rows = [dict(section=c.section, pages=c.pages, quote=c.quote, english=c.english)
+            for c in CLAIMS if c.kind == "conclusion"]
+    return pl.DataFrame(rows, schema={"section": pl.String, "pages": pl.String, "quote": pl.String,
+                                      "english": pl.String})
+
+
+def thesis_evidence(table: pl.DataFrame, *, alpha: float = 0.05, test: str = stats.DEFAULT_TEST) -> pl.DataFrame:
+    """The thesis's own comparison (paravirtualized against virtualized, as
+    ``thesis-compare`` makes it): per cell the runs of each condition, where each
+    value comes from (a printed table or the text), the descriptive ratio, and what
+    the statistics allow (``status``, ``runs_needed``)."""
+    result = stats.compare_all(table, baseline="virtualized", alpha=alpha, test=test)
+    rows = []
+    for c in result:
+        cell = dict(c.cell)
+        where = table.filter((pl.col("metric") == c.metric) & (pl.col("stage") == cell.get("stage"))
+                             & (pl.col("component") == cell.get("component")))
+        sources = {cond: ", ".join(sorted(where.filter(pl.col("condition") == cond)["source"].unique()))
+                   for cond in (c.baseline.condition, c.treatment.condition)}
+        shown, factor = display_unit(c.metric, c.unit)
+        rows.append(dict(metric=c.metric, stage=cell.get("stage"), unit=shown,
+                         virtualized=c.baseline.mean * factor, paravirtualized=c.treatment.mean * factor,
+                         runs_virtualized=c.baseline.runs, runs_paravirtualized=c.treatment.runs,
+                         source_virtualized=sources[c.baseline.condition],
+                         source_paravirtualized=sources[c.treatment.condition],
+                         ratio=c.ratio.value, status=c.status.value, runs_needed=c.rule.runs_needed))
+    return pl.DataFrame(rows)
+
+
+def smallest_detectable(runs: int, *, alpha: float = 0.05, comparisons: int = 1, power: float = 0.8,
+                        test: str = stats.DEFAULT_TEST) -> float | None:
+    """Smallest difference of means, in run-to-run standard deviations (Cohen's d),
+    that `runs` runs per condition detect with `power`: the planner's power function
+    (:func:`workbench.stats.t_test_power`, two-sided, at alpha / comparisons, Hsu's
+    n - 1 degrees of freedom for ``welch_hsu``, as :func:`workbench.stats.plan`).
+    None below :func:`workbench.stats.runs_needed`: no test is calibrated there."""
+    from scipy.optimize import brentq
+
+    if runs < stats.runs_needed(alpha, comparisons, test):
+        return None
+    df_test = runs - 1 if test == "welch_hsu" else None
+
+    def short(d: float) -> float:
+        return stats.t_test_power(d, runs, runs, alpha / comparisons, df_test) - power
+
+    hi = 1.0
+    while short(hi) < 0:
+        hi *= 2
+    return float(brentq(short, 1e-9, hi, xtol=1e-9))
+
+
+def everest_pilot(table: pl.DataFrame) -> np.ndarray:
+    """The one repeated reading in the thesis: EVEREST's L1 read bandwidth in the three
+    states of figs. 69-71 (a core's L1 does not depend on idle guests; §4.2.1 finds
+    the cache values "similar"). Its spread is a lower bound on EVEREST's run-to-run
+    noise (memory is noisier than L1)."""
+    values = table.filter((pl.col("metric") == "mem_read_bw") & (pl.col("component") == "L1")
+                          & (pl.col("source") == "everest-cachemem"))["value"].to_numpy()
+    if values.size < 2:
+        raise WorkbenchError(f"the thesis table has {values.size} EVEREST L1 read value(s); the pilot needs 2")
+    return values
+
+
+def detectable(table: pl.DataFrame, run_counts: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 20, 30), *,
+               alpha: float = 0.05, power: float = 0.8, test: str = stats.DEFAULT_TEST) -> pl.DataFrame:
+    """What a run count could have detected in the thesis's comparison (its cells,
+    Holm over them): the smallest difference in run-to-run standard deviations
+    (:func:`smallest_detectable`) and, at the noise of :func:`everest_pilot`, in
+    percent of the mean."""
+    comparisons = len(stats.compare_all(table, baseline="virtualized", alpha=alpha, test=test))
+    cv = float(np.std(everest_pilot(table), ddof=1) / np.mean(everest_pilot(table)))
+    rule = stats.runs_needed(alpha, comparisons, test)
+    rows = []
+    for n in run_counts:
+        d = smallest_detectable(n, alpha=alpha, comparisons=comparisons, power=power, test=test)
+        rows.append(dict(runs_per_condition=n, comparisons=comparisons, smallest_d=d,
+                         smallest_change_at_everest_noise_pct=None if d is None else 100 * d * cv,
+                         note=f"no test is calibrated below {rule} runs per condition" if d is None else ""))
+    return pl.DataFrame(rows, schema={"runs_per_condition": pl.Int64, "comparisons": pl.Int64,
+                                      "smallest_d": pl.Float64, "smallest_change_at_everest_noise_pct": pl.Float64,
+                                      "note": pl.String})
+
+
+def claims_needs(table: pl.DataFrame, *, alpha: float = 0.05, power: float = 0.8,
+                 test: str = stats.DEFAULT_TEST) -> pl.DataFrame:
+    """Each difference the thesis drew a conclusion from, and what detecting it would
+    take: the largest run-to-run coefficient of variation at which 4 and 10 runs per
+    condition detect it (``|change| / smallest d``), and for EVEREST's readings the
+    runs :func:`workbench.stats.plan` asks for at the noise of :func:`everest_pilot`."""
+    evidence = thesis_evidence(table, alpha=alpha, test=test)
+    comparisons = evidence.height
+    d4, d10 = (smallest_detectable(n, alpha=alpha, comparisons=comparisons, power=power, test=test) for n in (4, 10))
+    # sizes (mem_total: the RAM each host reports) are not a cost the thesis concluded on
+    rows = [dict(claim=f"{r['metric']} ({r['stage']}): paravirtualized vs virtualized", change=r["ratio"] - 1,
+                 everest=False) for r in evidence.iter_rows(named=True)
+            if metric_spec(r["metric"]).direction is not Direction.NEUTRAL]
+    for metric, component, words in EVEREST_CLAIMS:
+        sel = table.filter((pl.col("metric") == metric) & (pl.col("component") == component))
+        before = float(sel.filter(pl.col("stage") == STAGE_HOST_BOOTED)["value"][0])
+        after = float(sel.filter(pl.col("stage") == STAGE_WS2003)["value"][0])
+        rows.append(dict(claim=f"§4.2.1 {metric}: {words}", change=after / before - 1, everest=True))
+    pilot = everest_pilot(table)
+    out = []
+    for r in rows:
+        size = abs(r["change"])
+        runs = stats.plan(pilot, change=size, power=power, alpha=alpha, comparisons=comparisons,
+                          test=test).runs_per_condition if r["everest"] and size > 0 else None
+        out.append(dict(claim=r["claim"], change_pct=100 * r["change"], runs_in_thesis=1,
+                        max_cv_pct_4_runs=100 * size / d4, max_cv_pct_10_runs=100 * size / d10,
+                        runs_needed_at_everest_noise=runs))
+    return pl.DataFrame(out, schema={"claim": pl.String, "change_pct": pl.Float64, "runs_in_thesis": pl.Int64,
+                                     "max_cv_pct_4_runs": pl.Float64, "max_cv_pct_10_runs": pl.Float64,
+                                     "runs_needed_at_everest_noise": pl.Int64})
+
+
+def lab_table(lab_dir: str | os.PathLike) -> pl.DataFrame | None:
+    """The lab's results (every ``*.parquet`` in `lab_dir`, concatenated), or None
+    when the folder is absent or holds none: the lab data are not bundled."""
+    files = sorted(Path(lab_dir).glob(LAB_GLOB)) if Path(lab_dir).is_dir() else []
+    if not files:
+        return None
+    return pl.concat([storage.read_table(f) for f in files], how="diagonal_relaxed")
+
+
+def lab_costs(table: pl.DataFrame, *, baseline: str = "native", alpha: float = 0.05,
+              test: str = stats.DEFAULT_TEST) -> pl.DataFrame:
+    """Each technique against `baseline` per metric: the ratio of means with its
+    interval and verdict, and the cost as a factor on the baseline's (time per unit
+    of work: the ratio for lower-is-better metrics, its inverse for higher-is-better
+    ones; None for usage or neutral metrics)."""
+    conditions = table["condition"].unique().to_list()
+    if baseline not in conditions:
+        raise WorkbenchError(f"the lab table has no {baseline!r} condition to compare against; "
+                             f"conditions: {', '.join(sorted(c for c in conditions if c is not None))}")
+    result = stats.compare_all(table, baseline=baseline, alpha=alpha, test=test)
+    rows = []
+    for c in result:
+        direction = metric_spec(c.metric, c.unit).direction
+        cost = {Direction.LOWER: c.ratio.value,
+                Direction.HIGHER: 1 / c.ratio.value if c.ratio.value else None}.get(direction)
+        rows.append(dict(metric=c.metric, component=dict(c.cell).get("component"), condition=c.treatment.condition,
+                         technique=LAB_TECHNIQUES.get(c.treatment.condition, c.treatment.condition),
+                         runs=c.treatment.runs, baseline_runs=c.baseline.runs, ratio=c.ratio.value,
+                         ratio_low=c.ratio.low, ratio_high=c.ratio.high, cost=cost, status=c.status.value,
+                         verdict=c.verdict))
+    return pl.DataFrame(rows, schema={"metric": pl.String, "component": pl.String, "condition": pl.String,
+                                      "technique": pl.String, "runs": pl.Int64, "baseline_runs": pl.Int64,
+                                      "ratio": pl.Float64, "ratio_low": pl.Float64, "ratio_high": pl.Float64,
+                                      "cost": pl.Float64, "status": pl.String, "verdict": pl.String})
+
+
+def lab_answer(table: pl.DataFrame, *, alpha: float = 0.05, test: str = stats.DEFAULT_TEST) -> list[str]:
+    """The thesis's question on today's techniques: every other technique against
+    paravirtualization, metric by metric, as verdicts ("hw-virtualized is 3.0 %
+    faster than paravirtualized ..."). Empty when the lab has no paravirtualized
+    condition."""
+    if "paravirtualized" not in table["condition"].unique().to_list():
+        return []
+    others = table.filter(pl.col("condition") != "native")
+    return stats.compare_all(others, baseline="paravirtualized", alpha=alpha, test=test).verdicts()
+
+
+def lab_absent(lab_dir: str | os.PathLike) -> str:
+    """What the re-judging says when the lab's results are not there."""
+    return (f"The lab data are not bundled: no `{LAB_GLOB}` in `{lab_dir}`. With them (issue 13: native, emulated, "
+            "paravirtualized and hw-virtualized on this machine), this section compares every technique with "
+            "native and with paravirtualization.")
