@@ -618,6 +618,12 @@ EVEREST_CLAIMS = (("mem_read_bw", "memory", "read bandwidth 'went up about 100 M
                   ("mem_latency", "memory", "latency 'went up some nanoseconds' with the first guest"))
 
 
+def techniques() -> pl.DataFrame:
+    """The thesis's conditions and the lab's, each with the technique it stands for."""
+    rows = [dict(study="thesis 2015", condition=k, technique=v) for k, v in THESIS_TECHNIQUES.items()]
+    rows += [dict(study="lab (issue 13)", condition=k, technique=v) for k, v in LAB_TECHNIQUES.items()]
+    return pl.DataFrame(rows)
+
 def conclusions() -> pl.DataFrame:
     """What the thesis concludes (:data:`CLAIMS` of kind ``conclusion``): section,
     first page, its words and an English rendering."""
@@ -685,12 +691,13 @@ def everest_pilot(table: pl.DataFrame) -> np.ndarray:
 
 
 def detectable(table: pl.DataFrame, run_counts: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 20, 30), *,
-               alpha: float = 0.05, power: float = 0.8, test: str = stats.DEFAULT_TEST) -> pl.DataFrame:
+               alpha: float = 0.05, power: float = 0.8, test: str = stats.DEFAULT_TEST,
+               evidence: pl.DataFrame | None = None) -> pl.DataFrame:
     """What a run count could have detected in the thesis's comparison (its cells,
     Holm over them): the smallest difference in run-to-run standard deviations
     (:func:`smallest_detectable`) and, at the noise of :func:`everest_pilot`, in
-    percent of the mean."""
-    comparisons = len(stats.compare_all(table, baseline="virtualized", alpha=alpha, test=test))
+    percent of the mean. `evidence`: :func:`thesis_evidence` of `table`, if at hand."""
+    comparisons = (thesis_evidence(table, alpha=alpha, test=test) if evidence is None else evidence).height
     cv = float(np.std(everest_pilot(table), ddof=1) / np.mean(everest_pilot(table)))
     rule = stats.runs_needed(alpha, comparisons, test)
     rows = []
@@ -705,12 +712,14 @@ def detectable(table: pl.DataFrame, run_counts: tuple[int, ...] = (1, 2, 3, 4, 5
 
 
 def claims_needs(table: pl.DataFrame, *, alpha: float = 0.05, power: float = 0.8,
-                 test: str = stats.DEFAULT_TEST) -> pl.DataFrame:
+                 test: str = stats.DEFAULT_TEST, evidence: pl.DataFrame | None = None) -> pl.DataFrame:
     """Each difference the thesis drew a conclusion from, and what detecting it would
     take: the largest run-to-run coefficient of variation at which 4 and 10 runs per
     condition detect it (``|change| / smallest d``), and for EVEREST's readings the
-    runs :func:`workbench.stats.plan` asks for at the noise of :func:`everest_pilot`."""
-    evidence = thesis_evidence(table, alpha=alpha, test=test)
+    runs :func:`workbench.stats.plan` asks for at the noise of :func:`everest_pilot`.
+    `evidence`: :func:`thesis_evidence` of `table`, if at hand."""
+    if evidence is None:
+        evidence = thesis_evidence(table, alpha=alpha, test=test)
     comparisons = evidence.height
     d4, d10 = (smallest_detectable(n, alpha=alpha, comparisons=comparisons, power=power, test=test) for n in (4, 10))
     # sizes (mem_total: the RAM each host reports) are not a cost the thesis concluded on
