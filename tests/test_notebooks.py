@@ -70,7 +70,7 @@ def test_thesis_notebook_renders_every_figure(thesis_report):
     assert "plt.subplots" not in html  # no code cells
     text = re.sub(r"<[^>]+>", " ", html)
     assert "77 values, conditions: virtualized, paravirtualized, baseline: virtualized" in text
-    assert "47 checks, 19 discrepancies" in text
+    assert "49 checks, 21 discrepancies" in text
     assert "PCnet32 LANCE" in text and "Memoria RAM" in text
     assert "7284.0" in text and "57.9" in text  # figure 69 in EVEREST's layout
     # the thesis re-judged: its conclusion quoted, one run per condition, what run counts detect

@@ -63,7 +63,7 @@ def spec_table(directory: str | os.PathLike, figure: int) -> pl.DataFrame:
 #: (the text has no page breaks: a page is the first page of its section).
 PAGES = {
     "2.1.4.4": 20, "2.1.4.5": 21, "2.1.4.5.1": 21, "2.2": 35, "2.2.1.4": 40, "2.2.1.6": 41, "2.5": 47,
-    "3.2": 49, "3.3": 50, "3.6.1": 70, "3.6.4": 76, "4.1": 78, "4.2": 78, "4.2.1": 80, "4.2.2": 84,
+    "3.2": 49, "3.3": 50, "3.5.4": 61, "3.6.1": 70, "3.6.3": 73, "3.6.4": 76, "4.1": 78, "4.2": 78, "4.2.1": 80, "4.2.2": 84,
     "4.3": 85, "4.3.1": 85, "4.3.2": 86, "5.1": 89, "5.3": 90, "5.4": 90, "5.5": 91, "6": 93, "7": 95,
 }
 
@@ -263,6 +263,14 @@ CLAIMS: tuple[Claim, ...] = (
           "disponibles.",
           "And the host uses on average 900 MB of a total of 3 GB.", "approximate",
           (("used", 900.0), ("total", 3.0))),
+    # -- figure numbering
+    Claim("fig35-dns", "3.5.4", "Figura 35: Asignación del nombre al servidor DNS.",
+          "Figure 35: Name assigned to the DNS server."),
+    Claim("fig35-netbios", "3.5.4", "Figura 35: Asignación del nombre en NetBIOS.",
+          "Figure 35: Name assigned in NetBIOS."),
+    Claim("fig57-cited", "3.6.3", "En la figura 57 observamos que para la configuración de la red",
+          "In figure 57 we see that for the network configuration"),
+    Claim("fig58-caption", "3.6.3", "Figura 58: Elección de red.", "Figure 58: Network choice."),
     Claim("no-network-data", "5.4", "no se podría tomar ningún dato para realizar una comparación de su uso en ambos "
           "sistemas virtuales",
           "no data could be taken to compare [network] use in both virtual systems"),
@@ -296,7 +304,8 @@ def audit(directory: str | os.PathLike) -> list[Finding]:
     * §5.4's CPU order (paravirtualized 25 % below virtualized) against fig. 65; §4.2.2's
       "at times exceeds 50 %" against fig. 65;
     * passages that contradict each other or chapter 2's definitions (full virtualization
-      vs paravirtualization, what needs Intel VT / AMD-V, the host OS, the I/O conclusion):
+      vs paravirtualization, what needs Intel VT / AMD-V, the host OS, the I/O conclusion,
+      figure numbers cited against captions):
       :data:`CONTRADICTIONS`, quoted from :data:`CLAIMS` (relation ``"≠"``, no sizes).
 
     Returns
@@ -567,6 +576,11 @@ CONTRADICTIONS = (
     ("def-full-virt", "2.1.4.4, 2.2", "full virtualization runs the VM's instructions on the physical processor "
      "(§2.1.4.4), yet emulates the whole system including processors (§2.2), which is §2.1.4.1's emulation",
      "full-direct", "full-emulates"),
+    ("fig-35-twice", "3.5.4", "two captions numbered 35 (the text cites both as 'figure 35')", "fig35-dns",
+     "fig35-netbios"),
+    ("fig-57-58", "3.6.3", "the text cites figure 57, the caption under it is numbered 58 and no caption is "
+     "numbered 57 (the duplicate 35 and the missing 57 cancel out: figures 63-79 are numbered as cited)",
+     "fig57-cited", "fig58-caption"),
     ("conclusion-io", "7, 5.4", "the conclusion credits paravirtualization with better I/O performance; no disk "
      "figure is compared and §5.4 says the network data allow no comparison", "io", "no-network-data"),
 )
