@@ -10,6 +10,7 @@ transcription.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -784,6 +785,8 @@ def lab_costs(table: pl.DataFrame, *, baseline: str = "native", alpha: float = 0
         direction = metric_spec(c.metric, c.unit).direction
         cost = {Direction.LOWER: c.ratio.value,
                 Direction.HIGHER: 1 / c.ratio.value if c.ratio.value else None}.get(direction)
+        if cost is not None and not math.isfinite(cost):  # a ratio against a zero baseline
+            cost = None
         rows.append(dict(metric=c.metric, component=dict(c.cell).get("component"), condition=c.treatment.condition,
                          technique=LAB_TECHNIQUES.get(c.treatment.condition, c.treatment.condition),
                          runs=c.treatment.runs, baseline_runs=c.baseline.runs, ratio=c.ratio.value,
