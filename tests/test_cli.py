@@ -64,7 +64,7 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys, args, message):
 def test_audit_command(capsys):
     assert cli.main(["audit", "--thesis-dir", str(THESIS_DIR)]) == 0
     out = capsys.readouterr().out
-    assert out.strip().endswith("30 checks, 5 discrepancies")
+    assert out.strip().endswith("49 checks, 21 discrepancies")
     assert "found 2980 MB (difference -90 MB)" in out
 
 

@@ -73,9 +73,17 @@ def test_thesis_notebook_renders_every_figure(thesis_report):
     assert "plt.subplots" not in html  # no code cells
     text = re.sub(r"<[^>]+>", " ", html)
     assert "77 values, conditions: virtualized, paravirtualized, baseline: virtualized" in text
-    assert "30 checks, 5 discrepancies" in text
+    assert "49 checks, 21 discrepancies" in text
     assert "PCnet32 LANCE" in text and "Memoria RAM" in text
     assert "7284.0" in text and "57.9" in text  # figure 69 in EVEREST's layout
+    # the thesis re-judged: its conclusion quoted, one run per condition, what run counts detect
+    text = re.sub(r"\s+", " ", text)
+    assert "Como conclusión final puedo decir que la paravirtualización supera las ventajas" in text
+    assert "no test is calibrated below 4 runs per condition" in text and "4.732309" in text
+    if list((ROOT / "data" / "lab").glob("*.parquet")):
+        assert "baseline_runs" in text  # the lab costs table
+    else:
+        assert "The lab data are not bundled: no *.parquet in ../data/lab" in text
     index = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="thesis.html"' in index
 
