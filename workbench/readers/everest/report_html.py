@@ -1,7 +1,9 @@
 """EVEREST / AIDA64 HTML and MHTML reports (``/HTML``, ``/MHTML``; §2.3, §2.4, §2.6).
 
-Decoding: the ``<META ... CHARSET=...>`` declaration, never a guess (§6). As in
-browsers (WHATWG Encoding), ``iso-8859-1`` means windows-1252 and ``gb2312`` means GBK.
+Decoding: the ``<META ... CHARSET=...>`` declaration, never a guess (§6), read through
+the WHATWG Encoding Standard's label table as browsers read it (``readers._charset``):
+``iso-8859-1`` means windows-1252 (AIDA64 labels cp1252 so, the EN v5.95 sample),
+``gb2312`` means GBK, ``x-cp1251`` windows-1251.
 A missing or unknown charset, bytes the charset does not define, or a file that
 declares a code page but is valid UTF-8 (re-encoded after AIDA64 wrote it) are errors.
 
@@ -30,7 +32,6 @@ hardware-monitoring HTML log, layout unknown), benchmark pages without the
 """
 from __future__ import annotations
 
-import codecs
 import email
 import email.policy
 import re
@@ -40,7 +41,7 @@ import lxml.html
 import polars as pl
 
 from ...errors import ParseError
-from .. import Parsed
+from .. import Parsed, _charset
 from . import report_text
 from ._common import MEMORY_BENCHMARK_PAGES, TRIAL, frame, line_of, printed_units, snake, value_with_unit, warn_native
 
@@ -52,10 +53,6 @@ _TITLE = re.compile(r'<TD\b[^>]*\bCLASS=["\']?pt\b[^>]*>', re.I)
 _ANCHOR = re.compile(r'<A\s+NAME="([^"]*)"', re.I)
 _TAGS = re.compile(r"<[^>]*>")
 _SCORE = re.compile(r"(\d+(?:\.\d+)?)\s*(.*)")
-#: Browsers' reading of these labels (WHATWG Encoding Standard): AIDA64 writes the
-#: Windows code page and labels cp1252 "iso-8859-1" (the EN v5.95 sample).
-_WHATWG = {"iso-8859-1": "cp1252", "latin1": "cp1252", "l1": "cp1252", "us-ascii": "cp1252",
-           "ascii": "cp1252", "iso8859-1": "cp1252", "gb2312": "gbk"}
 #: Benchmark page anchor ("memory read") -> (metric, printed units) for the vocabulary metrics.
 MEMORY_BENCHMARKS = {title.lower(): (metric, printed_units(metric))
                      for title, metric in MEMORY_BENCHMARK_PAGES.items()}
@@ -140,19 +137,19 @@ def _own_text(td) -> str:
 
 
 def decode(data: bytes, source: str) -> str:
-    """Decode with the declared charset; every way it can be wrong is a ParseError."""
+    """Decode with the declared charset, read as browsers read it (:mod:`.._charset`);
+    every way it can be wrong is a ParseError."""
     m = _CHARSET.search(data[:16384])
     if m is None:
         raise ParseError(source, 1, "a <META ... CHARSET=...> declaration (AIDA64 declares the "
                          "machine's Windows code page)", "none in the document head")
     declared = m.group(1).decode("ascii")
     line = data.count(b"\n", 0, m.start()) + 1
-    name = _WHATWG.get(declared.lower(), declared)
-    try:
-        codec = codecs.lookup(name).name
-    except LookupError:
-        raise ParseError(source, line, "a known charset in the META declaration", repr(declared)) from None
-    if codec != "utf-8" and not data.isascii():
+    encoding = _charset.lookup(declared)
+    if encoding is None:
+        raise ParseError(source, line, "a known charset in the META declaration (a WHATWG Encoding Standard "
+                         "label)", repr(declared))
+    if encoding.name != "UTF-8" and not data.isascii():
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
@@ -160,11 +157,7 @@ def decode(data: bytes, source: str) -> str:
         else:
             raise ParseError(source, line, f"text in the declared charset {declared}",
                              "UTF-8 text (re-encoded after it was written?): fix the META charset or re-export")
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError as exc:
-        raise ParseError(source, data.count(b"\n", 0, exc.start) + 1, f"text in the declared charset {declared}",
-                         f"byte {data[exc.start]:#04x}, which {declared} does not define") from None
+    return _charset.decode(data, encoding, source=source)
 
 
 def split_pages(text: str) -> list[Page]:
