@@ -17,8 +17,12 @@ Read:
 * ``memory``: the first group (physical memory Total, Used, Free, Utilization) by
   position -> ``mem_total``/``mem_used``/``mem_free`` (MB = MiB) and ``mem_util``;
   ``[ TRIAL VERSION ]`` -> NaN (withheld).
-* ``sensor``: readings -> native metrics ``<source>:<kind>`` (component = label as
-  printed), utilization labels -> ``cpu_util``/``mem_util``.
+* ``sensor``: readings -> native metrics ``<source>:<kind>`` (component = the label in
+  English: a localized report's ``ЦП`` or ``Processador`` is ``CPU``, ``_common.SENSOR_LABELS``),
+  utilization labels -> ``cpu_util``/``mem_util``; a reading the trial version masked is
+  NaN, of its group's kind (as on the Memory page).
+* ``host`` = the report's computer name (header ``Computer``/localized) unless the caller
+  or the manifest's input labels give one.
 * benchmark pages (any page whose rows carry ``CLASS="bar ..."``, plus the known
   anchors): the this-system row (``CLASS="bar a"``) -> ``memory read/write/copy`` ->
   ``mem_*_bw`` (MB/s = 10^6 B/s), ``memory latency`` -> ``mem_latency`` (component
@@ -43,7 +47,17 @@ import polars as pl
 from ...errors import ParseError
 from .. import Parsed, _charset
 from . import report_text
-from ._common import MEMORY_BENCHMARK_PAGES, TRIAL, frame, line_of, printed_units, snake, value_with_unit, warn_native
+from ._common import (
+    MEMORY_BENCHMARK_PAGES,
+    TRIAL,
+    frame,
+    line_of,
+    printed_units,
+    snake,
+    value_with_unit,
+    warn_native,
+    withheld,
+)
 
 NAME = "everest-report-html"
 MHTML_NAME = "everest-report-mhtml"
@@ -206,13 +220,12 @@ def read(data: bytes, *, source: str, name: str = NAME,
     if "summary" in by_anchor:
         meta.update(report_text.summary_metadata(by_anchor["summary"].groups()))
     rows: list[dict] = []
-    withheld = 0
+    unnamed = 0
     if "memory" in by_anchor:
         page = by_anchor["memory"]
         rows += report_text.memory_rows(page.groups(), source=source, page_line=page.line)
     if "sensor" in by_anchor:
-        items = [item for _, group in by_anchor["sensor"].groups() for item in group]
-        sensor, withheld = report_text.sensor_rows(items, source_name=name)
+        sensor, unnamed = report_text.sensor_rows(by_anchor["sensor"].groups(), source_name=name)
         rows += sensor
     for page in page_list:
         if page.anchor in KNOWN_BENCHMARKS or 'CLASS="bar ' in page.html:
@@ -221,8 +234,8 @@ def read(data: bytes, *, source: str, name: str = NAME,
             meta.update(bench_meta)
     if "memory_type" not in meta and (bench := next((v for k, v in meta.items() if k.endswith(".memory")), None)):
         meta["memory_type"] = bench  # trial builds hide the Summary's; the benchmark rows print it
-    table = frame(rows, source_name=name, source=source)
-    return table, meta, withheld
+    table = frame(rows, source_name=name, source=source, meta=meta)
+    return table, meta, withheld(table) + unnamed
 
 
 def benchmark(page: Page, *, source: str) -> tuple[dict, dict[str, str]]:
