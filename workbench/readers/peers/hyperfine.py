@@ -17,7 +17,7 @@ manifest) are compared per command. With ``command_as_condition=True`` (the usua
 single-file comparison, ``hyperfine 'a' 'b'``) the command becomes the ``condition`` and
 the component is ``hyperfine``: ``workbench compare --baseline <command>`` gives our
 verdicts on hyperfine's own comparison. A run whose exit code is not 0 (recorded with
-``--ignore-failure``) is excluded with a warning naming it. ``memory_usage_byte`` is kept as
+``--ignore-failure``; null when a signal killed it) is excluded with a warning naming it. ``memory_usage_byte`` is kept as
 the native metric ``hyperfine:memory_usage_byte`` (bytes). Means, deviations and the user
 and system times (means over the runs, not per run) go to the metadata.
 """
@@ -80,8 +80,9 @@ def parse(data: bytes, *, source: str, command_as_condition: bool = False) -> Pa
         condition, component = (command, NAME) if command_as_condition else (None, command)
         for run, t in enumerate(times, 1):
             value = number(t, source, f'{where}."times"[{run - 1}]', "a run's wall-clock time in seconds")
-            if codes is not None and codes[run - 1] not in (0, None):
-                failed.append(f"{shown(command)} run {run} (exit code {codes[run - 1]!r})")
+            if codes is not None and codes[run - 1] != 0:  # null: killed by a signal
+                code = codes[run - 1]
+                failed.append(f"{shown(command)} run {run} ({'killed by a signal' if code is None else f'exit code {code!r}'})")
                 continue
             rows.append(timing_row(metric="bench_time", component=component, condition=condition, value=value,
                                    run=run, source_name=NAME, source=source))
