@@ -41,6 +41,9 @@ def test_bytes_python_refuses_but_browsers_decode():
     assert _charset.decode(b"\x80\x81", _charset.lookup("iso-8859-1"), source="x") == "\u20ac\x81"
     assert _charset.decode(b"\xb4\xa6\x81\x30\x86\x30", _charset.lookup("gb2312"), source="x") == "处\u00b8"
     assert _charset.decode(b"\xef\xbb\xbfok", _charset.lookup("windows-1251"), source="x") == "ok"  # BOM wins
+    assert _charset.decode(b"\x81\xa1", _charset.lookup("tis-620"), source="x") == "\x81\u0e01"
+    with pytest.raises(ParseError, match=r"found byte 0xdb, which windows-874 does not define"):
+        _charset.decode(b"\xdb", _charset.lookup("windows-874"), source="x")
 
 
 def test_undecodable_byte_names_line_and_byte():

@@ -16,9 +16,9 @@ the UTF-16LE labels ``csunicode``, ``iso-10646-ucs-2``, ``ucs-2``, ``unicode``,
 the standard does, with the differences handled here:
 
 * The standard's windows-874/125x indexes map the bytes 0x80-0x9F that Microsoft left
-  undefined to the C1 control of the same value (``index-windows-1253.txt``: pointer 1
-  -> U+0081), where Python's cp125x codecs fail; a byte left undefined above 0x9F
-  (cp1253's 0xAA) is undefined in both.
+  undefined to the C1 control of the same value (checked in ``index-windows-1253.txt`` and
+  ``index-windows-874.txt``: pointer 1 -> U+0081), where Python's cp874/cp125x codecs fail;
+  a byte left undefined above 0x9F (cp1253's 0xAA, cp874's 0xDB) is undefined in both.
 * ``replacement`` (ISO-2022-KR, HZ-GB-2312, ...) decodes to one U+FFFD in a browser:
   there is no text to read, so it is refused.
 * ``x-user-defined`` maps 0x80-0xFF to U+F780-U+F7FF (standard §14.5).
@@ -168,7 +168,6 @@ def decode(data: bytes, encoding: Encoding, *, source: str, line_offset: int = 0
         read_as = "" if encoding.label.lower() == encoding.name.lower() else f" (read as {encoding.name})"
         raise ParseError(source, line, f"text in the declared charset {encoding.label}{read_as}",
                          f"byte {data[exc.start]:#04x}, which {encoding.name} does not define") from None
-
 
 
 _XML_DECL = re.compile(rb"""\A(?:\xef\xbb\xbf)?<\?xml\s[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
