@@ -213,6 +213,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            "last", "process resident memory"),
     Metric("bench_score", "score", r".+", "other EVEREST/AIDA64 benchmark pages", direction=_UP,
            label="benchmark score"),
+    # One timed execution of a benchmark (hyperfine's run of a command, a pyperf value, a
+    # Phoronix Test Suite pass of a result in seconds): component = the benchmark's name.
+    Metric("bench_time", "seconds", r".+", "wall-clock time of one benchmark execution", _NONNEG, _DOWN,
+           label="benchmark time", display_unit="ms", display_factor=1e3),
 ]}
 
 
