@@ -142,7 +142,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="reader option for the FILEs, e.g. timezone=Europe/Madrid for an AIDA64 CSV log")
     p.set_defaults(func=_ingest)
 
-    p = sub.add_parser("report", help="render the report notebooks into reports/")
+    p = sub.add_parser("report", help="render the default reports, or the comparison report of your own data",
+                       description="workbench report [-o DIR]: the default reports (notebooks/reports.toml) into "
+                                   "reports/. workbench report SOURCE [-o DIR]: the comparison report of a manifest "
+                                   "(.toml) or a table (.parquet), paths as given from the current directory.")
+    p.add_argument("source", nargs="?", metavar="SOURCE",
+                   help="an experiment manifest or a measurement table to report on (default: the default reports)")
+    p.add_argument("--baseline", metavar="NAME", help="with SOURCE: the baseline condition (a table names none; "
+                                                       "default: the manifest's)")
     p.add_argument("--config", type=Path, help="the reports' configuration (default notebooks/reports.toml)")
     p.add_argument("-o", "--output-dir", type=Path, help="where the reports go (default reports/)")
     p.add_argument("--only", action="append", metavar="NAME", help="render only this report (repeatable)")
@@ -389,11 +396,21 @@ def _report(args: argparse.Namespace) -> int:
 
     config = args.config or report.DEFAULT_CONFIG
     out_dir = args.output_dir or report.DEFAULT_OUT_DIR
-    results = report.render_reports(config, out_dir, only=args.only,
-                                    progress=not args.quiet and sys.stderr.isatty())
+    if args.source is None and args.baseline:
+        raise WorkbenchError("--baseline goes with SOURCE (the default reports name their own)")
+    if args.source is not None:
+        if args.config or args.only:
+            raise WorkbenchError("SOURCE renders one comparison report: --config and --only are for the default set")
+        Progress(args, "report", every=0.0)(f"rendering the comparison report of {args.source}")
+        results = [report.render_source(args.source, out_dir, baseline=args.baseline)]
+    else:
+        results = report.render_reports(config, out_dir, only=args.only,
+                                        progress=not args.quiet and sys.stderr.isatty())
     for r in results:
         mark = "ok    " if r.ok else "FAILED"
         print(f"{mark} {r.entry.name:<20} {r.seconds:6.1f}s  {r.html or r.ipynb or ''}")
+        if r.headline:
+            print(f"       {r.headline}")
         if not r.ok:
             print(f"       {r.error}", file=sys.stderr)
     print(f"index: {Path(out_dir) / report.INDEX_NAME}")
