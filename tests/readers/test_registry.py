@@ -34,6 +34,8 @@ FILES = [
     (DATA / "felter2014" / "vm.log", "stream", None),
     (FIXTURES / "pdh-csv" / "perfmon_win_desktop_head40.csv", "pdh-csv", ("time_zone", "Sri Lanka Standard Time")),
     (next((FIXTURES / "azure-noise" / "good").rglob("unit=ns.csv")), "azure-noise", ("partition.unit", "ns")),
+    (FIXTURES / "benchmarks" / "sysbench_memory_pkb.txt", "sysbench", ("sysbench_version", "1.0.11")),
+    (FIXTURES / "benchmarks" / "lmbench3_summary_pkb_azure.txt", "lmbench", ("hostname", "pkb-72796bca-0")),
 ]
 
 

@@ -248,6 +248,7 @@ from . import xen_rrd  # noqa: E402,F401
 from . import stream  # noqa: E402,F401
 from . import pdh_csv  # noqa: E402,F401  (its quoted '(PDH-CSV' header cell)
 from . import sysbench  # noqa: E402,F401  (a 'sysbench <version>' banner line)
+from . import lmbench  # noqa: E402,F401  ('[lmbench' header or '"stride=' first)
 # isort: on
 
 __all__ = ["Format", "ParseError", "Parsed", "detect", "formats", "read", "read_file", "reader_options",
