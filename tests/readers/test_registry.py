@@ -36,6 +36,10 @@ FILES = [
     (next((FIXTURES / "azure-noise" / "good").rglob("unit=ns.csv")), "azure-noise", ("partition.unit", "ns")),
     (FIXTURES / "benchmarks" / "sysbench_memory_pkb.txt", "sysbench", ("sysbench_version", "1.0.11")),
     (FIXTURES / "benchmarks" / "lmbench3_summary_pkb_azure.txt", "lmbench", ("hostname", "pkb-72796bca-0")),
+    (DATA / "felter2014" / "randomaccess" / "native.one-socket.log", "gups", ("updates", "1000000000")),
+    (DATA / "felter2014" / "linpack" / "docker.log", "linpack", ("cores", "16")),
+    (FIXTURES / "benchmarks" / "fio-3.33_json_here.json", "fio", ("fio_version", "fio-3.33")),
+    (DATA / "felter2014" / "network" / "network.csv", "results-csv", None),
 ]
 
 

@@ -1,0 +1,97 @@
+"""Reader for HPCC RandomAccess (GUPS) output: HPCC's ``hpccoutf.txt`` RandomAccess
+sections and the stand-alone single-CPU ``gups`` logs (Felter et al. 2014).
+
+Format (HPCC's ``RandomAccess/core_single_cpu.c``, which the Felter study's ``gups.c``
+keeps; one block per run, several runs per log)::
+
+    Running gups with numaopts <  --physcpubind=0-31 --interleave=0,1  >, ...   (the study's script)
+    Generated on 2014-07-12:16:19:40 GMT
+    Main table size   = 2^33 = 8589934592 words
+    Number of updates = 1000000000
+    CPU time used  = 78.895082 seconds
+    Real time used = 78.895083 seconds
+    0.012675061 Billion(10^9) Updates    per second [GUP/s]
+    Found 1 errors in 8589934592 locations (passed).
+
+HPCC prints the same lines inside ``Begin of SingleRandomAccess section.`` (and
+``MPIRandomAccess``, ``StarRandomAccess``) blocks; the section names the component
+(``SingleRandomAccess``), else it is ``memory``. HPCC's "Updates/PE per second" line
+(per process) is not read: the total is.
+
+Emits one ``random_access_rate`` row (updates/s: GUP/s x 10^9, ``aggregate = single``)
+per GUP/s line, ``run`` = its position in the file. A run whose verification says
+``(failed)`` is excluded with a warning naming it (HPCC tolerates 1 % of the table
+in error and says "passed"; a failure means the rate is not a result). The
+``numactl`` options, table size and update count go to the metadata.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+
+from .. import schema
+from ..errors import ExcludedDataWarning, ParseError
+from . import Parsed
+from ._bench import number as _num
+
+NAME = "gups"
+_RATE = re.compile(r"^(\S+) Billion\(10\^9\) Updates\s+per second \[GUP/s\]$")
+_RATE_PE = re.compile(r"Updates/PE\s+per second")
+_FOUND = re.compile(r"^Found \d+ errors in \d+ locations \((passed|failed)\)\.?$")
+_SECTION = re.compile(r"^Begin of (\w*RandomAccess\w*) section\.$")
+_SECTION_END = re.compile(r"^End of \w+ section\.$")
+_META = {
+    "numactl": re.compile(r"^Running gups with numaopts <\s*(.*?)\s*>"),
+    "table_size": re.compile(r"^Main table size\s*=\s*(.*?)\s*words$"),
+    "updates": re.compile(r"^Number of updates\s*=\s*(\d+)$"),
+}
+
+
+def parse(data: bytes, *, source: str) -> Parsed:
+    """Parse RandomAccess output into ``random_access_rate`` rows (see the module docstring)."""
+    text = data.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    metadata: dict[str, str] = {}
+    runs: list[list] = []  # [line, rate, component, verdict]
+    section: str | None = None
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if m := _SECTION.match(line):
+            section = m.group(1)
+        elif _SECTION_END.match(line):
+            section = None
+        elif _RATE_PE.search(line):
+            continue
+        elif m := _RATE.match(line):
+            rate = _num(m.group(1), source, number, "a rate before 'Billion(10^9) Updates per second'")
+            runs.append([number, rate * 1e9, section or "memory", None])
+        elif m := _FOUND.match(line):
+            if not runs or runs[-1][3] is not None:
+                raise ParseError(source, number, "a '[GUP/s]' rate before the verification line", line)
+            runs[-1][3] = m.group(1)
+        else:
+            for key, pattern in _META.items():
+                if (m := pattern.match(line)) and key not in metadata:
+                    metadata[key] = m.group(1)
+    if not runs:
+        raise ParseError(source, len(lines) or 1, "a '<rate> Billion(10^9) Updates per second [GUP/s]' line",
+                         "none (not RandomAccess output, or a run that did not finish)")
+    rows = []
+    for index, (line, rate, component, verdict) in enumerate(runs, 1):
+        if verdict == "failed":
+            warnings.warn(f"{source}: run {index} (line {line}) failed RandomAccess's verification; its rate is "
+                          "excluded", ExcludedDataWarning, stacklevel=2)
+            continue
+        rows.append(dict(metric="random_access_rate", component=component, value=rate, aggregate="single",
+                         run=index, source=NAME, source_file=source))
+    return Parsed(schema.from_rows(rows), metadata)
+
+
+def _sniff(head: bytes) -> bool:
+    return b"Billion(10^9) Updates" in head or b"RandomAccess section." in head
+
+
+from . import register_format  # noqa: E402
+
+register_format(NAME, sniff=_sniff, parse=parse, suffixes=(".log", ".txt"),
+                description="HPCC RandomAccess (GUPS) output: hpccoutf.txt sections and stand-alone gups logs")
