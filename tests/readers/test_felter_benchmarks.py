@@ -46,6 +46,29 @@ def test_a_run_that_failed_verification_is_excluded():
     assert t["run"].to_list() == [2]
 
 
+def test_hpcc_output_is_read_from_its_summary_section():
+    path = BENCH / "hpcc-1.5_archer_nodes2ppn1_hpccoutf.txt"
+    assert readers.detect(path).name == "gups"  # before stream: HPCC prints a STREAM table too
+    with pytest.warns(ExcludedDataWarning, match=r"only its RandomAccess results are read"):
+        parsed = readers.read_file(path)
+    t = parsed.table
+    rates = dict(t.select("component", "value").iter_rows())
+    # "SingleRandomAccess_GUPs=0.103314", "StarRandomAccess_GUPs=0.101438" (the average over processes, not
+    # rank 0's 0.102517073 of the section), "MPIRandomAccess_GUPs=0.0194329"
+    assert rates == pytest.approx({"SingleRandomAccess": 0.103314e9, "StarRandomAccess": 0.101438e9,
+                                   "MPIRandomAccess": 0.0194329e9, "SingleRandomAccess_LCG": 0.0969233e9,
+                                   "StarRandomAccess_LCG": 0.100566e9, "MPIRandomAccess_LCG": 0.0193886e9})
+    assert set(t["host"]) == {"nid00031"} and parsed.metadata["hpcc_version"] == "1.5.0"
+
+
+def test_an_hpcc_variant_with_too_many_errors_is_excluded():
+    with pytest.warns(ExcludedDataWarning) as caught:
+        t = readers.read(BROKEN / "hpcc_errors_fraction.txt")
+    assert any("hpcc_errors_fraction.txt:519: MPIRandomAccess has 5.00% of its table in error" in str(w.message)
+               for w in caught)
+    assert "MPIRandomAccess" not in set(t["component"]) and t.height == 5
+
+
 def test_linpack_trials_are_runs_in_flop_per_second():
     parsed = readers.read_file(FELTER / "linpack" / "native.log")
     t = parsed.table
@@ -124,6 +147,10 @@ def test_results_csv_transcription_of_the_network_spreadsheets():
                                   r"second', found '0.01267x061'"),
     ("gups_found_without_rate.txt", "gups", r"gups_found_without_rate.txt:18: expected a '\[GUP/s\]' rate before "
                                             r"the verification line"),
+    ("hpcc_no_randomaccess.txt", "gups", r"hpcc_no_randomaccess.txt:404: expected '<name>RandomAccess_GUPs=<value>' "
+                                         r"lines in HPCC's summary section, found none \(RandomAccess was not run\)"),
+    ("hpcc_nan_gups.txt", "gups", r"hpcc_nan_gups.txt:527: expected a finite number \(a number after "
+                                  r"'SingleRandomAccess_GUPs='\), found 'nan'"),
     ("linpack_bad_gflops.txt", "linpack", r"linpack_bad_gflops.txt:28: expected GFlops \(the fifth column\), "
                                           r"found '29O.9670'"),
     ("linpack_short_row.txt", "linpack", r"linpack_short_row.txt:30: expected a trial line 'Size LDA Align. "

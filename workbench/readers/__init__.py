@@ -246,11 +246,12 @@ from . import capture  # noqa: E402,F401
 from . import table  # noqa: E402,F401  (Parquet magic: the workbench's own tables)
 from . import everest  # noqa: E402,F401
 from . import xen_rrd  # noqa: E402,F401
+# gups before stream: an HPCC output file holds STREAM's table too
+from . import gups  # noqa: E402,F401  ('Billion(10^9) Updates', HPCC's banner or a RandomAccess section)
 from . import stream  # noqa: E402,F401
 from . import pdh_csv  # noqa: E402,F401  (its quoted '(PDH-CSV' header cell)
 from . import sysbench  # noqa: E402,F401  (a 'sysbench <version>' banner line)
 from . import lmbench  # noqa: E402,F401  ('[lmbench' header or '"stride=' first)
-from . import gups  # noqa: E402,F401  ('Billion(10^9) Updates' or an HPCC RandomAccess section)
 from . import linpack  # noqa: E402,F401  ('Intel(R) Optimized LINPACK Benchmark')
 from . import fio  # noqa: E402,F401  ('"fio version"' or a '(groupid=N, jobs=N): err=' job line)
 # isort: on
