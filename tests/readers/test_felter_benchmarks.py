@@ -1,15 +1,16 @@
-"""RandomAccess (gups), Intel LINPACK, fio (JSON and text) and results CSV: the Felter et al.
-2014 logs bundled in data/felter2014 and fio's own output read to concrete values; every
-broken file with its message pinned."""
+"""RandomAccess (gups, HPCC), Intel LINPACK, fio (JSON and text), Intel MLC and results CSV:
+the Felter et al. 2014 logs bundled in data/felter2014, fio's own output, real HPCC and MLC
+files read to concrete values; every broken file with its message pinned."""
 from __future__ import annotations
 
+import math
 import warnings
 
 import polars as pl
 import pytest
 
 from workbench import readers, schema
-from workbench.errors import ExcludedDataWarning, ParseError, SchemaError
+from workbench.errors import ExcludedDataWarning, NativeMetricWarning, ParseError, SchemaError
 
 from ..conftest import DATA, FIXTURES
 
@@ -128,6 +129,29 @@ def test_a_fio_job_with_an_error_is_excluded():
     assert "seq-read-1" not in set(t["component"]) and "seq-read-2" in set(t["component"])
 
 
+def test_mlc_default_run_of_a_two_socket_node():
+    with pytest.warns(NativeMetricWarning, match=r"mlc:idle_latency"):
+        parsed = readers.read_file(BENCH / "mlc-3.10_kuleuven_icelake.txt")
+    t = parsed.table
+    assert readers.detect(BENCH / "mlc-3.10_kuleuven_icelake.txt").name == "mlc"
+    assert parsed.metadata["version"] == "v3.10"
+
+    def at(metric, component):
+        return t.filter((pl.col("metric") == metric) & (pl.col("component") == component))["value"].item()
+    # idle latency, node 0's CPUs to node 0's memory: "0  89.2  142.7"
+    assert at("mem_latency", "memory") == pytest.approx(89.2e-9)
+    assert at("mlc:idle_latency", "node0->node1") == pytest.approx(142.7e-9)
+    # "ALL Reads : 351762.1" MB/s, MB = 10^6 bytes as MLC states
+    assert at("mem_read_bw", "memory") == pytest.approx(351762.1e6)
+    assert at("mlc:peak_injection_bw", "3:1 reads-writes") == pytest.approx(313084.7e6)
+    assert at("mlc:bandwidth_matrix", "node1->node0") == pytest.approx(55692.3e6)
+    assert at("mlc:loaded_latency", "delay 20000") == pytest.approx(91.23e-9)
+    assert at("mlc:loaded_bw", "delay 0") == pytest.approx(351871.6e6)
+    assert at("mlc:c2c_latency", "local L2->L2 HITM") == pytest.approx(64.2e-9)
+    assert at("mlc:c2c_latency", "remote HITM writer-homed node1->node0") == pytest.approx(127.2e-9)
+    assert math.isnan(at("mlc:c2c_latency", "remote HITM reader-homed node0->node0"))  # printed "-"
+
+
 def test_results_csv_transcription_of_the_network_spreadsheets():
     t = readers.read(FELTER / "network" / "network.csv")
     assert readers.detect(FELTER / "network" / "network.csv").name == "results-csv"
@@ -162,6 +186,12 @@ def test_results_csv_transcription_of_the_network_spreadsheets():
     ("fio_bad_bandwidth.txt", "fio", r"fio_bad_bandwidth.txt:20: expected a bandwidth such as 291231KB/s or "
                                      r"72.0MiB/s, found 750994KB/h"),
     ("fio_no_results.txt", "fio", r"fio_no_results.txt:17: expected fio job results"),
+    ("mlc_no_banner.txt", "mlc", r"mlc_no_banner.txt:1: expected the banner 'Intel\(R\) Memory Latency Checker - "
+                                 r"v<version>', found \*\*\* Unable to modify prefetchers"),
+    ("mlc_short_row.txt", "mlc", r"mlc_short_row.txt:7: expected 2 values \(one per node: 0 1\), found 1: 0"),
+    ("mlc_bad_latency.txt", "mlc", r"mlc_bad_latency.txt:35: expected a latency in ns \(second column\), "
+                                   r"found '264.O4'"),
+    ("mlc_banner_only.txt", "mlc", r"mlc_banner_only.txt:3: expected MLC results .*found none"),
     ("results_unknown_column.csv", "results-csv", r"results_unknown_column.csv:1: expected columns of the "
                                                   r"measurement table .* found a column 'remark'"),
     ("results_no_unit.csv", "results-csv", r"results_no_unit.csv:1: expected the columns metric, component, "

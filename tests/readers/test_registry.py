@@ -40,6 +40,7 @@ FILES = [
     (DATA / "felter2014" / "linpack" / "docker.log", "linpack", ("cores", "16")),
     (FIXTURES / "benchmarks" / "fio-3.33_json_here.json", "fio", ("fio_version", "fio-3.33")),
     (DATA / "felter2014" / "network" / "network.csv", "results-csv", None),
+    (FIXTURES / "benchmarks" / "mlc-3.10_kuleuven_icelake.txt", "mlc", ("version", "v3.10")),
 ]
 
 

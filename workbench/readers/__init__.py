@@ -254,6 +254,7 @@ from . import sysbench  # noqa: E402,F401  (a 'sysbench <version>' banner line)
 from . import lmbench  # noqa: E402,F401  ('[lmbench' header or '"stride=' first)
 from . import linpack  # noqa: E402,F401  ('Intel(R) Optimized LINPACK Benchmark')
 from . import fio  # noqa: E402,F401  ('"fio version"' or a '(groupid=N, jobs=N): err=' job line)
+from . import mlc  # noqa: E402,F401  ('Intel(R) Memory Latency Checker')
 # isort: on
 
 __all__ = ["Format", "ParseError", "Parsed", "detect", "formats", "read", "read_file", "reader_options",
