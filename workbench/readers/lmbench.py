@@ -14,7 +14,8 @@ the shared sample is PerfKitBenchmarker's Azure run):
   removals/s), ``Socket bandwidth using localhost`` (size, ``<n> MB/sec``).
 
 A file that is only ``lat_mem_rd`` output (``"stride=<n>`` blocks, as it prints to
-stderr) is read alike. Units (lmbench's ``bench.h``/``lib_timing.c``): bandwidth "MB"
+stderr) is read alike; stand-alone ``bw_mem`` output (untitled ``<size> <MB/s>`` lines)
+with the option ``curve`` naming it. Units (lmbench's ``bench.h``/``lib_timing.c``): bandwidth "MB"
 is 10^6 bytes (sizes print as ``0.000512`` for 512 bytes), KB is 1024 bytes (``bw_file``),
 ``lat_mem_rd`` sizes are MiB (``0.00049`` for 512 bytes) and latencies ns.
 
@@ -63,7 +64,7 @@ _VOCABULARY = {"Memory read bandwidth": "mem_read_bw", "Memory write bandwidth":
 _LEVEL = re.compile(r"^\s*(L[123])\s*=\s*([0-9.]+)\s*([KMG]?)i?B?\s*$", re.I)
 
 
-def parse(data: bytes, *, source: str, caches: str | None = None) -> Parsed:
+def parse(data: bytes, *, source: str, caches: str | None = None, curve: str | None = None) -> Parsed:
     """Parse an lmbench3 results file or ``lat_mem_rd`` output.
 
     Parameters
@@ -71,6 +72,11 @@ def parse(data: bytes, *, source: str, caches: str | None = None) -> Parsed:
     caches : str, optional
         The machine's cache sizes, ``"L1=32K,L2=1M,L3=32M"``, to place the memory curves
         at L1..L3 and memory (see the module docstring).
+    curve : str, optional
+        The title of ``<size> <value>`` lines that come without one: a stand-alone
+        ``bw_mem`` prints ``<size in MB> <MB/s>`` lines only, so ``curve="Memory read
+        bandwidth"`` reads ``bw_mem ... rd`` output (``"Memory write bandwidth"`` for ``wr``),
+        as lmbench's own script titles them in its results file.
     """
     levels = _caches(caches, source)
     text = data.decode("utf-8", errors="replace")
@@ -82,6 +88,9 @@ def parse(data: bytes, *, source: str, caches: str | None = None) -> Parsed:
     title: str | None = None
     not_read = 0
     seen = False
+    if curve is not None:
+        title, seen = str(curve), True
+        curves[title] = []
 
     def add(metric: str, component: str, value: float, unit: str) -> None:
         rows.append(dict(metric=metric, component=component, value=value, unit=unit, aggregate="single",
