@@ -79,8 +79,10 @@ def test_standalone_bw_mem_output_with_the_curve_option():
     path = BENCH / "bw_mem_rd_pkb_azure.txt"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NativeMetricWarning)
-        t = readers.read(path, format="lmbench",  # untitled numbers: no sniffer can know them
-                         options={"curve": "Memory read bandwidth", "caches": "L1=32K,L2=256K,L3=50M"})
+        with pytest.warns(AssumptionWarning, match=r"the largest working set \(8M\) is below 4x the last-level "
+                                                   r"cache \(50M\): no memory value"):
+            t = readers.read(path, format="lmbench",  # untitled numbers: no sniffer can know them
+                             options={"curve": "Memory read bandwidth", "caches": "L1=32K,L2=256K,L3=50M"})
     assert at(t, "lmbench:Memory read bandwidth", "8M") == pytest.approx(15689.91e6)
     assert at(t, "mem_read_bw", "L1") == pytest.approx(17156.50e6)
     with pytest.raises(ParseError, match=r"bw_mem_rd_pkb_azure.txt:1: expected an lmbench3 results header"):
