@@ -51,6 +51,12 @@ def test_crlf_file_reads_the_same():
     assert value(t, "mem_transfer_bw") == pytest.approx(3803.18 * schema.MIB)
 
 
+def test_utf16_with_bom_as_powershell_saves_it_reads_the_same():
+    assert readers.detect(BENCH / "sysbench-1.0.20_threads_here_utf16.txt").name == "sysbench"
+    t = read("sysbench-1.0.20_threads_here_utf16.txt").table
+    assert value(t, "ops_rate", "events") == pytest.approx(7487 / 2.0002)
+
+
 def test_container_study_cpu_fileio_memory_mutex_threads_sections():
     t = read("sysbench_cpu_fileio_native.txt").table
     assert value(t, "ops_rate", "cpu") == 23.12  # "events per second:    23.12"

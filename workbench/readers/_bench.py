@@ -1,6 +1,8 @@
-"""What the benchmark-output readers (sysbench, lmbench, gups, linpack, fio) share:
-numbers read with the line they came from, and the one warning for names outside
-the vocabulary (DESIGN.md §3: kept as ``<source>:<name>``, and a warning names them)."""
+"""What the benchmark-output readers (sysbench, lmbench, gups, linpack, fio, mlc) share:
+their text decoded as it was saved (a Windows console or PowerShell redirect writes
+UTF-16 with a byte-order mark, editors add a UTF-8 one), numbers read with the line they
+came from, and the one warning for names outside the vocabulary (DESIGN.md §3: kept as
+``<source>:<name>``, and a warning names them)."""
 from __future__ import annotations
 
 import math
@@ -9,6 +11,26 @@ from typing import Iterable, Mapping
 
 from .. import schema
 from ..errors import NativeMetricWarning, ParseError
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def text(data: bytes) -> str:
+    """`data` as text: by its byte-order mark (UTF-8, UTF-16 LE/BE), else UTF-8. Bytes that
+    do not decode become U+FFFD: a number they break is then refused where it is read."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom):].decode(encoding, errors="replace")
+    return data.decode("utf-8", errors="replace")
+
+
+def head_bytes(head: bytes) -> bytes:
+    """A file's first bytes as UTF-8 without a byte-order mark, for the sniffers (a UTF-16
+    head cut mid-character loses that character only)."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return head[len(bom):].decode(encoding, errors="ignore").encode("utf-8")
+    return head
 
 
 def number(text: str, source: str, line: int | str, what: str) -> float:

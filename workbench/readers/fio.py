@@ -30,8 +30,9 @@ import warnings
 from .. import schema
 from ..errors import ExcludedDataWarning, ParseError
 from . import Parsed
+from ._bench import head_bytes, warn_native
 from ._bench import number as _num
-from ._bench import warn_native
+from ._bench import text as _decode
 
 NAME = "fio"
 _JOB = re.compile(r"^(\S.*?): \(groupid=(\d+), jobs=(\d+)\): err=\s*(-?\d+)")
@@ -52,12 +53,12 @@ _UNITS = ("bytes/s", "1/s", "seconds")
 
 def parse(data: bytes, *, source: str) -> Parsed:
     """Parse fio's JSON or text output (see the module docstring)."""
-    text = data.decode("utf-8", errors="replace")
+    text = _decode(data)
     start = text.find("{")
     if start >= 0 and '"fio version"' in text[start:start + 400]:
         rows, metadata = _json(text[start:], source, text[:start].count("\n") + 1)
     else:
-        rows, metadata = _text(text, source)
+        rows, metadata = _text_output(text, source)
     warn_native(rows, source)
     return Parsed(schema.from_rows(rows), metadata)
 
@@ -113,7 +114,7 @@ def _json(text: str, source: str, line: int) -> tuple[list[dict], dict[str, str]
     return rows, metadata
 
 
-def _text(text: str, source: str) -> tuple[list[dict], dict[str, str]]:
+def _text_output(text: str, source: str) -> tuple[list[dict], dict[str, str]]:
     lines = text.splitlines()
     rows: list[dict] = []
     metadata: dict[str, str] = {}
@@ -160,6 +161,7 @@ def _text(text: str, source: str) -> tuple[list[dict], dict[str, str]]:
 
 
 def _sniff(head: bytes) -> bool:
+    head = head_bytes(head)
     return (b'"fio version"' in head
             or re.search(rb"^\S.*: \(groupid=\d+, jobs=\d+\): err=", head, re.M) is not None
             or re.search(rb"^\S.*: \(g=\d+\): rw=\w+, bs=", head, re.M) is not None)

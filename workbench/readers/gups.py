@@ -38,7 +38,9 @@ import warnings
 from .. import schema
 from ..errors import ExcludedDataWarning, ParseError
 from . import Parsed
+from ._bench import head_bytes
 from ._bench import number as _num
+from ._bench import text as _text
 
 NAME = "gups"
 _RATE = re.compile(r"^(\S+) Billion\(10\^9\) Updates\s+per second \[GUP/s\]$")
@@ -62,7 +64,7 @@ _META = {
 
 def parse(data: bytes, *, source: str) -> Parsed:
     """Parse RandomAccess output into ``random_access_rate`` rows (see the module docstring)."""
-    text = data.decode("utf-8", errors="replace")
+    text = _text(data)
     lines = text.splitlines()
     summary = next((i for i, ln in enumerate(lines) if _SUMMARY.match(ln.strip())), None)
     if summary is not None:
@@ -137,6 +139,7 @@ def _hpcc(lines: list[str], summary: int, source: str) -> Parsed:
 
 
 def _sniff(head: bytes) -> bool:
+    head = head_bytes(head)
     return (b"Billion(10^9) Updates" in head or b"RandomAccess section." in head
             or b"DARPA/DOE HPC Challenge Benchmark" in head)
 

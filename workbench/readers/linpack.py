@@ -35,7 +35,9 @@ import warnings
 from .. import schema
 from ..errors import ExcludedDataWarning, ParseError
 from . import Parsed
+from ._bench import head_bytes
 from ._bench import number as _num
+from ._bench import text as _text
 
 NAME = "linpack"
 _TABLE = re.compile(r"^Size\s+LDA\s+Align\.\s+Time\(s\)\s+GFlops\s+Residual\s+Residual\(norm\)\s+Check$")
@@ -51,7 +53,7 @@ _META = {
 
 def parse(data: bytes, *, source: str) -> Parsed:
     """Parse Intel LINPACK output into ``flops`` rows (see the module docstring)."""
-    text = data.decode("utf-8", errors="replace")
+    text = _text(data)
     lines = text.splitlines()
     metadata: dict[str, str] = {}
     rows: list[dict] = []
@@ -104,6 +106,7 @@ def parse(data: bytes, *, source: str) -> Parsed:
 
 
 def _sniff(head: bytes) -> bool:
+    head = head_bytes(head)
     return b"Intel(R) Optimized LINPACK Benchmark" in head or b"Timing linear equation system solver" in head
 
 

@@ -46,8 +46,9 @@ import warnings
 from .. import schema
 from ..errors import AssumptionWarning, ParseError
 from . import Parsed
+from ._bench import head_bytes, warn_native
 from ._bench import number as _num
-from ._bench import warn_native
+from ._bench import text as _text
 
 NAME = "lmbench"
 _HEADER = re.compile(r"^\[([A-Za-z_ ]+?):\s*(.*)\]$")
@@ -79,7 +80,7 @@ def parse(data: bytes, *, source: str, caches: str | None = None, curve: str | N
         as lmbench's own script titles them in its results file.
     """
     levels = _caches(caches, source)
-    text = data.decode("utf-8", errors="replace")
+    text = _text(data)
     lines = text.splitlines()
     metadata: dict[str, str] = {}
     host: str | None = None
@@ -256,6 +257,7 @@ def _at_levels(points: list[tuple[int, float]], levels: dict[str, int], metric: 
 
 
 def _sniff(head: bytes) -> bool:
+    head = head_bytes(head)
     start = head.lstrip()
     return start.startswith(b"[lmbench") or start.startswith(b'"stride=')
 

@@ -41,8 +41,9 @@ import re
 from .. import schema
 from ..errors import ParseError
 from . import Parsed
+from ._bench import head_bytes, warn_native
 from ._bench import number as _num
-from ._bench import warn_native
+from ._bench import text as _text
 
 NAME = "mlc"
 _BANNER = re.compile(r"^Intel\(R\) Memory Latency Checker - (v\S+)")
@@ -63,7 +64,7 @@ _C2C_TITLE = re.compile(r"^Remote Socket (\S+) (HITM?) latency \(data address ho
 
 def parse(data: bytes, *, source: str) -> Parsed:
     """Parse MLC output (see the module docstring)."""
-    text = data.decode("utf-8", errors="replace")
+    text = _text(data)
     lines = text.splitlines()
     metadata: dict[str, str] = {}
     rows: list[dict] = []
@@ -149,6 +150,7 @@ def parse(data: bytes, *, source: str) -> Parsed:
 
 
 def _sniff(head: bytes) -> bool:
+    head = head_bytes(head)
     return b"Intel(R) Memory Latency Checker" in head
 
 

@@ -57,8 +57,9 @@ from dataclasses import dataclass, field
 from .. import schema
 from ..errors import ParseError
 from . import Parsed
+from ._bench import head_bytes, warn_native
 from ._bench import number as _num
-from ._bench import warn_native
+from ._bench import text as _text
 
 NAME = "sysbench"
 _MIB = float(schema.MIB)
@@ -129,7 +130,7 @@ def parse(data: bytes, *, source: str, test: str | None = None) -> Parsed:
         The test to assume where the output does not say (sysbench 1.x ``threads``
         and ``mutex`` print nothing that names them).
     """
-    text = data.decode("utf-8", errors="replace")
+    text = _text(data)
     lines = text.splitlines()
     runs: list[_Run] = []
     hint = test
@@ -260,6 +261,7 @@ def _latency(milliseconds: float) -> float:
 
 
 def _sniff(head: bytes) -> bool:
+    head = head_bytes(head)
     return _BANNER_ANYWHERE.search(head) is not None
 
 
