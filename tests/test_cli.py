@@ -81,7 +81,12 @@ def test_report_failure_exits_nonzero(tmp_path, capsys):
 def test_console_script_runs_as_a_program(tmp_path):
     """The installed entry point, as a user runs it."""
     proc = subprocess.run([sys.executable, "-m", "workbench", "formats"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout.startswith("thesis")
+    assert proc.returncode == 0 and proc.stdout.splitlines()[0].split() == ["format", "suffixes", "reads"]
+    lines = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[1:]}
+    from workbench import readers
+
+    assert list(lines) == list(readers.formats())  # every format, in detection order
+    assert lines["pdh-csv"][:2] == [".csv", ".blg.csv"] and lines["sysbench"][:3] == [".txt", ".log", ".res"]
     proc = subprocess.run([sys.executable, "-m", "workbench", "ingest", str(FIXTURES / "manifests" / "no_id.toml"),
                            "-o", str(tmp_path / "o.parquet")], capture_output=True, text=True)
     assert proc.returncode == 2

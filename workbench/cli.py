@@ -432,8 +432,11 @@ def _audit(args: argparse.Namespace) -> int:
 def _formats(args: argparse.Namespace) -> int:
     from . import readers
 
-    for name, fmt in readers.formats().items():
-        print(f"{name:<22} {fmt.description}")
+    rows = [(name, " ".join(fmt.suffixes) or "-", fmt.description) for name, fmt in readers.formats().items()]
+    width = max(len(r[1]) for r in rows)
+    print(f"{'format':<22} {'suffixes':<{width}} reads")
+    for name, suffixes, description in rows:
+        print(f"{name:<22} {suffixes:<{width}} {description}")
     return 0
 
 
