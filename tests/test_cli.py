@@ -154,12 +154,14 @@ def test_help_imports_no_heavy_library():
     """`workbench --help` stays fast because it loads neither polars, numpy nor scipy (the
     time itself is measured in bench/cli_startup.py, not asserted)."""
     code = ("import sys, contextlib, io\nfrom workbench import cli\n"
-            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-            "    cli.main(['--help'])\n"
-            "    cli.main(['compare', '--help'])\n"
-            "print(sorted(m for m in ('polars', 'numpy', 'scipy', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+            "for argv in sys.argv[1:]:\n"
+            "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "        cli.main(argv.split())\n"
+            "    print(argv, sorted(m for m in ('polars', 'numpy', 'scipy', 'pandas') if m in sys.modules))")
+    _, commands = _commands()
+    argvs = ["--help", "--version", *(f"{name} --help" for name in commands)]
+    out = subprocess.run([sys.executable, "-c", code, *argvs], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [f"{argv} []" for argv in argvs]
 
 
 @pytest.mark.parametrize("output, message", [

@@ -54,23 +54,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _Registry:
-    """``choices`` read from a library registry when argparse first needs them (a value
-    given, or help), so that the choices follow the registry and ``workbench --help``
-    does not import the statistics stack."""
+    """An option's ``type`` that accepts the names of a library registry, read when a
+    value is given: the choices follow the registry, and ``--help`` (which argparse
+    formats by iterating any ``choices``) imports no statistics stack."""
 
     def __init__(self, module: str, name: str) -> None:
         self.module, self.name = module, name
+        self.__name__ = name  # argparse names a type in its messages
 
     def _names(self) -> list[str]:
         import importlib
 
         return list(getattr(importlib.import_module(f".{self.module}", __package__), self.name))
 
-    def __contains__(self, value: object) -> bool:
-        return value in self._names()
-
-    def __iter__(self):
-        return iter(self._names())
+    def __call__(self, value: str) -> str:
+        names = self._names()
+        if value not in names:
+            raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from "
+                                             f"{', '.join(repr(n) for n in names)})")
+        return value
 
 
 class Progress:
@@ -186,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=float, help="seconds between polls (default: --interval)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--polls", type=int, help="stop after this many polls")
-    p.add_argument("--cf", choices=_Registry("xen_fetch", "CF_CHOICES"), metavar="CF",
+    p.add_argument("--cf", type=_Registry("xen_fetch", "CF_CHOICES"), metavar="CF",
                    help="consolidation function to ask for: AVERAGE (default, as XenCenter), MIN, MAX, LAST or all")
     p.add_argument("--format", choices=("xml", "json"), default="xml", help="rrd_updates form (default xml)")
     p.add_argument("--ca-file", type=Path, help="CA bundle or the host's certificate to verify TLS against")
@@ -255,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="of every interval (default 0.95)")
     p.add_argument("--alpha", type=float, default=0.05,
                    help="family-wise error rate of the tests, Holm over all comparisons (default 0.05)")
-    p.add_argument("--test", default="welch_hsu", choices=_Registry("stats", "TESTS"), metavar="TEST",
+    p.add_argument("--test", default="welch_hsu", type=_Registry("stats", "TESTS"), metavar="TEST",
                    help="two-sample test: welch_hsu (default), welch, mannwhitneyu, brunnermunzel, or one added "
                         "with workbench.stats.register_test")
     p.add_argument("--format", default="text", choices=["text", "text-verbose", "csv", "json"],
