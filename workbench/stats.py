@@ -664,17 +664,17 @@ class ComparisonSet:
         return pl.DataFrame(rows, strict=False)
 
     def to_markdown(self) -> str:
-        """The verdicts as a Markdown list; labels from input files are HTML-escaped
-        (Markdown passes raw HTML through)."""
-        import html
+        """The verdicts as a Markdown list; labels from input files are escaped for
+        Markdown (:func:`workbench.markup.md`: no raw HTML, link, image or math)."""
+        from .markup import md
 
-        lines = [f"- **{html.escape(_cell_label(c.cell))}**: {html.escape(c.verdict)}" for c in self.comparisons]
+        lines = [f"- **{md(_cell_label(c.cell))}**: {md(c.verdict)}" for c in self.comparisons]
         if not self.comparisons:
-            lines.append(f"*No cell has both {html.escape(self.baseline)} and another condition.*")
+            lines.append(f"*No cell has both {md(self.baseline)} and another condition.*")
         missing = self._not_compared_lines()
         if missing:
             lines.append(f"\n**Not compared** ({len(missing)}):\n")
-            lines += [f"- **{html.escape(label)}**: {html.escape(reason)}" for label, reason in missing]
+            lines += [f"- **{md(label)}**: {md(reason)}" for label, reason in missing]
         return "\n".join(lines)
 
 
