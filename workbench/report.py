@@ -495,7 +495,8 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
                 error = _describe(exc)
 
             kernel_stderr.seek(0)
-            stderr = kernel_stderr.readall().decode("utf-8", "replace").strip()
+            stderr = "\n".join(line for line in kernel_stderr.readall().decode("utf-8", "replace").splitlines()
+                               if line.strip() not in _SHUTDOWN_NOISE).strip()
             if tmp_ipynb.exists():
                 try:
                     nb = nbformat.read(tmp_ipynb, as_version=4)
@@ -520,6 +521,15 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
             stale.unlink(missing_ok=True)
     return ReportResult(entry=entry, status="ok" if error is None else "failed",
                         ipynb=ipynb, html=html_path, seconds=seconds, error=error, stderr=stderr)
+
+
+#: What every kernel may log at the end of a run, not a problem of the report:
+#: jupyter_client interrupts each kernel before it asks it to shut down
+#: (``KernelManager._async_shutdown_kernel``), and ipykernel logs the interrupt
+#: when it lands between two messages.
+_SHUTDOWN_NOISE = frozenset({"[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.",
+                             "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel",
+                             "KeyboardInterrupt caught in kernel"})
 
 
 def _kernel_engine_kwargs(stderr_fd: int) -> dict:
