@@ -46,7 +46,7 @@ def fig65_cpu_per_core(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
     # The thesis numbers cores from 1 ("Núcleo N° 1"); components from cpu0.
     data["core"] = "core " + (data["component"].str.removeprefix("cpu").astype(int) + 1).astype(str)
     sns.barplot(data=data, y="stage", x="value", hue="core", order=order, orient="h", ax=ax,
-                palette=list(OKABE_ITO[:2]))
+                palette=list(OKABE_ITO[:2]), saturation=1)
     _legend_outside(ax)
     ax.set_xlim(0, 100)
     ax.axvline(50, color="grey", lw=0.8, ls="--")
@@ -97,7 +97,7 @@ def fig69_71_cache_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
     order = [f"{c} {label.lower()}" for c in CACHE_MEMORY.levels[:3] for _, label in CACHE_MEMORY.columns]
     rel = rel.with_columns(pl.col("stage", "what").map_elements(mpl, return_dtype=pl.String))
     sns.barplot(data=rel.to_pandas(), y="what", x="change", hue="stage", order=[mpl(o) for o in order], orient="h",
-                hue_order=[mpl(s) for s in stages[1:]], ax=ax, palette=list(OKABE_ITO[:2]))
+                hue_order=[mpl(s) for s in stages[1:]], ax=ax, palette=list(OKABE_ITO[:2]), saturation=1)
     _legend_outside(ax)
     ax.axvline(0, color="black", lw=0.8)
     ax.set_xlabel(mpl(f"change vs '{stages[0]}' (%)"))
