@@ -155,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="the reports' configuration (default notebooks/reports.toml)")
     p.add_argument("-o", "--output-dir", type=Path, help="where the reports go (default reports/)")
     p.add_argument("--only", action="append", metavar="NAME", help="render only this report (repeatable)")
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help="longest a notebook cell may run before the report fails (default 600 s)")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("audit", help="check the thesis tables for internal consistency")
@@ -404,10 +406,12 @@ def _report(args: argparse.Namespace) -> int:
         if args.config or args.only:
             raise WorkbenchError("SOURCE renders one comparison report: --config and --only are for the default set")
         Progress(args, "report", every=0.0)(f"rendering the comparison report of {args.source}")
-        results = [report.render_source(args.source, out_dir, baseline=args.baseline)]
+        results = [report.render_source(args.source, out_dir, baseline=args.baseline,
+                                        timeout=args.timeout or report.DEFAULT_CELL_TIMEOUT)]
     else:
         results = report.render_reports(config, out_dir, only=args.only,
-                                        progress=not args.quiet and sys.stderr.isatty())
+                                        progress=not args.quiet and sys.stderr.isatty(),
+                                        timeout=args.timeout or report.DEFAULT_CELL_TIMEOUT)
     for r in results:
         mark = "ok    " if r.ok else "FAILED"
         print(f"{mark} {r.entry.name:<20} {r.seconds:6.1f}s  {r.html or r.ipynb or ''}")
@@ -415,6 +419,8 @@ def _report(args: argparse.Namespace) -> int:
             print(f"       {r.headline}")
         if not r.ok:
             print(f"       {r.error}", file=sys.stderr)
+        if r.stderr and args.verbose:
+            print(f"       the kernel wrote: {r.stderr}", file=sys.stderr)
     print(f"index: {Path(out_dir) / report.INDEX_NAME}")
     return 0 if all(r.ok for r in results) else 1
 

@@ -32,9 +32,9 @@ def headline(text: str) -> None:
     """Show the report's one-line result, and record it for the reports' index."""
     from IPython.display import Markdown, display
 
-    from .stats import markdown_text
+    from .markup import md
 
-    display(Markdown(f"**Result:** {markdown_text(text)}"), metadata={HEADLINE_KEY: text})
+    display(Markdown(f"**Result:** {md(text)}"), metadata={HEADLINE_KEY: text})
 
 
 def _one_line(message, category, filename, lineno, line=None) -> str:

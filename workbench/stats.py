@@ -69,7 +69,6 @@ frozen dataclasses composed of small parts (:class:`Estimate`, :class:`TestResul
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -774,8 +773,10 @@ class ComparisonSet:
     def to_markdown(self) -> str:
         """The table (a Markdown table per condition, with its geometric mean), the rule
         once, every verdict in words under it, then the cells not compared. Labels from
-        input files are escaped for Markdown and HTML (:func:`markdown_text`)."""
-        esc = markdown_text
+        input files are escaped for Markdown (:func:`workbench.markup.md`: no raw HTML,
+        link, image or math)."""
+        from .markup import md as esc
+
         lines: list[str] = []
         frame = self.table()
         geomeans = self.geomeans()
@@ -800,18 +801,6 @@ class ComparisonSet:
             lines.append(f"\n**Not compared** ({len(missing)}):\n")
             lines += [f"- **{esc(label)}**: {esc(reason)}" for label, reason in missing]
         return "\n".join(lines)
-
-
-def markdown_text(text: str) -> str:
-    """`text` (from an input file) as literal text in Markdown that is rendered to HTML:
-    HTML-escaped (Markdown passes raw HTML through), then every Markdown metacharacter
-    backslash-escaped, so ``[x](javascript:...)`` or ``![p](http://...)`` stay text."""
-    import html
-
-    return _MARKDOWN_META.sub(r"\\\g<0>", html.escape(text, quote=True))
-
-
-_MARKDOWN_META = re.compile(r"[\\`*_{}\[\]()#+\-!|~$]")
 
 
 TABLE_COLUMNS = ("condition", "cell", "unit", "baseline", "treatment", "change", "interval", "p", "n", "note")
