@@ -247,6 +247,7 @@ from . import everest  # noqa: E402,F401
 from . import xen_rrd  # noqa: E402,F401
 from . import stream  # noqa: E402,F401
 from . import pdh_csv  # noqa: E402,F401  (its quoted '(PDH-CSV' header cell)
+from . import sysstat  # noqa: E402,F401  ("# hostname;interval;timestamp;", {"sysstat":, <sysstat>)
 # isort: on
 
 __all__ = ["Format", "ParseError", "Parsed", "detect", "formats", "read", "read_file", "reader_options",
