@@ -82,6 +82,9 @@ def test_console_script_runs_as_a_program(tmp_path):
     """The installed entry point, as a user runs it."""
     proc = subprocess.run([sys.executable, "-m", "workbench", "formats"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("thesis")
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()}
+    assert lines["sysstat"].endswith("(XML) exports: CPU, memory, swap, disk, network, load [.csv, .json, .xml]")
+    assert lines["dstat"].endswith("dstat --output CSV (0.7.x): CPU, memory, swap, paging, disk, network, load [.csv]")
     proc = subprocess.run([sys.executable, "-m", "workbench", "ingest", str(FIXTURES / "manifests" / "no_id.toml"),
                            "-o", str(tmp_path / "o.parquet")], capture_output=True, text=True)
     assert proc.returncode == 2

@@ -35,7 +35,8 @@ def test_every_metric_has_a_canonical_unit_from_the_design():
     assert schema.METRICS["load_avg"].unit == "1"
     assert schema.METRICS["bench_score"].unit == "score"
     assert schema.METRICS["cpu_ready"].unit == "percent"  # VMware %RDY (issue 14)
-    assert len(schema.METRICS) == 26
+    assert schema.METRICS["swap_in"].unit == "bytes/s"  # dstat paging (issue 14)
+    assert len(schema.METRICS) == 28
 
 
 @pytest.mark.parametrize("change, column, message", [
@@ -83,7 +84,7 @@ _DIRECTIONS = {
                          "stream_add_bw", "stream_triad_bw", "bench_score"},
     "lower-is-better": {"mem_latency"},
     "usage": {"cpu_util", "cpu_steal", "cpu_ready", "cpu_iowait", "mem_used", "mem_util", "load_avg", "net_rx", "net_tx",
-              "disk_read", "disk_write", "swap_used", "proc_cpu_util", "proc_rss"},
+              "disk_read", "disk_write", "swap_used", "swap_in", "swap_out", "proc_cpu_util", "proc_rss"},
     "neutral": {"mem_total", "mem_free", "swap_total"},
 }
 

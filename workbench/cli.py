@@ -318,7 +318,8 @@ def _formats(args: argparse.Namespace) -> int:
     from . import readers
 
     for name, fmt in readers.formats().items():
-        print(f"{name:<22} {fmt.description}")
+        suffixes = f" [{', '.join(fmt.suffixes)}]" if fmt.suffixes else ""
+        print(f"{name:<22} {fmt.description}{suffixes}")
     return 0
 
 

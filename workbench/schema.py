@@ -190,6 +190,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("swap_used", "bytes", "total", "swap space in use", _NONNEG, _USE, "last", "swap used"),
     Metric("swap_total", "bytes", "total", "swap space configured", _NONNEG, aggregate="last",
            label="swap total"),
+    # Swapping traffic (dstat's "paging" in/out: /proc/vmstat pswpin/pswpout x page size).
+    Metric("swap_in", "bytes/s", "total", "read back from swap", _NONNEG, _USE, "mean", "swap in"),
+    Metric("swap_out", "bytes/s", "total", "written out to swap", _NONNEG, _USE, "mean", "swap out"),
     Metric("proc_cpu_util", "percent", r".+", "CPU of one process, share of all cores (component name[pid])",
            _PCT, _USE, "mean", "process CPU"),
     Metric("proc_rss", "bytes", r".+", "resident memory of one process (component name[pid])", _NONNEG, _USE,

@@ -248,6 +248,7 @@ from . import xen_rrd  # noqa: E402,F401
 from . import stream  # noqa: E402,F401
 from . import pdh_csv  # noqa: E402,F401  (its quoted '(PDH-CSV' header cell)
 from . import sysstat  # noqa: E402,F401  ("# hostname;interval;timestamp;", {"sysstat":, <sysstat>)
+from . import dstat  # noqa: E402,F401  (its first line "Dstat <version> CSV output")
 # isort: on
 
 __all__ = ["Format", "ParseError", "Parsed", "detect", "formats", "read", "read_file", "reader_options",

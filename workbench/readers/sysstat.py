@@ -243,7 +243,8 @@ def _simple_block(raw: pl.DataFrame, block: bytes, header: list[str], groups, so
     short = raw[f"c{len(header) - 1}"].is_null()
     if short.any():
         row = int(short.arg_max())
-        raise ParseError(source, int(raw["line"][row]), f"{len(header)} fields, as in the header", "fewer fields")
+        found = sum(value is not None for value in raw.drop("line").row(row))
+        raise ParseError(source, int(raw["line"][row]), f"{len(header)} fields, as in the header", f"{found} fields")
     base = ["c0", "c1", "c2", "line"]
     parts = []
     column = 3
@@ -343,7 +344,9 @@ def _parse_json(data: bytes, source: str) -> tuple[pl.DataFrame, dict]:
     hosts = doc.get("sysstat", {}).get("hosts") if isinstance(doc, dict) and isinstance(doc.get("sysstat"), dict) \
         else None
     if not isinstance(hosts, list) or not hosts:
-        found = list(doc)[:3] if isinstance(doc, dict) else type(doc).__name__
+        inner = doc.get("sysstat") if isinstance(doc, dict) else None
+        found = (f"keys {list(inner)[:4]}" if isinstance(inner, dict) else
+                 f"keys {list(doc)[:4]}" if isinstance(doc, dict) else type(doc).__name__)
         raise ParseError(source, "sysstat.hosts", "a list of hosts under {\"sysstat\": {\"hosts\": [...]}}",
                          str(found))
     return _tree(hosts, source, "sysstat.hosts")
