@@ -51,6 +51,7 @@ import io
 import json
 import re
 import warnings
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 from lxml import etree
@@ -119,21 +120,23 @@ def parse(data: bytes, *, source: str, timezone: str | None = None) -> Parsed:
         IANA name of the zone of a file exported with ``sadf -t`` (local times).
     """
     body = data.removeprefix(b"\xef\xbb\xbf").lstrip()
+    zone = _zone(timezone, source)
     if body.startswith(b"{"):
         long, meta = _parse_json(data, source)
-        form = "sadf -j"
+        pieces, form = _pieces(long, source, zone), "sadf -j"
     elif body.startswith(b"<"):
         long, meta = _parse_xml(data, source)
-        form = "sadf -x"
+        pieces, form = _pieces(long, source, zone), "sadf -x"
     elif body.startswith(b"# hostname;"):
-        long, meta = _parse_csv(data, source)
+        pieces, meta = _parse_csv(data, source, zone)
         form = "sadf -d"
     else:
         raise ParseError(source, 1, "a sadf export: '# hostname;interval;timestamp;...' (sadf -d), "
                          "'{\"sysstat\": ...' (sadf -j) or '<sysstat>' (sadf -x)", body[:40].decode("latin-1"))
-    meta = {"format": form, **meta}
-    table = _to_table(long, source, timezone, meta)
-    return Parsed(table, meta)
+    table = _emit(pieces, source)
+    hosts = table["host"].unique(maintain_order=True).to_list() if table.height < 100_000 else \
+        sorted({h for piece in pieces for h in piece["host"].unique().to_list()})
+    return Parsed(table, {"format": form, **meta, "hosts": ", ".join(hosts)})
 
 
 # ------------------------------------------------------------------ sadf -d / -dh
@@ -163,7 +166,7 @@ def _groups(header: list[str]):
     return [tuple(g) for g in groups if g[0] is not None or g[1]]
 
 
-def _parse_csv(data: bytes, source: str) -> tuple[pl.DataFrame, dict]:
+def _parse_csv(data: bytes, source: str, zone) -> tuple[list[pl.DataFrame], dict]:
     text_start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     starts = []
     pos = data.find(b"# hostname;", text_start)
@@ -171,7 +174,8 @@ def _parse_csv(data: bytes, source: str) -> tuple[pl.DataFrame, dict]:
         if pos == text_start or data[pos - 1:pos] == b"\n":
             starts.append(pos)
         pos = data.find(b"# hostname;", pos + 1)
-    frames, restarts, comments = [], [], []
+    pieces: list[pl.DataFrame] = []
+    restarts, comments = [], []
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else len(data)
         eol = data.find(b"\n", start, end)
@@ -187,17 +191,15 @@ def _parse_csv(data: bytes, source: str) -> tuple[pl.DataFrame, dict]:
             block, restarts_here, comments_here = _records(block)
             restarts += restarts_here
             comments += comments_here
-        if not block.strip():
+        if not block or block.isspace():
             continue
-        frames.append(_block(block, header, groups, source, header_line + 1))
+        pieces += _block(block, header, groups, source, header_line + 1, zone)
     meta: dict[str, str] = {}
     if restarts:
         meta["restarts"] = ", ".join(restarts)
     if comments:
         meta["comments"] = " | ".join(comments)
-    if not frames:
-        return _empty_long(), meta
-    return pl.concat(frames, how="vertical"), meta
+    return pieces, meta
 
 
 def _records(block: bytes) -> tuple[bytes, list[str], list[str]]:
@@ -220,33 +222,57 @@ def _records(block: bytes) -> tuple[bytes, list[str], list[str]]:
     return b"\n".join(kept), restarts, comments
 
 
-def _block(block: bytes, header: list[str], groups, source: str, first_line: int) -> pl.DataFrame:
-    """One header's lines as long rows (host, interval, stamp, instance, field, text, line)."""
+def _block(block: bytes, header: list[str], groups, source: str, first_line: int, zone) -> list[pl.DataFrame]:
+    """One header's lines as pieces (see :func:`_emit`)."""
     simple = all(not repeat and not star for _, _, repeat, star in groups)
     if simple:
-        try:
-            raw = pl.read_csv(io.BytesIO(block), separator=";", has_header=False, infer_schema=False,
-                              quote_char=None, new_columns=[f"c{i}" for i in range(len(header))])
-        except pl.exceptions.PolarsError:
-            raw = None
-        if raw is not None and raw.width == len(header):
-            return _simple_block(raw, block, header, groups, source, first_line)
-    return _line_block(block, header, groups, source, first_line)
+        # First with the values typed (polars parses the numbers while reading: the fast
+        # path for large files); on any trouble again as text, which names what is wrong.
+        for schema_ in (_block_schema(header, groups), None):
+            try:
+                raw = pl.read_csv(io.BytesIO(block), separator=";", has_header=False, quote_char=None,
+                                  schema=schema_, infer_schema=False,
+                                  new_columns=None if schema_ else [f"c{i}" for i in range(len(header))])
+            except pl.exceptions.PolarsError:
+                continue
+            if raw.width != len(header):
+                break
+            try:
+                return _simple_block(raw, header, groups, source, first_line, zone)
+            except ParseError:
+                if schema_ is None:
+                    raise
+    return _pieces(_line_block(block, header, groups, source, first_line), source, zone)
 
 
-def _simple_block(raw: pl.DataFrame, block: bytes, header: list[str], groups, source: str,
-                  first_line: int) -> pl.DataFrame:
+def _block_schema(header: list[str], groups) -> pl.Schema:
+    types = [pl.String, pl.Float64, pl.String]
+    for key, fields, _, _ in groups:
+        types += [pl.String] if key is not None else []
+        types += [pl.String if f in _TEXT_FIELDS or key in _INVENTORY_KEYS else pl.Float64 for f in fields]
+    return pl.Schema({f"c{i}": t for i, t in enumerate(types)})
+
+
+def _simple_block(raw: pl.DataFrame, header: list[str], groups, source: str, first_line: int,
+                  zone) -> list[pl.DataFrame]:
+    """A block whose lines all have the header's fields (every sadf -d block but the
+    interrupts'), read column-wise: numbers, times and components on the wide frame."""
     # polars keeps an empty line as a row of nulls (restart records are blanked, see
     # _records): the row index is the line's offset in the block.
-    raw = raw.with_columns(pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64).alias("line")) \
-        .filter(pl.col("c0").is_not_null() & (pl.col("c0") != "\r"))
+    raw = raw.with_columns(pl.int_range(first_line, first_line + raw.height, dtype=pl.Int64).alias("line"))
+    if raw["c0"].null_count() or raw["c0"].str.starts_with("\r").any():  # empty lines
+        raw = raw.filter(pl.col("c0").is_not_null() & (pl.col("c0") != "\r"))
     short = raw[f"c{len(header) - 1}"].is_null()
     if short.any():
         row = int(short.arg_max())
         found = sum(value is not None for value in raw.drop("line").row(row))
         raise ParseError(source, int(raw["line"][row]), f"{len(header)} fields, as in the header", f"{found} fields")
-    base = ["c0", "c1", "c2", "line"]
-    parts = []
+    last = f"c{len(header) - 1}"
+    if raw[last].dtype == pl.String and raw[last].str.ends_with("\r").any():  # CRLF line ends
+        raw = raw.with_columns(pl.col(last).str.strip_suffix("\r"))
+    base = pl.DataFrame({"host": raw["c0"], "interval": _intervals(raw["c1"], raw["line"], source),
+                         "time": _times(raw["c2"], raw["line"], source, zone)})
+    pieces = []
     column = 3
     for key, fields, _, _ in groups:
         key_col = None
@@ -255,31 +281,25 @@ def _simple_block(raw: pl.DataFrame, block: bytes, header: list[str], groups, so
             column += 1
         cols = [f"c{column + j}" for j in range(len(fields))]
         column += len(fields)
-        cols = [c for c, f in zip(cols, fields) if f not in _TEXT_FIELDS]
-        if not cols or key in _INVENTORY_KEYS:
+        named = [(c, f) for c, f in zip(cols, fields) if f not in _TEXT_FIELDS]
+        if not named or key in _INVENTORY_KEYS:
             continue
-        names = dict(zip(cols, fields))
-        part = raw.select(*base, pl.col(key_col).alias("instance") if key_col else pl.lit(None, pl.String)
-                          .alias("instance"), *cols)
-        part = (part.unpivot(index=[*base, "instance"], variable_name="field", value_name="text")
-                .with_columns(pl.col("field").replace_strict(names, return_dtype=pl.String),
-                              key=pl.lit(key, dtype=pl.String)))
-        parts.append(part)
-    if not parts:
-        return _empty_long()
-    long = pl.concat(parts, how="vertical")
-    return long.rename({"c0": "host", "c1": "interval", "c2": "stamp"}).select(_LONG_COLUMNS)
+        instance = raw[key_col] if key_col else pl.repeat(None, raw.height, dtype=pl.String, eager=True)
+        component = pl.select(_component(pl.lit(key, dtype=pl.String), instance.alias("instance"))).to_series()
+        values = {f: _numbers(raw[c], raw["line"], f, source) for c, f in named}
+        pieces.append(base.with_columns(component=component, **values))
+    return pieces
 
 
-_LONG_COLUMNS = ["host", "interval", "stamp", "key", "instance", "field", "text", "line"]
+_LONG_COLUMNS = ["host", "interval", "stamp", "group", "key", "instance", "field", "text", "line"]
 
 
 def _line_block(block: bytes, header: list[str], groups, source: str, first_line: int) -> pl.DataFrame:
     """The general path (``sadf -dh`` with repeated groups, ``CPU*``): line by line."""
     rows: dict[str, list] = {c: [] for c in _LONG_COLUMNS}
 
-    def add(host, interval, stamp, key, instance, field, text, number):
-        for c, v in zip(_LONG_COLUMNS, (host, interval, stamp, key, instance, field, text, number)):
+    def add(group, host, interval, stamp, key, instance, field, text, number):
+        for c, v in zip(_LONG_COLUMNS, (host, interval, stamp, str(group), key, instance, field, text, number)):
             rows[c].append(v)
 
     for offset, line in enumerate(block.decode("utf-8", "replace").split("\n")):
@@ -292,7 +312,7 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
             raise ParseError(source, number, "hostname;interval;timestamp;values", line[:60])
         host, interval, stamp = tokens[:3]
         pos = 3
-        for key, fields, repeat, star in groups:
+        for g, (key, fields, repeat, star) in enumerate(groups):
             seen: set[str] = set()
             while True:
                 instance = None
@@ -305,7 +325,7 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
                 if star:  # one value for all CPUs, then one per CPU (unnamed)
                     k = 0
                     while pos < len(tokens) and "." in tokens[pos]:
-                        add(host, interval, stamp, key, f"{instance}:{'all' if k == 0 else f'#{k}'}", "intr/s",
+                        add(g, host, interval, stamp, key, f"{instance}:{'all' if k == 0 else f'#{k}'}", "intr/s",
                             tokens[pos], number)
                         pos += 1
                         k += 1
@@ -315,7 +335,7 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
                                          f"{len(tokens) - pos}")
                     for field in fields:
                         if key not in _INVENTORY_KEYS and field not in _TEXT_FIELDS:
-                            add(host, interval, stamp, key, instance, field, tokens[pos], number)
+                            add(g, host, interval, stamp, key, instance, field, tokens[pos], number)
                         pos += 1
                 if not repeat or pos >= len(tokens):
                     break
@@ -326,10 +346,6 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
             raise ParseError(source, number, f"{pos} fields, as the header's groups describe",
                              f"{len(tokens)} fields")
     return pl.DataFrame(rows, schema={c: (pl.Int64 if c == "line" else pl.String) for c in _LONG_COLUMNS})
-
-
-def _empty_long() -> pl.DataFrame:
-    return pl.DataFrame(schema={c: (pl.Int64 if c == "line" else pl.String) for c in _LONG_COLUMNS})
 
 
 # ------------------------------------------------------------------ sadf -j / -x
@@ -436,8 +452,8 @@ def _tree(hosts: list, source: str, where: str) -> tuple[pl.DataFrame, dict]:
             for activity, node in items.items():
                 if activity in ("timestamp", "date", "time", "utc", "tz", "interval", "_line"):
                     continue
-                for key, instance, field, value in _walk(activity, node, None, None):
-                    for c, v in zip(_LONG_COLUMNS, (name, interval, stamp, key, instance, field, value, line)):
+                for group, key, instance, field, value in _walk(activity, node, None, None):
+                    for c, v in zip(_LONG_COLUMNS, (name, interval, stamp, group, key, instance, field, value, line)):
                         rows[c].append(v)
     if restarts:
         meta["restarts"] = ", ".join(restarts)
@@ -456,7 +472,7 @@ def _listed(node, tag: str) -> list[dict]:
 
 
 def _walk(activity: str, node, key: str | None, instance: str | None):
-    """(sadf -d instance key, instance, sadf -d field name, value text) of an activity's tree."""
+    """(activity, sadf -d instance key, instance, sadf -d field name, value text) of an activity's tree."""
     if isinstance(node, list):
         for item in node:
             yield from _walk(activity, item, key, instance)
@@ -465,7 +481,7 @@ def _walk(activity: str, node, key: str | None, instance: str | None):
         return
     if activity in ("interrupts", "int-global", "irq") and "intr" in node:
         for inst, field, value in _interrupts(node):
-            yield "INTR", inst, field, value
+            yield activity, "INTR", inst, field, value
         return
     name = next((k for k in _TREE_KEYS if isinstance(node.get(k), (str, int)) and not isinstance(node[k], bool)),
                 None)
@@ -481,7 +497,7 @@ def _walk(activity: str, node, key: str | None, instance: str | None):
         elif isinstance(value, bool) or value is None:
             continue
         elif isinstance(value, (int, float)) or _is_number(value):
-            yield key, instance, _field_name(activity, field), str(value)
+            yield activity, key, instance, _field_name(activity, field), str(value)
 
 
 def _interrupts(node: dict):
@@ -539,111 +555,154 @@ def _native_unit(field: str) -> str:
     return "1"
 
 
-def _to_table(long: pl.DataFrame, source: str, timezone: str | None, meta: dict) -> pl.DataFrame:
+def _zone(name: str | None, source: str) -> str | None:
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise WorkbenchError(f"{source}: unknown timezone {name!r}; expected an IANA name such as 'Europe/Madrid'") \
+            from None
+    return name
+
+
+def _numbers(text: pl.Series, lines: pl.Series, field: str, source: str) -> pl.Series:
+    values = text if text.dtype == pl.Float64 else text.cast(pl.Float64, strict=False)
+    bad = values.is_null() | values.is_infinite()
+    if bad.any():
+        row = int(bad.arg_max())
+        raise ParseError(source, int(lines[row]), f"a finite number for {field}", repr(text[row]))
+    return values
+
+
+def _intervals(text: pl.Series, lines: pl.Series, source: str) -> pl.Series:
+    seconds = text if text.dtype == pl.Float64 else text.cast(pl.Float64, strict=False)
+    bad = seconds.is_null() | (seconds <= 0)
+    if bad.any():
+        row = int(bad.arg_max())
+        raise ParseError(source, int(lines[row]), "an interval in seconds > 0", repr(text[row]))
+    return seconds
+
+
+def _times(text: pl.Series, lines: pl.Series, source: str, zone: str | None) -> pl.Series:
+    """UTC times of sadf's stamps: "YYYY-MM-DD HH:MM:SS UTC"; local ones (sadf -t, -T: no
+    zone or an abbreviation such as "CET", which does not say the offset) in `zone`;
+    epoch seconds (sadf -U)."""
+    if text.str.ends_with(" UTC").all():  # the usual case, on every line of a large file
+        parsed = text.str.to_datetime(_TIME + " UTC", strict=False, time_unit="us")
+        if not parsed.is_null().any():
+            return parsed.dt.replace_time_zone("UTC")
+    abbreviation = text.str.extract(r" ([A-Za-z][A-Za-z0-9+:-]*)$")
+    utc = abbreviation.is_in(["UTC", "GMT"]).fill_null(False)
+    epoch = text.str.contains(r"^\d+$")
+    local = ~utc & ~epoch
+    if local.any() and zone is None:
+        row = int(local.arg_max())
+        raise ParseError(source, int(lines[row]), "times in UTC ('... UTC', as sadf writes them without -t), "
+                         "or the option timezone='Area/City' for local times (sadf -t/-T)", repr(text[row]))
+    parsed = text.str.replace(r" [A-Za-z][A-Za-z0-9+:-]*$", "").str.to_datetime(_TIME, strict=False, time_unit="us")
+    if epoch.any():
+        seconds = pl.from_epoch(text.cast(pl.Int64, strict=False), time_unit="s").cast(pl.Datetime("us"))
+        parsed = pl.select(pl.when(epoch).then(seconds).otherwise(parsed)).to_series()
+    bad = parsed.is_null()
+    if bad.any():
+        row = int(bad.arg_max())
+        raise ParseError(source, int(lines[row]), "a time stamp YYYY-MM-DD HH:MM:SS [UTC]", repr(text[row]))
+    out = parsed.dt.replace_time_zone("UTC")
+    if local.any():
+        try:
+            converted = parsed.dt.replace_time_zone(zone, ambiguous="raise", non_existent="raise") \
+                .dt.convert_time_zone("UTC")
+        except pl.exceptions.ComputeError as exc:
+            raise ParseError(source, None, f"local times that exist once in {zone}",
+                             str(exc).splitlines()[0]) from None
+        out = pl.select(pl.when(local).then(converted).otherwise(out)).to_series()
+    return out.alias("time")
+
+
+def _component(key: pl.Expr, instance: pl.Expr) -> pl.Expr:
+    """A CPU number -1/all is the total, a CPU N is cpuN; other instances as named; none: total."""
+    cpu = key == "CPU"
+    return (pl.when(instance.is_null()).then(pl.lit("total"))
+            .when(cpu & instance.is_in(["-1", "all"])).then(pl.lit("total"))
+            .when(cpu & instance.str.contains(r"^\d+$")).then(pl.lit("cpu") + instance)
+            .otherwise(instance)).alias("component")
+
+
+def _pieces(long: pl.DataFrame, source: str, zone: str | None) -> list[pl.DataFrame]:
+    """Long rows (JSON, XML, sadf -dh) as pieces: one wide frame per activity."""
     if long.is_empty():
-        return schema.empty()
-    # Values: numbers; anything else names its line.
-    long = long.with_columns(value=pl.col("text").str.strip_chars().cast(pl.Float64, strict=False))
+        return []
+    stamps = long.select("stamp", "line").unique("stamp", keep="first", maintain_order=True)
+    times = pl.DataFrame({"stamp": stamps["stamp"], "time": _times(stamps["stamp"], stamps["line"], source, zone)})
+    long = long.with_columns(value=long["text"].cast(pl.Float64, strict=False))
     bad = long.filter(pl.col("value").is_null() | pl.col("value").is_infinite())
     if bad.height:
         row = bad.row(0, named=True)
         raise ParseError(source, row["line"], f"a finite number for {row['field']}", repr(row["text"]))
-    # Time stamps: "YYYY-MM-DD HH:MM:SS UTC"; local ones (sadf -t, -T: no zone or a zone
-    # abbreviation such as "CET", which does not say the offset) with `timezone`; epoch
-    # seconds (sadf -U).
-    stamps = long.select("stamp", "line").unique("stamp", keep="first", maintain_order=True)
-    text = stamps["stamp"].str.strip_chars()
-    zone = text.str.extract(r" ([A-Za-z][A-Za-z0-9+:-]*)$")
-    utc_marked = zone.is_in(["UTC", "GMT"]).fill_null(False)
-    epoch = text.str.contains(r"^\d+$")
-    local = ~utc_marked & ~epoch
-    if local.any() and timezone is None:
-        row = int(local.arg_max())
-        raise ParseError(source, stamps["line"][row], "times in UTC ('... UTC', as sadf writes them without -t), "
-                         "or the option timezone='Area/City' for local times (sadf -t/-T)", repr(stamps["stamp"][row]))
-    parsed = text.str.replace(r" [A-Za-z][A-Za-z0-9+:-]*$", "").str.to_datetime(_TIME, strict=False, time_unit="us")
-    if epoch.any():
-        parsed = pl.select(pl.when(epoch).then(pl.from_epoch(text.cast(pl.Int64, strict=False), time_unit="s")
-                                               .cast(pl.Datetime("us"))).otherwise(parsed)).to_series()
-    bad_time = parsed.is_null()
-    if bad_time.any():
-        row = int(bad_time.arg_max())
-        raise ParseError(source, stamps["line"][row], "a time stamp YYYY-MM-DD HH:MM:SS [UTC]",
-                         repr(stamps["stamp"][row]))
-    utc = parsed.dt.replace_time_zone("UTC")
-    if local.any():
-        try:
-            converted = parsed.dt.replace_time_zone(timezone, ambiguous="raise", non_existent="raise") \
-                .dt.convert_time_zone("UTC")
-        except pl.exceptions.ComputeError as exc:
-            if "time zone" in str(exc).lower() and "unknown" in str(exc).lower() or "unable to parse" in str(exc):
-                raise WorkbenchError(f"{source}: unknown timezone {timezone!r}; expected an IANA name such as "
-                                     "'Europe/Madrid'") from None
-            raise ParseError(source, None, f"local times that exist once in {timezone}",
-                             str(exc).splitlines()[0]) from None
-        utc = pl.select(pl.when(local).then(converted).otherwise(utc)).to_series()
-    times = pl.DataFrame({"stamp": stamps["stamp"], "time": utc})
-    interval = long["interval"].cast(pl.Float64, strict=False)
-    bad_interval = interval.is_null() | (interval <= 0)
-    if bad_interval.any():
-        row = int(bad_interval.arg_max())
-        raise ParseError(source, long["line"][row], "an interval in seconds > 0", repr(long["interval"][row]))
-    long = long.with_columns(interval=interval).join(times, on="stamp", how="left", maintain_order="left")
+    long = long.with_columns(interval=_intervals(long["interval"], long["line"], source),
+                             component=_component(pl.col("key"), pl.col("instance")))
+    long = long.join(times, on="stamp", how="left", maintain_order="left")
+    index = ["host", "time", "interval", "component"]
+    pieces = []
+    for (_,), part in long.group_by(["group"], maintain_order=True):
+        duplicated = part.select(*index, "field").is_duplicated()
+        if duplicated.any():
+            row = part.row(int(duplicated.arg_max()), named=True)
+            raise ParseError(source, row["line"], f"{row['field']} once per sample and {row['component']}",
+                             "it twice")
+        fields = part["field"].unique(maintain_order=True).to_list()
+        pieces.append(part.pivot(on="field", index=index, values="value").select(*index, *fields))
+    return pieces
 
-    # Components: a CPU number -1/all is the total; a CPU N is cpuN; other instances as named.
-    cpu_key = pl.col("key") == "CPU"
-    component = (pl.when(pl.col("instance").is_null()).then(pl.lit("total"))
-                 .when(cpu_key & pl.col("instance").is_in(["-1", "all"])).then(pl.lit("total"))
-                 .when(cpu_key & pl.col("instance").str.contains(r"^\d+$")).then(pl.lit("cpu") + pl.col("instance"))
-                 .otherwise(pl.col("instance")))
-    long = long.with_columns(component=component)
-    base = long.select("host", "time", "interval", "component", "field", "value")
 
-    # Derived: busy CPU and swap size.
-    derived = []
-    cpu = base.filter(pl.col("field").is_in(_CPU_FIELDS))
-    if cpu.height:
-        busy = (cpu.group_by("host", "time", "interval", "component", maintain_order=True)
-                .agg(has_idle=(pl.col("field") == "%idle").any(), spent=pl.col("value").sum())
-                .filter("has_idle")
-                .select("host", "time", "interval", "component", field=pl.lit("=cpu_util"),
-                        value=(100.0 - pl.col("spent")).clip(0.0, 100.0)))
-        derived.append(busy)
-    swap = base.filter(pl.col("field").is_in(["kbswpfree", "kbswpused"]))
-    if swap.height:
-        derived.append(swap.group_by("host", "time", "interval", "component", maintain_order=True)
-                       .agg(n=pl.len(), value=pl.col("value").sum()).filter(pl.col("n") == 2)
-                       .select("host", "time", "interval", "component", field=pl.lit("=swap_total"),
-                               value=pl.col("value") * _KIB))
-    if derived:
-        base = pl.concat([base, *derived], how="vertical")
-
-    # Each field once: its metric, factor, unit and aggregate, joined.
-    fields = base["field"].unique(maintain_order=True).to_list()
-    specs = {f: _spec(f) for f in fields}
-    native = {specs[f][0]: specs[f][2] for f in fields if specs[f][0].startswith(PREFIX)}
+def _emit(pieces: list[pl.DataFrame], source: str) -> pl.DataFrame:
+    """The measurement table from pieces: wide frames with host, time, interval, component
+    and one column per sadf -d field. Each field becomes rows of its metric (the factor,
+    unit and aggregate written once per field); derived values come from the wide frame."""
+    index = ("host", "time", "interval", "component")
+    frames = []
+    native: dict[str, str] = {}
+    for piece in pieces:
+        fields = [c for c in piece.columns if c not in index]
+        derived = {}
+        if "%idle" in fields:  # busy = 100 - idle - iowait - steal (the capture's rule)
+            spent = sum((pl.col(f).fill_null(0.0) for f in _CPU_FIELDS[1:] if f in fields), pl.col("%idle"))
+            derived["=cpu_util"] = (100.0 - spent).clip(0.0, 100.0)
+        if "kbswpfree" in fields and "kbswpused" in fields:
+            derived["=swap_total"] = pl.col("kbswpfree") + pl.col("kbswpused")
+        if derived:
+            piece = piece.with_columns(**derived)
+        for field in [*fields, *derived]:
+            metric, factor, unit, aggregate = _spec(field)
+            if metric.startswith(PREFIX):
+                native.setdefault(metric, unit)
+            value = pl.col(field) * factor if factor != 1.0 else pl.col(field)
+            if piece[field].null_count():  # a field missing from some samples (JSON, XML): no value
+                value = value.fill_null(float("nan"))
+            frames.append(piece.select(
+                "host", "time", "component", value.alias("value"),
+                interval=pl.col("interval") if aggregate == "mean" else pl.lit(None, dtype=pl.Float64),
+                metric=pl.lit(metric), unit=pl.lit(unit), aggregate=pl.lit(aggregate)))
+    if not frames:
+        return schema.empty()
     if native:
         shown = ", ".join(f"{m} ({u})" for m, u in list(native.items())[:6])
         warnings.warn(f"{source}: {len(native)} field(s) outside the metric vocabulary kept as native metrics: "
                       f"{shown}{', ...' if len(native) > 6 else ''}", NativeMetricWarning, stacklevel=4)
-    labels = pl.DataFrame({"field": fields, "metric": [specs[f][0] for f in fields],
-                           "_factor": [specs[f][1] for f in fields], "unit": [specs[f][2] for f in fields],
-                           "aggregate": [specs[f][3] for f in fields]})
-    table = base.join(labels, on="field", how="left", maintain_order="left")
+    table = pl.concat(frames, how="vertical", rechunk=False)
     nulls = {c: pl.lit(None, dtype=schema.SCHEMA[c]) for c in ("experiment", "condition", "hypervisor", "guest",
-                                                                "stage", "run", "scope")}
-    table = table.with_columns(
-        **nulls, value=pl.col("value") * pl.col("_factor"), source=pl.lit(NAME), source_file=pl.lit(source),
-        interval=pl.when(pl.col("aggregate") == "mean").then(pl.col("interval")))
-    meta["hosts"] = ", ".join(table["host"].unique(maintain_order=True).to_list())
-    return table.select(list(schema.COLUMNS)).cast(schema.SCHEMA)
+                                                                "scope", "stage", "run")}
+    return table.with_columns(**nulls, source=pl.lit(NAME), source_file=pl.lit(source)) \
+        .select(list(schema.COLUMNS)).cast(schema.SCHEMA)
 
 
 def _spec(field: str) -> tuple[str, float, str, str]:
     """(metric, factor, unit, aggregate) of a sadf -d field (or a derived ``=metric``)."""
-    if field.startswith("="):
+    if field.startswith("="):  # derived: cpu_util in percent, swap_total in kB
         metric = field[1:]
-        return metric, 1.0, schema.METRICS[metric].unit, schema.METRICS[metric].aggregate
+        return metric, _KIB if metric == "swap_total" else 1.0, schema.METRICS[metric].unit, \
+            schema.METRICS[metric].aggregate
     if field in VOCABULARY:
         metric, factor = VOCABULARY[field]
         return metric, factor, schema.METRICS[metric].unit, schema.METRICS[metric].aggregate
