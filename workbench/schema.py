@@ -369,7 +369,9 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
     # expression says whether a rule is broken; the first broken rule is then located.
     texts = ("experiment", "condition", "host", "metric", "component", "source", "source_file")
     broken = frame.select(
-        *[(pl.col(n).str.strip_chars() == "").any().alias(f"empty:{n}") for n in texts],
+        # On the distinct values: a long table repeats a few strings millions of times, and
+        # hashing them is several times cheaper than stripping each (checked on 11 M rows).
+        *[(pl.col(n).unique().str.strip_chars() == "").any().alias(f"empty:{n}") for n in texts],
         (~pl.col("scope").is_in(SCOPES)).any().alias("scope"),
         (~pl.col("aggregate").is_in(AGGREGATES)).any().alias("aggregate"),
         (pl.col("run") < 0).any().alias("run"),
