@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from workbench import readers, schema
-from workbench.errors import NativeMetricWarning, ParseError
+from workbench.errors import NativeMetricWarning, ParseError, WorkbenchError
 
 from ..conftest import FIXTURES
 
@@ -104,6 +104,11 @@ def test_local_times_need_the_zone_and_are_then_utc():
         readers.read(SYSSTAT / "expected.sadf-d-t-tz")
     t = read("expected.sadf-d-t-tz", timezone="Europe/Paris").table  # CEST in April: UTC+2
     assert t["time"].min() == T1
+    with pytest.warns(NativeMetricWarning, match="sysstat:runq-sz"):
+        json = readers.read(SYSSTAT / "broken" / "local_time.sadf-j", options={"timezone": "Europe/Madrid"})
+    assert json["time"].to_list() == [datetime(2024, 1, 1, 0, 0, 10, tzinfo=timezone.utc)] * 2
+    with pytest.raises(WorkbenchError, match=r"unknown timezone 'Mars/Olympus'; expected an IANA name"):
+        readers.read(SYSSTAT / "expected.sadf-d-t-tz", options={"timezone": "Mars/Olympus"})
 
 
 def test_detected_and_listed():
@@ -156,6 +161,11 @@ def test_files_made_here_by_sadc_read_alike_in_every_form(tmp_path):
     ("entities.sadf-x", r"entities\.sadf-x: line 2, <!DOCTYPE>: expected no DOCTYPE with entity declarations"),
     ("wrong_root.sadf-x", r"wrong_root\.sadf-x: line 2, <sysdata>: expected the root element <sysstat>, "
                           r"found <sysdata>"),
+    ("bad_value.sadf-j", r"bad_value\.sadf-j: sysstat\.hosts\[0\]\.statistics\[1\]: expected a finite number for "
+                         r"%steal, found 'n/a'"),
+    ("bad_value.sadf-x", r"bad_value\.sadf-x: line 6, <timestamp>: expected a finite number for %steal, found 'x'"),
+    ("local_time.sadf-j", r"local_time\.sadf-j: sysstat\.hosts\[0\]\.statistics\[0\]: expected times in UTC .*, "
+                          r"found '2024-01-01 01:00:10 CET'"),
 ])
 def test_broken_files_name_the_line_what_was_expected_and_found(name, message):
     with pytest.raises(ParseError, match=message):

@@ -291,7 +291,13 @@ def _simple_block(raw: pl.DataFrame, header: list[str], groups, source: str, fir
     return pieces
 
 
+# "line" says where a value was: the line number (CSV), "line N, <timestamp>" (XML) or
+# the JSON path of its sample.
 _LONG_COLUMNS = ["host", "interval", "stamp", "group", "key", "instance", "field", "text", "line"]
+
+
+def _where(line) -> int | str:
+    return int(line) if isinstance(line, int) or str(line).isdigit() else str(line)
 
 
 def _line_block(block: bytes, header: list[str], groups, source: str, first_line: int) -> pl.DataFrame:
@@ -299,7 +305,7 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
     rows: dict[str, list] = {c: [] for c in _LONG_COLUMNS}
 
     def add(group, host, interval, stamp, key, instance, field, text, number):
-        for c, v in zip(_LONG_COLUMNS, (host, interval, stamp, str(group), key, instance, field, text, number)):
+        for c, v in zip(_LONG_COLUMNS, (host, interval, stamp, str(group), key, instance, field, text, str(number))):
             rows[c].append(v)
 
     for offset, line in enumerate(block.decode("utf-8", "replace").split("\n")):
@@ -345,7 +351,7 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
         if pos != len(tokens):
             raise ParseError(source, number, f"{pos} fields, as the header's groups describe",
                              f"{len(tokens)} fields")
-    return pl.DataFrame(rows, schema={c: (pl.Int64 if c == "line" else pl.String) for c in _LONG_COLUMNS})
+    return pl.DataFrame(rows, schema={c: pl.String for c in _LONG_COLUMNS})
 
 
 # ------------------------------------------------------------------ sadf -j / -x
@@ -447,7 +453,7 @@ def _tree(hosts: list, source: str, where: str) -> tuple[pl.DataFrame, dict]:
                 host.get("timezone", "") if str(utc) == "0" else stamp_node.get("tz", ""))
             stamp = f"{stamp_node['date']} {stamp_node['time']}" + (f" {zone}" if zone else "")
             interval = str(stamp_node.get("interval", ""))
-            line = stamp_node.get("_line", i + 1)
+            line = f"line {stamp_node['_line']}, <timestamp>" if "_line" in stamp_node else here
             items = stamp_node if "_line" in stamp_node else sample  # XML nests activities in <timestamp>
             for activity, node in items.items():
                 if activity in ("timestamp", "date", "time", "utc", "tz", "interval", "_line"):
@@ -459,7 +465,7 @@ def _tree(hosts: list, source: str, where: str) -> tuple[pl.DataFrame, dict]:
         meta["restarts"] = ", ".join(restarts)
     if comments:
         meta["comments"] = " | ".join(comments)
-    frame = pl.DataFrame(rows, schema={c: (pl.Int64 if c == "line" else pl.String) for c in _LONG_COLUMNS})
+    frame = pl.DataFrame(rows, schema={c: pl.String for c in _LONG_COLUMNS})
     return frame, meta
 
 
@@ -494,9 +500,9 @@ def _walk(activity: str, node, key: str | None, instance: str | None):
             continue
         if isinstance(value, (dict, list)):
             yield from _walk(field, value, key, instance)
-        elif isinstance(value, bool) or value is None:
+        elif isinstance(value, bool) or value is None or field in _TEXT_FIELDS or field in _TREE_KEYS:
             continue
-        elif isinstance(value, (int, float)) or _is_number(value):
+        else:  # a number (JSON) or its text (XML); anything else is refused where values are checked
             yield activity, key, instance, _field_name(activity, field), str(value)
 
 
@@ -509,18 +515,6 @@ def _interrupts(node: dict):
     for name, value in node.items():  # JSON: {"intr": "sum", "all": ..., "CPU0": ...}
         if name != "intr":
             yield f"{intr}:{name.lower()}", "intr/s", str(value)
-
-
-def _is_number(value) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return True
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def _field_name(activity: str, name: str) -> str:
@@ -571,7 +565,7 @@ def _numbers(text: pl.Series, lines: pl.Series, field: str, source: str) -> pl.S
     bad = values.is_null() | values.is_infinite()
     if bad.any():
         row = int(bad.arg_max())
-        raise ParseError(source, int(lines[row]), f"a finite number for {field}", repr(text[row]))
+        raise ParseError(source, _where(lines[row]), f"a finite number for {field}", repr(text[row]))
     return values
 
 
@@ -580,7 +574,7 @@ def _intervals(text: pl.Series, lines: pl.Series, source: str) -> pl.Series:
     bad = seconds.is_null() | (seconds <= 0)
     if bad.any():
         row = int(bad.arg_max())
-        raise ParseError(source, int(lines[row]), "an interval in seconds > 0", repr(text[row]))
+        raise ParseError(source, _where(lines[row]), "an interval in seconds > 0", repr(text[row]))
     return seconds
 
 
@@ -598,7 +592,7 @@ def _times(text: pl.Series, lines: pl.Series, source: str, zone: str | None) -> 
     local = ~utc & ~epoch
     if local.any() and zone is None:
         row = int(local.arg_max())
-        raise ParseError(source, int(lines[row]), "times in UTC ('... UTC', as sadf writes them without -t), "
+        raise ParseError(source, _where(lines[row]), "times in UTC ('... UTC', as sadf writes them without -t), "
                          "or the option timezone='Area/City' for local times (sadf -t/-T)", repr(text[row]))
     parsed = text.str.replace(r" [A-Za-z][A-Za-z0-9+:-]*$", "").str.to_datetime(_TIME, strict=False, time_unit="us")
     if epoch.any():
@@ -607,7 +601,7 @@ def _times(text: pl.Series, lines: pl.Series, source: str, zone: str | None) -> 
     bad = parsed.is_null()
     if bad.any():
         row = int(bad.arg_max())
-        raise ParseError(source, int(lines[row]), "a time stamp YYYY-MM-DD HH:MM:SS [UTC]", repr(text[row]))
+        raise ParseError(source, _where(lines[row]), "a time stamp YYYY-MM-DD HH:MM:SS [UTC]", repr(text[row]))
     out = parsed.dt.replace_time_zone("UTC")
     if local.any():
         try:
@@ -639,7 +633,7 @@ def _pieces(long: pl.DataFrame, source: str, zone: str | None) -> list[pl.DataFr
     bad = long.filter(pl.col("value").is_null() | pl.col("value").is_infinite())
     if bad.height:
         row = bad.row(0, named=True)
-        raise ParseError(source, row["line"], f"a finite number for {row['field']}", repr(row["text"]))
+        raise ParseError(source, _where(row["line"]), f"a finite number for {row['field']}", repr(row["text"]))
     long = long.with_columns(interval=_intervals(long["interval"], long["line"], source),
                              component=_component(pl.col("key"), pl.col("instance")))
     long = long.join(times, on="stamp", how="left", maintain_order="left")
@@ -649,7 +643,7 @@ def _pieces(long: pl.DataFrame, source: str, zone: str | None) -> list[pl.DataFr
         duplicated = part.select(*index, "field").is_duplicated()
         if duplicated.any():
             row = part.row(int(duplicated.arg_max()), named=True)
-            raise ParseError(source, row["line"], f"{row['field']} once per sample and {row['component']}",
+            raise ParseError(source, _where(row["line"]), f"{row['field']} once per sample and {row['component']}",
                              "it twice")
         fields = part["field"].unique(maintain_order=True).to_list()
         pieces.append(part.pivot(on="field", index=index, values="value").select(*index, *fields))
