@@ -107,9 +107,9 @@ def parse(data: bytes, *, source: str, timezone: str | None = None) -> Parsed:
         for key, value in info.items():
             meta[f"{key}" if len(sessions) == 1 else f"session{n + 1}.{key}"] = value
     meta["sessions"] = str(len(sessions))
-    if sessions:
-        warnings.warn(f"{source}: the first row of each of {len(sessions)} session(s) left out: dstat's averages since boot, "
-                      "not a sample", ExcludedDataWarning, stacklevel=3)
+    if frames:
+        warnings.warn(f"{source}: the first row of each of {len(frames)} session(s) left out: dstat's averages since "
+                      "boot, not a sample", ExcludedDataWarning, stacklevel=3)
     for message in dict.fromkeys(assumed):
         warnings.warn(f"{source}: {message}", AssumptionWarning, stacklevel=3)
     if native:
