@@ -64,14 +64,14 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys, args, message):
 def test_audit_command(capsys):
     assert cli.main(["audit", "--thesis-dir", str(THESIS_DIR)]) == 0
     out = capsys.readouterr().out
-    assert out.strip().endswith("30 checks, 5 discrepancies")
+    assert out.strip().endswith("49 checks, 21 discrepancies")
     assert "found 2980 MB (difference -90 MB)" in out
 
 
 def test_report_failure_exits_nonzero(tmp_path, capsys):
     cfg = tmp_path / "reports.toml"
     cfg.write_text(f'[[report]]\nname = "fails"\nnotebook = "{(FIXTURES / "notebooks" / "fails.ipynb").as_posix()}"\n')
-    rc = cli.main(["report", "--config", str(cfg), "-o", str(tmp_path / "out"), "--no-progress"])
+    rc = cli.main(["report", "--config", str(cfg), "-o", str(tmp_path / "out"), "-q"])
     assert rc == 1
     captured = capsys.readouterr()
     assert "FAILED fails" in captured.out and "deliberate failure" in captured.err
@@ -113,3 +113,84 @@ def test_reingesting_a_stored_table_keeps_its_rows_sources_and_metadata(tmp_path
     assert storage.read_table(again).equals(storage.read_table(first))
     assert storage.read_metadata(again).get("sources", {}) == storage.read_metadata(first).get("sources", {})
 
+
+
+# --------------------------------------------------------------------------- conventions (issue 16)
+
+
+def _commands():
+    import argparse
+
+    parser = cli._parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, sub.choices
+
+
+def test_every_option_of_every_command_has_help_and_q_v():
+    import argparse
+
+    parser, commands = _commands()
+    assert len(commands) >= 9
+    for name, command in commands.items():
+        options = {s for a in command._actions for s in a.option_strings}
+        assert {"-q", "--quiet", "-v", "--verbose"} <= options, name
+        for action in command._actions:
+            assert action.help or isinstance(action, argparse._HelpAction), (name, action.dest)
+        assert "130  interrupted" in command.format_help(), name
+    assert "--no-progress" not in " ".join(parser.format_help() + c.format_help() for c in commands.values())
+
+
+def test_version(capsys):
+    from workbench import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"workbench {__version__}\n"
+
+
+def test_help_imports_no_heavy_library():
+    """`workbench --help` stays fast because it loads neither polars, numpy nor scipy (the
+    time itself is measured in bench/cli_startup.py, not asserted)."""
+    code = ("import sys, contextlib, io\nfrom workbench import cli\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    cli.main(['--help'])\n"
+            "    cli.main(['compare', '--help'])\n"
+            "print(sorted(m for m in ('polars', 'numpy', 'scipy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("output, message", [
+    ("-", "a Parquet table cannot go to standard output ('-'); give a file name"),
+    ("", "expected a file name, found an empty string"),
+])
+def test_parquet_output_is_never_stdout_or_empty(capsys, output, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["ingest", str(THESIS_DIR / "fig65_cpu_per_core.csv"), "-o", output])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_ingest_reads_standard_input(tmp_path):
+    out = tmp_path / "stdin.parquet"
+    data = (THESIS_DIR / "fig65_cpu_per_core.csv").read_bytes()
+    done = subprocess.run([sys.executable, "-m", "workbench", "ingest", "-", "--label", "condition=c", "-o", str(out),
+                           "-v"], input=data, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert b"workbench ingest: read -: 18 rows in" in done.stderr
+    t = storage.read_table(out)
+    assert t.height == 18 and set(t["source_file"]) == {"stdin"}
+    empty = subprocess.run([sys.executable, "-m", "workbench", "ingest", "-", "-o", str(out)], input="",
+                           capture_output=True, text=True)
+    assert empty.returncode == 2 and "standard input ('-') is empty" in empty.stderr
+
+
+def test_progress_is_plain_lines_in_a_pipe_and_nothing_with_quiet():
+    """Into a pipe, compare's progress is plain lines (no carriage returns); -q silences it."""
+    manifest = str(DATA / "experiments" / "felter2014.toml")
+    done = subprocess.run([sys.executable, "-m", "workbench", "compare", manifest, "--metric", "stream_copy_bw"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "\r" not in done.stderr
+    assert done.stderr.splitlines()[0] == f"compare: reading {manifest}"
+    quiet = subprocess.run([sys.executable, "-m", "workbench", "compare", manifest, "-q", "--metric",
+                            "stream_copy_bw"], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == done.stdout

@@ -4,6 +4,7 @@ import matplotlib
 matplotlib.use("agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
 from workbench import figures, thesis  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
@@ -31,12 +32,18 @@ def test_thesis_figures(thesis_table, func, number, unit, bars):
     assert len([p for p in ax.patches if p.get_width() or p.get_height()]) == bars
 
 
-def test_fig79_marks_bounds(thesis_table):
+def test_fig79_draws_bounds_as_bounds(thesis_table):
+    """The memory values are only bounds ("exceeded 50 %", "had not reached 40 %"): drawn as
+    a line with an arrow, not as bars; the approximate CPU values are hatched bars."""
     fig, ax = plt.subplots()
-    figures.fig79_cpu_memory(thesis_table, ax=ax, cells=thesis.load(THESIS_DIR, 79))
-    labels = sorted(t.get_text() for t in ax.texts)
+    figures.fig79_cpu_memory(thesis_table, ax=ax)
+    labels = sorted(t.get_text() for t in ax.texts if t.get_text())
     assert labels == ["< 40 %", "> 50 %", "≈ 25 %", "≈ 40 %"]
-    assert all(p.get_hatch() == "//" for p in ax.patches if p.get_height())
+    bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_height()]
+    assert sorted(p.get_height() for p in bars) == [25.0, 40.0]  # the CPU values only
+    assert all(p.get_hatch() == "//" for p in bars)
+    arrows = [t for t in ax.texts if not t.get_text() and t.arrow_patch is not None]
+    assert len(arrows) == 2
 
 
 def test_fig9_from_transcription():

@@ -32,7 +32,13 @@ def _compare(capsys, name: str, *extra: str) -> str:
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_verdict_text_is_unchanged(capsys, name):
-    assert _compare(capsys, name) == (GOLDEN / f"{name}.compare.txt").read_text(encoding="utf-8")
+    assert _compare(capsys, name, "--format", "text-verbose") == \
+        (GOLDEN / f"{name}.compare.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_verdict_table_text_is_unchanged(capsys, name):
+    assert _compare(capsys, name) == (GOLDEN / f"{name}.compare.table.txt").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

@@ -262,7 +262,7 @@ def test_a_busy_neighbour_flags_the_probe(capsys, tmp_path):
     # The demonstration as a test: two busy processes beside a quick probe.
     children = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:
-        rc = cli.main(["probe", "--quick", "--single-thread-only", "--no-progress", "--memory-size", "16M",
+        rc = cli.main(["probe", "--quick", "--single-thread-only", "-q", "--memory-size", "16M",
                        "-o", str(tmp_path / "busy.parquet")])
     finally:
         for child in children:

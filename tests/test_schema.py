@@ -36,7 +36,7 @@ def test_every_metric_has_a_canonical_unit_from_the_design():
     assert schema.METRICS["bench_score"].unit == "score"
     assert schema.METRICS["cpu_ready"].unit == "percent"  # VMware %RDY (issue 14)
     assert schema.METRICS["swap_in"].unit == "bytes/s"  # dstat paging (issue 14)
-    assert len(schema.METRICS) == 28
+    assert len(schema.METRICS) == 29
 
 
 @pytest.mark.parametrize("change, column, message", [
@@ -82,7 +82,7 @@ def test_display_units():
 _DIRECTIONS = {
     "higher-is-better": {"mem_read_bw", "mem_write_bw", "mem_copy_bw", "stream_copy_bw", "stream_scale_bw",
                          "stream_add_bw", "stream_triad_bw", "bench_score"},
-    "lower-is-better": {"mem_latency"},
+    "lower-is-better": {"mem_latency", "bench_time"},
     "usage": {"cpu_util", "cpu_steal", "cpu_ready", "cpu_iowait", "mem_used", "mem_util", "load_avg", "net_rx", "net_tx",
               "disk_read", "disk_write", "swap_used", "swap_in", "swap_out", "proc_cpu_util", "proc_rss"},
     "neutral": {"mem_total", "mem_free", "swap_total"},

@@ -245,12 +245,165 @@ def test_felter_kvm_slower_docker_not(felter):
 
 def test_thesis_is_insufficient_data_everywhere(thesis_table):
     res = stats.compare_all(thesis_table, baseline="virtualized")
-    assert len(res) == 4 and {c.status for c in res} == {stats.Status.INSUFFICIENT_DATA}
+    status = {c.metric: c.status for c in res}
+    assert status == {"mem_used": stats.Status.INSUFFICIENT_DATA, "cpu_util": stats.Status.INSUFFICIENT_DATA,
+                      "mem_util": stats.Status.BOUNDS_ONLY}
     assert all(c.test is None for c in res)
     cpu = [c for c in res if c.metric == "cpu_util"][0]
     assert "paravirtualized uses 37.5 % less than virtualized (means 25 vs 40 %)" in cpu.verdict
     md = res.to_markdown()
-    assert md.count("- **") == 4 and "insufficient data" in md
+    assert md.count("- **") == 5 and "insufficient data" in md and "**Not compared** (2)" in md
+
+
+def test_thesis_bounds_are_not_averaged_and_compared_as_bounds(thesis_table):
+    """§5.4: virtualized memory "exceeded 50 %" (fig. 51 % printed in fig. 67), paravirtualized "had
+    not reached 40 %": the bound is kept beside the measured 51 %, not averaged into 50.5 %, and the
+    comparison says only what the bounds allow."""
+    res = stats.compare_all(thesis_table, baseline="virtualized", metrics=["mem_util"])
+    (c,) = res
+    assert c.baseline.runs == 1 and c.baseline.mean == 51.0 and c.baseline.bound_lower == 50.0
+    assert c.treatment.runs == 0 and c.treatment.bound_upper == 40.0 and math.isnan(c.treatment.mean)
+    assert (c.difference.low, c.difference.high) == (-51.0, -11.0)  # [0, 40) - 51
+    assert c.verdict == ("paravirtualized uses at least 11 points less than virtualized, as far as the bounds allow "
+                         "(paravirtualized < 40 %; virtualized 51 % (1 run); a bound is not a measurement: no "
+                         "interval, no test); also known only as a bound, not averaged with the measurements: "
+                         "virtualized > 50 %")
+    row = c.to_frame().row(0, named=True)
+    assert row["status"] == "bounds only" and row["estimand"] == "difference allowed by the bounds"
+    summary = res.summaries.filter(pl.col("stage") == "both guests running").sort("condition")
+    assert summary.select("condition", "runs", "mean", "lower_bound", "upper_bound").rows() == [
+        ("paravirtualized", 0, None, None, 40.0), ("virtualized", 1, 51.0, 50.0, None)]
+
+
+def bounded(rows: list[tuple[str, float, str | None]], metric="mem_util") -> pl.DataFrame:
+    """A minimal table: (condition, value, bound) per run."""
+    return schema.validate(schema.from_rows(
+        [dict(experiment="t", condition=c, host="h", scope="host", run=i, aggregate="single", metric=metric,
+              component="total", value=v, source="test", source_file="f", bound=b)
+         for i, (c, v, b) in enumerate(rows, 1)]))
+
+
+@pytest.mark.parametrize("rows, expected", [
+    # both bounds: treat > 60 vs base < 50: at least 10 points more
+    ([("base", 50.0, "upper"), ("treat", 60.0, "lower")], "treat uses at least 10 points more than base"),
+    # overlapping bounds: nothing can be said
+    ([("base", 50.0, "lower"), ("treat", 60.0, "upper")], "cannot tell how treat compares with base"),
+    # a lower bound under a measured value: cannot tell (the bound allows more or less)
+    ([("base", 55.0, None), ("treat", 50.0, "lower")], "cannot tell how treat compares with base"),
+])
+def test_bounds_say_only_what_they_allow(rows, expected):
+    (c,) = stats.compare_all(bounded(rows), baseline="base")
+    assert c.status is stats.Status.BOUNDS_ONLY and c.verdict.startswith(expected)
+    assert c.test is None and math.isnan(c.ratio.value)
+
+
+def test_bounds_are_never_averaged_with_measurements():
+    t = bounded([("base", 10.0, None), ("base", 12.0, None), ("treat", 20.0, None), ("treat", 90.0, "lower")])
+    runs = stats.run_values(t)
+    assert sorted(runs["value"].to_list()) == [10.0, 12.0, 20.0]
+    (c,) = stats.compare_all(t, baseline="base")
+    assert c.treatment.mean == 20.0 and c.treatment.bound_lower == 90.0
+    assert c.verdict.endswith("also known only as a bound, not averaged with the measurements: treat > 90 %")
+
+
+def test_a_bad_bound_is_refused_by_the_schema():
+    t = schema.from_rows([dict(experiment="t", condition="c", host="h", scope="host", run=1, aggregate="single",
+                               metric="mem_util", component="total", value=1.0, source="s", source_file="f",
+                               bound="about")])
+    with pytest.raises(schema.SchemaError, match="column 'bound': expected one of lower, upper, found 'about'"):
+        schema.validate(t)
+    with pytest.raises(schema.SchemaError, match="a bound on NaN"):
+        schema.validate(t.with_columns(bound=pl.lit("lower"), value=pl.lit(float("nan"))))
+
+
+def test_capacity_is_listed_not_compared(thesis_table):
+    """The thesis report used to judge the one machine's RAM (3070 vs 3072 MiB) against itself."""
+    res = stats.compare_all(thesis_table, baseline="virtualized", metrics=["mem_total"])
+    assert len(res) == 0
+    (row,) = res.not_compared.iter_rows(named=True)
+    assert row["condition"] == "paravirtualized" and row["reason"].startswith("mem_total is a capacity")
+    frame = res.to_frame()
+    assert frame["status"].to_list() == ["not compared"] and frame["baseline"].to_list() == ["virtualized"]
+
+
+def test_mixed_scopes_keep_the_other_conditions_verdicts():
+    """A XenServer input whose condition mixes host, guest and control domain must not make the
+    KVM-vs-native verdicts of another input disappear (they did: every cell key gained scope and
+    guest, and a KVM guest no longer matched the native host)."""
+    rows = []
+    def add(cond, scope, guest, values):
+        rows.extend(dict(experiment="t", condition=cond, host="h", scope=scope, guest=guest, run=i,
+                         aggregate="single", metric="mem_copy_bw", component="memory", value=v * 1e6,
+                         source="test", source_file=cond) for i, v in enumerate(values, 1))
+    add("native", "host", None, NATIVE)
+    add("kvm", "guest", "vm1", GUEST)
+    add("xen", "host", None, NATIVE)                              # the Xen host
+    add("xen", "control-domain", "dom0", GUEST)                   # dom0
+    add("xen", "guest", "domU", GUEST)                            # a guest
+    res = stats.compare_all(schema.validate(schema.from_rows(rows)), baseline="native")
+    got = {(c.treatment.condition, dict(c.cell)["scope"]): c for c in res}
+    assert set(got) == {("kvm", None), ("xen", "host")}
+    assert got[("kvm", None)].significant and got[("kvm", None)].ratio.value == pytest.approx(
+        np.mean(GUEST) / np.mean(NATIVE))
+    assert not got[("xen", "host")].significant
+    missing = res.not_compared.sort("scope")
+    assert missing.select("condition", "scope", "guest").rows() == [
+        ("xen", "control-domain", "dom0"), ("xen", "guest", "domU")]
+    assert all("baseline 'native' has no scope=" in r for r in missing["reason"])
+    assert sum(line.count(": not compared: ") for line in res.verdicts()) == 2
+
+
+def test_two_hosts_in_one_run_are_never_averaged():
+    """Two AIDA64 reports from two laptops in one condition and run: mem_free 8861 and 11121 MiB
+    were averaged into 9991. Now each host is its own cell, compared like with like."""
+    mib = 1024 * 1024
+    rows = [dict(experiment="t", condition=c, host=h, scope="host", run=1, aggregate="last", metric="mem_free",
+                 component="total", value=v * mib, source="everest", source_file=f"{h}-{c}.htm")
+            for c, h, v in [("native", "laptop-a", 9000.0), ("native", "laptop-b", 11000.0),
+                            ("vm", "laptop-a", 8861.0), ("vm", "laptop-b", 11121.0)]]
+    res = stats.compare_all(schema.validate(schema.from_rows(rows)), baseline="native")
+    got = {dict(c.cell)["host"]: c for c in res}
+    assert {h: c.treatment.mean / mib for h, c in got.items()} == {"laptop-a": 8861.0, "laptop-b": 11121.0}
+    assert all(c.treatment.runs == 1 for c in got.values())
+    with pytest.raises(WorkbenchError, match=r"holds rows of several hosts \(laptop-a, laptop-b\)"):
+        stats.compare_all(schema.validate(schema.from_rows(rows)), baseline="native", by=stats.DEFAULT_BY)
+
+
+def test_hosts_across_runs_are_replicates_not_split():
+    rows = [dict(experiment="t", condition=c, host=f"h{i % 2}", scope="host", run=i, aggregate="single",
+                 metric="mem_copy_bw", component="memory", value=v * 1e6, source="test", source_file="f")
+            for c, values in {"native": NATIVE, "guest": GUEST}.items() for i, v in enumerate(values, 1)]
+    (c,) = stats.compare_all(schema.validate(schema.from_rows(rows)), baseline="native")
+    assert c.treatment.runs == 10 and "host" not in dict(c.cell)
+
+
+def test_a_cell_without_baseline_is_listed():
+    rows = [dict(experiment="t", condition=c, host="h", scope="host", run=i, aggregate="single", metric=m,
+                 component="memory", value=1e9 + i, source="test", source_file="f")
+            for c, m in [("native", "mem_copy_bw"), ("guest", "mem_copy_bw"), ("guest", "mem_read_bw")]
+            for i in range(1, 5)]
+    res = stats.compare_all(schema.validate(schema.from_rows(rows)), baseline="native")
+    assert len(res) == 1
+    assert res.not_compared.select("metric", "condition", "reason").rows() == [
+        ("mem_read_bw", "guest", "no rows of baseline 'native' in this cell")]
+
+
+def test_verdicts_below_the_aa_noise_floor_are_labelled():
+    """`workbench run` repeats the baseline as <baseline>-aa: a change smaller than that
+    A/A interval's widest end is labelled as not resolved by the setup."""
+    rng = np.random.default_rng(3)
+    base = 1000 + rng.normal(0, 10, 8)
+    groups = {"native": base, "native-aa": 1000 + rng.normal(0, 10, 8), "tiny": base * 1.002,
+              "big": base * 1.10}
+    res = stats.compare_all(table({k: list(v) for k, v in groups.items()}), baseline="native")
+    by = {c.treatment.condition: c for c in res}
+    floor = by["native-aa"]
+    expect = max(abs(floor.ratio.low - 1), abs(floor.ratio.high - 1))
+    assert by["tiny"].noise_floor == pytest.approx(expect) and by["big"].noise_floor == pytest.approx(expect)
+    assert by["tiny"].below_noise_floor and by["tiny"].verdict.startswith("below the A/A noise floor (+-")
+    assert not by["big"].below_noise_floor and by["big"].verdict.startswith("big is 10.0 % faster")
+    assert floor.noise_floor is None
+    assert by["tiny"].to_frame()["noise_floor"][0] == pytest.approx(expect)
 
 
 def test_markdown_escapes_labels():
@@ -262,6 +415,12 @@ def test_markdown_escapes_labels():
 def test_cli_compare_formats(capsys):
     manifest = str(DATA / "experiments" / "felter2014.toml")
     assert cli.main(["compare", manifest, "--metric", "stream_copy_bw"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "kvm vs native"
+    assert out[2].split() == ["STREAM", "Copy,", "memory,", "32", "threads", "MB/s", "41300", "+-", "47", "40100",
+                              "+-", "160", "-2.95", "%", "[-3.35,", "-2.55]", "%", "1.6e-07", "10+10"]  # Holm over 4
+    assert "geomean: -2.02 % over 2 cells (higher is better)" in out  # -2.95 and -1.09 %
+    assert cli.main(["compare", manifest, "--metric", "stream_copy_bw", "--format", "text-verbose"]) == 0
     out = capsys.readouterr().out
     assert "- stream_copy_bw, memory, 32 threads: kvm is 2.95 % slower than native: change of the mean -2.95 %" in out
     assert cli.main(["compare", manifest, "--metric", "stream_copy_bw", "--format", "json"]) == 0
@@ -290,7 +449,7 @@ def test_plan_per_comparison(felter, thesis_table):
     p = res.plan(change=0.01)
     assert p.height == 16 and p["runs_needed"].min() >= stats.runs_needed(0.05, 16)
     thesis = stats.compare_all(thesis_table, baseline="virtualized").plan()
-    assert thesis["runs_needed"].to_list() == [None] * 4
+    assert thesis["runs_needed"].to_list() == [None] * 3
     assert thesis["note"][0] == "pilot of 1 run(s): at least 2 are needed to estimate the spread"
 
 
@@ -352,12 +511,17 @@ def test_resolutions_are_never_mixed_even_with_a_narrow_by():
     assert len(res) == 2 and {dict(c.cell)["aggregate"] for c in res} == {"single", "best"}
 
 
-def test_runs_merged_from_several_files_are_named(thesis_table):
-    """The thesis's virtualized memory use is printed (51 %, fig. 67) and stated (over 50 %, fig. 79):
-    both rows are run 1, so they are one run, and the user is told so."""
-    with pytest.warns(UserWarning, match="mem_util: run 1 of condition 'virtualized' combines rows of 2 files "
-                                         r"\(thesis/fig67_host_memory.csv, thesis/fig79"):
-        stats.compare_all(thesis_table, baseline="virtualized")
+def test_runs_merged_from_several_files_are_named():
+    """Runs are numbered within each file: two files' run 1 of one condition are one run,
+    and the user is told so."""
+    t = table({"native": NATIVE[:4], "guest": GUEST[:4]}).with_columns(
+        source_file=pl.when((pl.col("condition") == "guest") & (pl.col("run") == 1)).then(pl.lit("b.csv"))
+        .otherwise(pl.lit("a.csv")))
+    t = pl.concat([t, t.filter((pl.col("condition") == "guest") & (pl.col("run") == 1))
+                   .with_columns(source_file=pl.lit("c.csv"))])
+    with pytest.warns(UserWarning, match=r"mem_copy_bw: run 1 of condition 'guest' combines rows of 2 files "
+                                         r"\(b.csv, c.csv\)"):
+        stats.compare_all(t, baseline="native")
 
 
 # --------------------------------------------------------------------------- meaning from the vocabulary
@@ -619,3 +783,33 @@ def test_a_registered_test_with_an_impossible_p_value_is_refused_by_name(monkeyp
                                                                     "Broken", "nothing"))
     with pytest.raises(WorkbenchError, match=r"two-sample test 'broken' returned a p-value outside \[0, 1\]: 1.7"):
         stats._call_test(stats.TESTS["broken"], np.ones(5), np.zeros(5))
+
+
+@pytest.mark.parametrize("x, digits, shown", [
+    (41220.5, 3, "41200"), (0.012345, 3, "0.0123"), (-2.954, 3, "-2.95"), (999.6, 3, "1000"), (0.0, 3, "0"),
+    (6.55, 2, "6.5"), (None, 3, ""), (float("nan"), 3, "nan")])
+def test_three_significant_digits_without_exponent(x, digits, shown):
+    assert stats.sig(x, digits) == shown
+
+
+def test_table_marks_no_detectable_difference_and_insufficient_data():
+    t = table({"native": NATIVE, "guest": GUEST, "same": NATIVE[::-1], "few": GUEST[:2]})
+    res = stats.compare_all(t, baseline="native")
+    rows = {r["condition"]: r for r in res.table().iter_rows(named=True)}
+    assert rows["guest"]["change"] == f"{(np.mean(GUEST) / np.mean(NATIVE) - 1) * 100:+.2f} %" == "-2.37 %"
+    assert rows["guest"]["p"] != ""
+    assert rows["same"]["change"] == "~" and rows["same"]["interval"].endswith("] %")
+    assert rows["few"]["change"].startswith("? (") and rows["few"]["p"] == "" and rows["few"]["note"] == "n < 4"
+    half = sst.t.ppf(0.975, 9) * np.std(NATIVE, ddof=1) / math.sqrt(10)
+    assert rows["guest"]["baseline"] == f"7300 +- {stats.sig(half, 2)}" and rows["guest"]["n"] == "10+10"
+    text = res.to_text()
+    assert text.count("~ no detectable difference") == 1  # the rule once, not per line
+
+
+def test_markdown_table_escapes_payloads():
+    t = table({"native": NATIVE, "[x](javascript:alert(1))": GUEST, "![p](http://h/p.png)": GUEST})
+    md = stats.compare_all(t, baseline="native").to_markdown()
+    import mistune
+
+    page = mistune.html(md)
+    assert "<a " not in page and "<img" not in page and "javascript:alert(1)" in page

@@ -1,18 +1,29 @@
 """Command line: parse arguments, call the library, print, exit.
 
 The only module that prints or exits. Every :class:`~workbench.errors.WorkbenchError`
-becomes one line on stderr and exit code 2; a failed report exits 1. Heavy imports
-happen inside the command that needs them.
+becomes one line on stderr and exit code 2; a failed report exits 1 (:data:`EXIT_CODES`).
+Heavy imports happen inside the command that needs them, so ``workbench --help`` loads
+no polars, numpy or scipy. Every command takes ``-q``/``--quiet`` (no progress) and
+``-v``/``--verbose`` (what was read and how long it took); progress is drawn in place on
+a terminal and written as plain lines, at most every few seconds, into pipes and logs.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from pathlib import Path
 from typing import Sequence
 
 from .errors import WorkbenchError
+
+EXIT_CODES = """exit status:
+  0    done
+  1    the work failed (a report did not render, a trial failed)
+  2    bad usage or bad input (the message names the file, line and what was expected)
+  130  interrupted (Ctrl-C); what was finished is kept
+  141  the output was closed early (e.g. `| head`)"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,19 +73,71 @@ class _Registry:
         return iter(self._names())
 
 
+class Progress:
+    """Progress on stderr: redrawn in place on a terminal; in a pipe or log, a plain line
+    at most every `every` seconds (and the last one); nothing with ``--quiet``."""
+
+    def __init__(self, args: argparse.Namespace, name: str, every: float = 5.0) -> None:
+        import time
+
+        self.name, self.every, self._clock = name, every, time.monotonic
+        self.quiet = bool(getattr(args, "quiet", False))
+        self.tty = sys.stderr.isatty()
+        self._last = -math.inf
+        self._drawn = False
+
+    def __call__(self, text: str, *, force: bool = False) -> None:
+        if self.quiet:
+            return
+        if self.tty:
+            print(f"\r{self.name}: {text:<70}", end="", file=sys.stderr, flush=True)
+            self._drawn = True
+            return
+        now = self._clock()
+        if force or now - self._last >= self.every:
+            print(f"{self.name}: {text}", file=sys.stderr, flush=True)
+            self._last = now
+
+    def close(self) -> None:
+        if self._drawn:
+            print(file=sys.stderr)
+            self._drawn = False
+
+
+def _verbose(args: argparse.Namespace, text: str) -> None:
+    if getattr(args, "verbose", False):
+        print(f"workbench {args.command}: {text}", file=sys.stderr)
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    """-q/-v on a (sub)command, and its exit codes in the help."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    group.add_argument("-v", "--verbose", action="store_true", help="also say what was read and how long it took")
+    parser.epilog = EXIT_CODES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
 def _parser() -> argparse.ArgumentParser:
+    from ._version import __version__
+
     parser = argparse.ArgumentParser(prog="workbench", description="What a virtualization technique costs on "
-                                     "your hardware: read measurements into one table, compare, report.")
+                                     "your hardware: read measurements into one table, compare, report.",
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", help="read a manifest or files into one Parquet measurement table",
                        description="workbench ingest MANIFEST.toml -o OUT.parquet | "
                                    "workbench ingest FILE... --label key=value ... -o OUT.parquet")
-    p.add_argument("inputs", nargs="+", metavar="MANIFEST_OR_FILE")
-    p.add_argument("-o", "--output", required=True, type=Path, help="Parquet file to write")
+    p.add_argument("inputs", nargs="+", metavar="MANIFEST_OR_FILE",
+                   help="an experiment manifest (.toml), or input files ('-' reads standard input)")
+    p.add_argument("-o", "--output", required=True, type=_parquet_out, help="Parquet file to write")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="label for every row of the FILEs (experiment, condition, host, guest, scope, stage, run)")
-    p.add_argument("--format", help="skip content detection and use this reader")
+    p.add_argument("--format", metavar="NAME", help="skip content detection and use this reader "
+                                                     "(`workbench formats` lists them)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="reader option for the FILEs, e.g. timezone=Europe/Madrid for an AIDA64 CSV log")
     p.set_defaults(func=_ingest)
@@ -83,11 +146,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="the reports' configuration (default notebooks/reports.toml)")
     p.add_argument("-o", "--output-dir", type=Path, help="where the reports go (default reports/)")
     p.add_argument("--only", action="append", metavar="NAME", help="render only this report (repeatable)")
-    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("audit", help="check the thesis tables for internal consistency")
-    p.add_argument("--thesis-dir", type=Path, default=Path("data/thesis"))
+    p.add_argument("--thesis-dir", type=Path, default=Path("data/thesis"),
+                   help="folder of the thesis transcription (default data/thesis)")
     p.add_argument("--all", action="store_true", help="list consistent checks too")
     p.set_defaults(func=_audit)
 
@@ -116,7 +179,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=float, help="seconds between polls (default: --interval)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--polls", type=int, help="stop after this many polls")
-    p.add_argument("--cf", choices=_Registry("xen_fetch", "CF_CHOICES"),
+    p.add_argument("--cf", choices=_Registry("xen_fetch", "CF_CHOICES"), metavar="CF",
                    help="consolidation function to ask for: AVERAGE (default, as XenCenter), MIN, MAX, LAST or all")
     p.add_argument("--format", choices=("xml", "json"), default="xml", help="rrd_updates form (default xml)")
     p.add_argument("--ca-file", type=Path, help="CA bundle or the host's certificate to verify TLS against")
@@ -131,7 +194,7 @@ def _parser() -> argparse.ArgumentParser:
                     "(single-thread and all-cores) and pointer-chase latency at working sets in L1, L2, L3 and "
                     "DRAM, in repeated trials (run 0 is the warm-up), as a measurement table with the "
                     "machine's description (CPU, clock, caches, OS, hypervisor) in the file's metadata.")
-    p.add_argument("-o", "--output", required=True, type=Path, help="Parquet file to write")
+    p.add_argument("-o", "--output", required=True, type=_parquet_out, help="Parquet file to write")
     p.add_argument("--quick", action="store_true",
                    help="a few seconds: 3 trials of ~10 ms measurements (DRAM arrays still follow STREAM's rule)")
     p.add_argument("--trials", type=int, help="trials including the warm-up (default 10; 3 with --quick)")
@@ -151,7 +214,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="repeat trials until every median's 95 %% interval is within +-PERCENT (e.g. 2%%); "
                         "--trials is then the most (default 100)")
     p.add_argument("--budget", metavar="SECONDS", type=_seconds, help="start no new trial after this long (e.g. 60s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress line")
     p.set_defaults(func=_probe)
 
     p = sub.add_parser(
@@ -161,7 +223,7 @@ def _parser() -> argparse.ArgumentParser:
                     "--flush seconds), and become OUT.parquet when the capture ends: after its timed stages, "
                     "when COMMAND exits, or on Ctrl-C/SIGTERM. Without COMMAND, each line typed on the terminal "
                     "starts a stage of that name. With COMMAND, exits with its exit status.")
-    p.add_argument("-o", "--output", required=True, type=Path, help="Parquet file to write")
+    p.add_argument("-o", "--output", required=True, type=_parquet_out, help="Parquet file to write")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between samples, 0.1-10 (default 1)")
     p.add_argument("--flush", type=float, default=1.0, metavar="SECONDS",
                    help="seconds between flushes to disk: what a crash can lose (default 1)")
@@ -173,7 +235,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="label for every row (condition, scope, guest, host, run, ...); host, scope and "
                         "hypervisor default to this machine's (a guest is detected), e.g. --label guest=NAME")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("argv", nargs="*", metavar="-- COMMAND", help="a command to run (and capture) as a stage")
     p.set_defaults(func=_capture)
 
@@ -183,11 +244,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", action="append", metavar="M", help="restrict to this metric (repeatable)")
     p.add_argument("--by", help="comma-separated columns defining a cell (default: metric,component,"
                                 "stage,aggregate,interval, plus scope,guest where a condition mixes them)")
-    p.add_argument("--confidence-level", type=float, default=0.95)
-    p.add_argument("--alpha", type=float, default=0.05)
-    p.add_argument("--test", default="welch_hsu", choices=_Registry("stats", "TESTS"),
-                   help="two-sample test (workbench.stats.TESTS; more with stats.register_test)")
-    p.add_argument("--format", default="text", choices=["text", "csv", "json"])
+    p.add_argument("--confidence-level", type=float, default=0.95, metavar="LEVEL",
+                   help="of every interval (default 0.95)")
+    p.add_argument("--alpha", type=float, default=0.05,
+                   help="family-wise error rate of the tests, Holm over all comparisons (default 0.05)")
+    p.add_argument("--test", default="welch_hsu", choices=_Registry("stats", "TESTS"), metavar="TEST",
+                   help="two-sample test: welch_hsu (default), welch, mannwhitneyu, brunnermunzel, or one added "
+                        "with workbench.stats.register_test")
+    p.add_argument("--format", default="text", choices=["text", "text-verbose", "csv", "json"],
+                   help="text: a table per condition (benchstat-like); text-verbose: every verdict in words; "
+                        "csv/json: every column at full precision, cells not compared included")
     p.add_argument("--include-flagged", action="store_true",
                    help="keep rows flagged as disturbed by the interference guards (left out by default)")
     p.set_defaults(func=_compare)
@@ -197,18 +263,34 @@ def _parser() -> argparse.ArgumentParser:
         description="workbench run PLAN.toml -o FOLDER [--resume]: randomized multiple interleaved trials. "
                     "Writes FOLDER/table.parquet and FOLDER/manifest.toml (for `workbench compare`), the raw "
                     "outputs and a log; Ctrl-C keeps every finished trial, --resume finishes the run.")
-    p.add_argument("plan", type=Path, metavar="PLAN.toml")
+    p.add_argument("plan", type=Path, metavar="PLAN.toml", help="the plan: conditions, workloads, rounds")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="FOLDER", help="folder for the run's files")
     p.add_argument("--resume", action="store_true", help="continue the run in FOLDER (same plan, same orders)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("formats", help="list the input formats workbench can read")
     p.set_defaults(func=_formats)
+    for command in sub.choices.values():  # every command, including those added above later
+        _common_options(command)
     return parser
 
 
+def _read_stdin(readers, args: argparse.Namespace, options: dict, labels: dict):
+    """Standard input as one input file, recorded as source_file 'stdin'."""
+    import tempfile
+
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise WorkbenchError("standard input ('-') is empty")
+    with tempfile.TemporaryDirectory(prefix="workbench-stdin-") as folder:
+        path = Path(folder) / "stdin"
+        path.write_bytes(data)
+        return readers.read_file(path, format=args.format, options=options, source_file="stdin", **labels)
+
+
 def _ingest(args: argparse.Namespace) -> int:
+    import time
+
     from . import experiment, readers, storage
     from ._version import __version__
 
@@ -225,7 +307,12 @@ def _ingest(args: argparse.Namespace) -> int:
         options = dict(_pair(o, "--option") for o in args.option)
         frames, sources = [], {}
         for p in args.inputs:
-            parsed = readers.read_file(p, format=args.format, options=options, **labels)
+            started = time.perf_counter()
+            if p == "-":
+                parsed = _read_stdin(readers, args, options, labels)
+            else:
+                parsed = readers.read_file(p, format=args.format, options=options, **labels)
+            _verbose(args, f"read {p}: {parsed.table.height} rows in {time.perf_counter() - started:.2f} s")
             frames.append(parsed.table)
             sources.update(parsed.by_source())
         table = pl.concat(frames)
@@ -238,6 +325,16 @@ def _ingest(args: argparse.Namespace) -> int:
     described = f", metadata of {len(sources)} file(s)" if sources else ""
     print(f"{what}: {table.height} rows, {table['metric'].n_unique()} metrics{described} -> {out}")
     return 0
+
+
+def _parquet_out(text: str) -> Path:
+    """An output path for a Parquet file: not empty, not '-' (a binary table has no place
+    on standard output; text, CSV and JSON outputs go there instead)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file name, found an empty string")
+    if text == "-":
+        raise argparse.ArgumentTypeError("a Parquet table cannot go to standard output ('-'); give a file name")
+    return Path(text)
 
 
 def _percent(text: str) -> float:
@@ -292,7 +389,8 @@ def _report(args: argparse.Namespace) -> int:
 
     config = args.config or report.DEFAULT_CONFIG
     out_dir = args.output_dir or report.DEFAULT_OUT_DIR
-    results = report.render_reports(config, out_dir, only=args.only, progress=not args.no_progress)
+    results = report.render_reports(config, out_dir, only=args.only,
+                                    progress=not args.quiet and sys.stderr.isatty())
     for r in results:
         mark = "ok    " if r.ok else "FAILED"
         print(f"{mark} {r.entry.name:<20} {r.seconds:6.1f}s  {r.html or r.ipynb or ''}")
@@ -359,15 +457,15 @@ def _fetch_rrd(args: argparse.Namespace) -> int:
 def _probe(args: argparse.Namespace) -> int:
     from . import guards, machine, probe
 
-    live = not args.no_progress
-    tty = sys.stderr.isatty()
+    live = not args.quiet
+    line = Progress(args, "probe")
 
     def progress(trial: int, trials: int, level: str, elapsed: float) -> None:
         what = "warm-up" if trial == 0 else f"trial {trial}/{trials - 1}"
-        if tty:
-            print(f"\rprobe: {what:<12} level {level:<7} {elapsed:6.1f} s ", end="", file=sys.stderr, flush=True)
-        elif level == "L1":  # one line per trial in logs
-            print(f"probe: {what} {elapsed:.1f} s", file=sys.stderr)
+        if line.tty:
+            line(f"{what:<12} level {level:<7} {elapsed:6.1f} s")
+        elif level == "L1":  # in a pipe or log: one line per trial
+            line(f"{what} {elapsed:.1f} s", force=True)
 
     labels = _labels(args.label)
     with warnings.catch_warnings(record=True) as caught:
@@ -377,8 +475,7 @@ def _probe(args: argparse.Namespace) -> int:
                            l1=args.l1, l2=args.l2, l3=args.l3, memory=args.memory_size,
                            all_cores=not args.single_thread_only, seed=args.seed, labels=labels,
                            progress=progress if live else None)
-    if live and tty:
-        print(file=sys.stderr)
+    line.close()
     for w in caught:
         print(f"workbench probe: warning: {w.message}", file=sys.stderr)
     out = probe.write(result, args.output)
@@ -477,8 +574,12 @@ def _capture(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from . import experiment, stats
 
+    line = Progress(args, "compare", every=0.0)
+    line(f"reading {args.table}")
     dataset = experiment.open(args.table)
     table = dataset.table
+    line(f"comparing {table.height} rows")
+    _verbose(args, f"read {args.table}: {table.height} rows, {table['condition'].n_unique()} conditions")
     baseline = args.baseline or dataset.baseline
     if not baseline:
         raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table names none"
@@ -487,11 +588,14 @@ def _compare(args: argparse.Namespace) -> int:
     result = stats.compare_all(table, baseline=baseline, metrics=args.metric, by=by,
                                confidence_level=args.confidence_level, alpha=args.alpha, test=args.test,
                                include_flagged=args.include_flagged)
+    line.close()
     frame = result.to_frame()
     if args.format == "csv":
         sys.stdout.write(frame.write_csv())
     elif args.format == "json":
         sys.stdout.write(frame.write_json() + "\n")
+    elif args.format == "text":
+        sys.stdout.write(result.to_text())
     else:
         if not len(result):
             print(f"no cell has both '{baseline}' and another condition")

@@ -127,14 +127,36 @@ class ManifestError(WorkbenchError):
 
 
 class UnknownFormatError(WorkbenchError):
-    """No registered reader recognises a file; the message lists the known formats."""
+    """No registered reader recognises a file: the message says what the file looks like
+    (`detail`), the closest formats with what each reads, how to force one, and the known
+    formats.
 
-    def __init__(self, path: str | PathLike, known: list[str], detail: str = ""):
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+    known : list of str
+        Every registered format, in detection order.
+    detail : str, optional
+        What the file looks like ("XML with root <x>"), or why the format is unknown.
+    closest : dict, optional
+        Format name -> its one-line description, best first.
+    """
+
+    def __init__(self, path: str | PathLike, known: list[str], detail: str = "",
+                 closest: dict[str, str] | None = None):
         self.path = str(path)
         self.known = list(known)
+        self.detail = detail
+        self.closest = dict(closest or {})
         extra = f" ({detail})" if detail else ""
+        near = ""
+        if self.closest:
+            names = "; ".join(f"{name} ({what})" if what else name for name, what in self.closest.items())
+            near = (f"; closest formats: {names}; if it is one of them, force it with --format NAME "
+                    f"(format = \"NAME\" in a manifest) to see what that reader expects")
         super().__init__(
-            f"{self.path}: format not recognised{extra}; known formats: {', '.join(self.known)}")
+            f"{self.path}: format not recognised{extra}{near}; known formats: {', '.join(self.known)}")
 
 
 def _shorten(text: object, limit: int = 80) -> str:

@@ -88,7 +88,7 @@ from .storage import atomic_write, read_table, write_table
 LOG = "run.jsonl"
 TABLE = "table.parquet"
 MANIFEST = "manifest.toml"
-AA_SUFFIX = "-aa"
+AA_SUFFIX = schema.AA_SUFFIX
 BUILTINS = ("probe", "stream")
 SOURCE = "workbench-run"
 

@@ -42,19 +42,31 @@ COLUMNS: dict[str, tuple[pl.DataType, bool, str]] = {
 }
 SCHEMA = pl.Schema({name: spec[0] for name, spec in COLUMNS.items()})
 
-#: The one optional column: why a value is suspect (the interference guards or sanity
+#: Optional columns. ``flag``: why a value is suspect (the interference guards or sanity
 #: checks that fired while the workbench measured it, :mod:`workbench.guards`); null when
-#: nothing was seen. Readers need not produce it: :func:`validate` adds it (null) where a
-#: frame lacks it, so every validated table has :data:`TABLE_COLUMNS`.
+#: nothing was seen. ``bound``: null for a measured value; ``lower`` or ``upper`` when the
+#: source only says the true value is above or below it (the thesis's "exceeded 50 %",
+#: "had not reached 40 %"): statistics never average a bound with measurements
+#: (:mod:`workbench.stats` compares bounds by what they allow). Readers need not produce
+#: them: :func:`validate` adds them (null) where a frame lacks them, so every validated
+#: table has :data:`TABLE_COLUMNS`.
 FLAG = "flag"
 FLAG_SPEC: tuple[pl.DataType, bool, str] = (pl.String, True, "why the value is suspect; null = nothing seen")
-TABLE_COLUMNS: tuple[str, ...] = (*COLUMNS, FLAG)
-TABLE_SCHEMA = pl.Schema({**SCHEMA, FLAG: FLAG_SPEC[0]})
+BOUND = "bound"
+BOUND_SPEC: tuple[pl.DataType, bool, str] = (pl.String, True, "lower or upper: the value is only a bound; "
+                                                              "null = measured")
+BOUNDS = ("lower", "upper")
+OPTIONAL: dict[str, tuple[pl.DataType, bool, str]] = {FLAG: FLAG_SPEC, BOUND: BOUND_SPEC}
+TABLE_COLUMNS: tuple[str, ...] = (*COLUMNS, *OPTIONAL)
+TABLE_SCHEMA = pl.Schema({**SCHEMA, **{name: spec[0] for name, spec in OPTIONAL.items()}})
 
 #: Columns an experiment manifest (or ``--label``) may set on every row of a file.
 LABELS = ("experiment", "condition", "hypervisor", "host", "guest", "scope", "stage", "run")
 
 SCOPES = ("host", "guest", "control-domain")
+#: A condition named ``<baseline>-aa`` is the baseline repeated in the same rounds (an A/A
+#: comparison, ``workbench run``): its interval is the setup's noise floor for the statistics.
+AA_SUFFIX = "-aa"
 AGGREGATES = ("mean", "min", "max", "last", "best", "single")
 
 
@@ -122,6 +134,10 @@ class Metric:
     display_unit, display_factor
         Unit shown to people and the factor from the canonical unit; default from
         :data:`DISPLAY` by unit.
+    capacity
+        True for what a machine or guest *has* (memory installed, swap configured), not
+        what a condition *does*: statistics list it as not compared instead of judging
+        one machine's RAM against itself.
     """
 
     name: str
@@ -134,6 +150,7 @@ class Metric:
     label: str = ""
     display_unit: str | None = None
     display_factor: float | None = None
+    capacity: bool = False
 
     def __post_init__(self) -> None:
         shown, factor = DISPLAY.get(self.unit, (self.unit, 1.0))
@@ -169,7 +186,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("mem_used", "bytes", "total", "memory in use", _NONNEG, _USE, "last", "memory used"),
     Metric("mem_free", "bytes", "total", "memory free", _NONNEG, aggregate="last", label="memory free"),
     Metric("mem_total", "bytes", "total", "memory installed/assigned", _NONNEG, aggregate="last",
-           label="memory total"),
+           label="memory total", capacity=True),
     Metric("mem_util", "percent", "total", "memory in use as share of total", _PCT, _USE, "last",
            "memory utilization"),
     Metric("mem_read_bw", "bytes/s", _LEVELS, "read bandwidth", _NONNEG, _UP, label="read bandwidth"),
@@ -189,7 +206,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("load_avg", "1", "total", "run-queue load average", _NONNEG, _USE, "last", "load average"),
     Metric("swap_used", "bytes", "total", "swap space in use", _NONNEG, _USE, "last", "swap used"),
     Metric("swap_total", "bytes", "total", "swap space configured", _NONNEG, aggregate="last",
-           label="swap total"),
+           label="swap total", capacity=True),
     # Swapping traffic (dstat's "paging" in/out: /proc/vmstat pswpin/pswpout x page size).
     Metric("swap_in", "bytes/s", "total", "read back from swap", _NONNEG, _USE, "mean", "swap in"),
     Metric("swap_out", "bytes/s", "total", "written out to swap", _NONNEG, _USE, "mean", "swap out"),
@@ -199,6 +216,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            "last", "process resident memory"),
     Metric("bench_score", "score", r".+", "other EVEREST/AIDA64 benchmark pages", direction=_UP,
            label="benchmark score"),
+    # One timed execution of a benchmark (hyperfine's run of a command, a pyperf value, a
+    # Phoronix Test Suite pass of a result in seconds): component = the benchmark's name.
+    Metric("bench_time", "seconds", r".+", "wall-clock time of one benchmark execution", _NONNEG, _DOWN,
+           label="benchmark time", display_unit="ms", display_factor=1e3),
 ]}
 
 
@@ -299,14 +320,14 @@ def to_display(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def empty() -> pl.DataFrame:
-    """An empty measurement table (the required columns; :func:`validate` adds ``flag``)."""
+    """An empty measurement table (the required columns; :func:`validate` adds the optional ones)."""
     return pl.DataFrame(schema=SCHEMA)
 
 
 def select_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    """The table's columns in canonical order, keeping ``flag`` where the frame has it
-    (for readers of stored tables, which must not drop it)."""
-    return frame.select([*COLUMNS, *([FLAG] if FLAG in frame.columns else [])])
+    """The table's columns in canonical order, keeping the optional ones (``flag``,
+    ``bound``) where the frame has them (for readers of stored tables, which must not drop them)."""
+    return frame.select([*COLUMNS, *(c for c in OPTIONAL if c in frame.columns)])
 
 
 def from_rows(rows: Iterable[Mapping[str, Any]], **defaults: Any) -> pl.DataFrame:
@@ -344,10 +365,11 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
     SchemaError
         Naming the first offending column, what it should hold and what it holds.
     """
-    if FLAG not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(FLAG))
-    elif frame.schema[FLAG] != FLAG_SPEC[0]:
-        raise SchemaError(FLAG, f"dtype {FLAG_SPEC[0]}", f"dtype {frame.schema[FLAG]}", source)
+    for name, (dtype, _, _) in OPTIONAL.items():
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(name))
+        elif frame.schema[name] != dtype:
+            raise SchemaError(name, f"dtype {dtype}", f"dtype {frame.schema[name]}", source)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise SchemaError(missing[0], "a column of the measurement table",
@@ -376,6 +398,8 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
         (~pl.col("aggregate").is_in(AGGREGATES)).any().alias("aggregate"),
         (pl.col("run") < 0).any().alias("run"),
         (pl.col("interval") <= 0).any().alias("interval"),
+        (~pl.col(BOUND).is_in(BOUNDS)).any().alias("bound"),
+        (pl.col(BOUND).is_not_null() & pl.col("value").is_nan()).any().alias("bound_nan"),
     ).row(0, named=True)
     for name in texts:
         if broken[f"empty:{name}"]:
@@ -386,6 +410,11 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
         _check_in(frame, "aggregate", AGGREGATES, source)
     if broken["run"]:
         raise SchemaError("run", "run >= 0", str(frame["run"].min()), source)
+    if broken["bound"]:
+        _check_in(frame.filter(pl.col(BOUND).is_not_null()), BOUND, BOUNDS, source)
+    if broken["bound_nan"]:
+        raise SchemaError(BOUND, "a bound only on a value (a missing value bounds nothing)",
+                          "a bound on NaN", source)
     if broken["interval"]:
         bad_interval = frame.filter(pl.col("interval") <= 0)
         raise SchemaError("interval", "a positive number of seconds",

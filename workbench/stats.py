@@ -44,6 +44,21 @@ component, stage, ... given by ``by``) between each condition and the baseline:
    mean is <= 0 or its interval includes 0 (and Fieller's interval is then unbounded),
    the verdict speaks in differences, in the metric's unit.
 
+6. **Bounds.** A value a source gives only as a bound (column ``bound``: the thesis's
+   "exceeded 50 %") is never averaged with measurements. Where a side has no
+   measurement, only bounds, the comparison says what the bounds allow ("at least 11
+   points less", or "cannot tell") by interval arithmetic, with no test
+   (:attr:`Status.BOUNDS_ONLY`).
+7. **Nothing left out silently.** Every cell and condition without a comparable baseline
+   is in :attr:`ComparisonSet.not_compared` with the reason (and in ``to_frame``, the
+   CLI's text, CSV and JSON, and the report): no baseline rows in the cell; a condition
+   that mixes scopes, guests or (within one run) hosts, compared like with like, with
+   no like part in the baseline; a capacity (``mem_total``) that a machine has rather
+   than a condition does. Two hosts in one run are separate cells, never averaged.
+8. **A/A noise floor.** Where the table has ``<baseline>-aa`` (the baseline repeated in
+   the same rounds by ``workbench run``), its interval's widest end is the cell's noise
+   floor; a verdict whose change is inside it says so first.
+
 Computing (:func:`compare`, :func:`compare_all`) is separate from wording
 (:attr:`Comparison.verdict`); the words follow the metric's
 :class:`~workbench.schema.Direction` from the vocabulary, never its name. Results are
@@ -54,6 +69,7 @@ frozen dataclasses composed of small parts (:class:`Estimate`, :class:`TestResul
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -64,15 +80,21 @@ import polars as pl
 from scipy import stats as sst
 
 from .errors import ExcludedDataWarning, RunLabelWarning, WorkbenchError
-from .schema import METRICS, Direction, Metric, display_unit
+from .schema import AA_SUFFIX, BOUND, METRICS, Direction, Metric, display_unit
 from .schema import metric as vocabulary
 
 #: Columns that define a comparison cell unless the caller says otherwise. Scope and
 #: guest are not in it, so a KVM guest is compared with a native host; where one
 #: condition mixes several scopes or guests in a cell (host and guest memory of a
-#: XenServer), ``by=None`` adds them (:data:`SPLIT_BY`), an explicit ``by`` is refused.
+#: XenServer), ``by=None`` adds them (:data:`SPLIT_BY`) and that condition is compared
+#: like with like (its host rows with the baseline's host rows), while a condition
+#: with one scope in the cell is still compared with a baseline of one scope; an
+#: explicit ``by`` is refused.
 DEFAULT_BY = ("metric", "component", "stage", "aggregate", "interval")
 SPLIT_BY = ("scope", "guest")
+#: Added to a cell where one run of a condition holds rows of several hosts (two laptops'
+#: reports in one run): they are never averaged into one value.
+SPLIT_HOST = ("host",)
 DEFAULT_SEED = 20150902  # the thesis's date: bootstrap results are reproducible run to run
 N_RESAMPLES = 9999
 
@@ -256,24 +278,28 @@ def rule_text(alpha: float, comparisons: int, test: str = DEFAULT_TEST) -> str:
 # --------------------------------------------------------------------------- within-run summaries
 
 
-def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY) -> pl.DataFrame:
+def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY, *, warn: bool = True) -> pl.DataFrame:
     """One value per cell x condition x run: the mean of the run's samples, or its
     best for ``aggregate = best`` (max where higher is better, else min).
 
-    Columns: ``by``, condition, scope, guest, run, value, samples, series (True when
-    the run is a time series of more than one timed sample).
+    Columns: ``by``, condition, run, value, samples, series (True when the run is a
+    time series of more than one timed sample), and the scopes, guests and hosts the
+    run's rows come from. Rows that are only bounds (column ``bound``) are left out.
     """
     missing = [c for c in by if c not in table.columns]
     if missing:
         raise WorkbenchError(f"`by` names unknown column(s) {missing}; columns: {', '.join(table.columns)}")
     # Best of N is the largest value where the vocabulary says higher is better.
     higher = pl.col("metric").is_in([n for n, m in METRICS.items() if m.direction is Direction.HIGHER])
-    data = table.filter(pl.col("value").is_not_nan()).with_columns(_higher=higher)
+    data = table.filter(pl.col("value").is_not_nan())
+    if BOUND in data.columns:  # a bound is not a measurement: never averaged with one
+        data = data.filter(pl.col(BOUND).is_null())
+    data = data.with_columns(_higher=higher)
     keys = [*by, "condition", "run"]
     merged = data.group_by(keys).agg(pl.col("source_file").n_unique().alias("files"),
                                      pl.col("source_file").unique().sort().alias("names"))
     merged = merged.filter(pl.col("files") > 1)
-    if merged.height:
+    if warn and merged.height:
         row = merged.row(0, named=True)
         warnings.warn(f"{row['metric']}: run {row['run']} of condition '{row['condition']}' combines rows of "
                       f"{row['files']} files "
@@ -286,7 +312,8 @@ def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY) -> pl.DataFr
                  samples=pl.len(),
                  series=(pl.col("time").is_not_null().sum() > 1),
                  scopes=pl.col("scope").unique().sort(),
-                 guests=pl.col("guest").unique().sort()))
+                 guests=pl.col("guest").unique().sort(),
+                 hosts=pl.col("host").unique().sort()))
 
 
 # --------------------------------------------------------------------------- time series helpers
@@ -386,6 +413,14 @@ class Summary:
     ess: float | None = None  #: effective sample size of a single-run time series
     values: tuple[float, ...] = field(default=(), repr=False)  #: run values (or the series)
     steal: float | None = None  #: median cpu_steal, for CPU comparisons in guests
+    #: The largest lower bound and the smallest upper bound the source gives (column
+    #: ``bound``), never averaged into the runs; ``runs`` is 0 when only bounds are known.
+    bound_lower: float | None = None
+    bound_upper: float | None = None
+
+    @property
+    def bounded(self) -> bool:
+        return self.bound_lower is not None or self.bound_upper is not None
 
 
 class Status(str, Enum):
@@ -394,6 +429,8 @@ class Status(str, Enum):
     TESTED = "tested"  #: enough runs: interval over runs and a test
     INSUFFICIENT_DATA = "insufficient data"  #: too few runs for the rule: descriptive only
     WITHIN_RUN_ONLY = "within-run only"  #: one time series each: within-run intervals, no test
+    BOUNDS_ONLY = "bounds only"  #: a side known only as a bound: what the bounds allow, no test
+    NOT_COMPARED = "not compared"  #: listed in ComparisonSet.not_compared, with the reason
 
 
 @dataclass(frozen=True)
@@ -473,6 +510,10 @@ class Comparison:
     test: TestResult | None = None
     effect_sizes: tuple[EffectSize, ...] = ()
     detectable_change: float | None = None  #: relative change detectable with 80 % power
+    #: The A/A noise floor of the cell (the widest end of the baseline-against-itself
+    #: interval: a fraction of the mean, or a difference in the unit where the verdict
+    #: speaks in differences); None without an A/A condition.
+    noise_floor: float | None = None
     random_state: int = DEFAULT_SEED  #: kept for callers; the intervals are closed-form since issue 11
 
     @property
@@ -497,8 +538,19 @@ class Comparison:
 
     @property
     def estimand(self) -> str:
-        """What the verdict's number is: "ratio of means" or "difference of means"."""
+        """What the verdict's number is: "ratio of means", "difference of means", or for
+        bounds "difference allowed by the bounds"."""
+        if self.status is Status.BOUNDS_ONLY:
+            return "difference allowed by the bounds"
         return "ratio of means" if self.relative else "difference of means"
+
+    @property
+    def below_noise_floor(self) -> bool:
+        """True when the estimated change is inside the cell's A/A noise floor."""
+        if self.noise_floor is None or self.status not in (Status.TESTED, Status.WITHIN_RUN_ONLY):
+            return False
+        change = self.ratio.value - 1 if self.relative else self.difference.value
+        return abs(change) < self.noise_floor
 
     @property
     def verdict(self) -> str:
@@ -535,7 +587,9 @@ class Comparison:
             **{name: self.effect_size(name) for name in EFFECT_SIZES},
             test=None if test is None else test.label, pvalue=None if test is None else test.pvalue,
             pvalue_holm=None if test is None else test.pvalue_holm, status=self.status.value,
-            runs_needed=self.rule.runs_needed, verdict=self.verdict)
+            runs_needed=self.rule.runs_needed,
+            noise_floor=None if self.noise_floor is None else self.noise_floor * (1 if self.relative else factor),
+            verdict=self.verdict)
         types = {**_FRAME_TYPES, **{name: pl.Float64 for name in EFFECT_SIZES}}
         return pl.DataFrame([row], schema_overrides=types, strict=False)
 
@@ -543,10 +597,10 @@ class Comparison:
 #: Columns of Comparison.to_frame besides the cell's and the effect sizes'.
 _FRAME_COLUMNS = ("baseline", "condition", "baseline_runs", "runs", "baseline_mean", "mean", "display_unit", "ratio",
                   "ratio_low", "ratio_high", "difference", "difference_low", "difference_high", "interval_method",
-                  "estimand", "test", "pvalue", "pvalue_holm", "status", "runs_needed", "verdict")
+                  "estimand", "test", "pvalue", "pvalue_holm", "status", "runs_needed", "noise_floor", "verdict")
 _FRAME_TYPES = {k: pl.Float64 for k in (
     "baseline_mean", "mean", "ratio", "ratio_low", "ratio_high", "difference", "difference_low",
-    "difference_high", "pvalue", "pvalue_holm")}
+    "difference_high", "pvalue", "pvalue_holm", "noise_floor")}
 
 
 @dataclass(frozen=True)
@@ -558,6 +612,10 @@ class ComparisonSet:
     baseline: str
     by: tuple[str, ...]
     alpha: float
+    #: Every cell and condition that has no comparison, with the reason: no baseline
+    #: rows in the cell, no baseline rows of the same scope, guest or host where a
+    #: condition mixes them, a capacity metric. Columns: the cell's, condition, reason.
+    not_compared: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
 
     def __iter__(self):
         return iter(self.comparisons)
@@ -566,12 +624,104 @@ class ComparisonSet:
         return len(self.comparisons)
 
     def to_frame(self) -> pl.DataFrame:
-        if not self.comparisons:
+        """One row per comparison, then one per cell and condition not compared
+        (status "not compared", the reason as its verdict): nothing is left out silently."""
+        frames = [c.to_frame() for c in self.comparisons]
+        if self.not_compared.height:
+            frames.append(self.not_compared.select(
+                pl.exclude("reason"), pl.lit(self.baseline).alias("baseline"),
+                pl.lit(Status.NOT_COMPARED.value).alias("status"), pl.col("reason").alias("verdict")))
+        if not frames:
             return pl.DataFrame()
-        return pl.concat([c.to_frame() for c in self.comparisons], how="diagonal_relaxed")
+        return pl.concat(frames, how="diagonal_relaxed")
 
     def verdicts(self) -> list[str]:
-        return [f"{_cell_label(c.cell)}: {c.verdict}" for c in self.comparisons]
+        """The verdicts, then a line per cell and condition not compared (with why)."""
+        return ([f"{_cell_label(c.cell)}: {c.verdict}" for c in self.comparisons]
+                + [f"{label}: not compared: {reason}" for label, reason in self._not_compared_lines()])
+
+    def _not_compared_lines(self) -> list[tuple[str, str]]:
+        cols = [c for c in self.by if c in self.not_compared.columns]
+        out = []
+        for row in self.not_compared.iter_rows(named=True):
+            cell = tuple((c, row[c]) for c in cols)
+            out.append((f"{_cell_label(cell)} / {row['condition']}", row["reason"]))
+        return out
+
+    def table(self) -> pl.DataFrame:
+        """The comparisons as people read them (Go's benchstat): per cell, the baseline and
+        the condition as centre +- half the interval in display units (3 significant
+        digits), the change with its interval, the Holm-adjusted p, the run counts, and
+        ``~`` where there is no detectable difference. String columns, for printing;
+        :meth:`to_frame` keeps full precision."""
+        return pl.DataFrame([_table_row(c) for c in self.comparisons],
+                            schema={k: pl.String for k in TABLE_COLUMNS})
+
+    def geomeans(self) -> dict[str, str]:
+        """Per condition, the geometric mean of its ratios of means where all its relative
+        cells share a direction (all higher-is-better, or all lower-is-better): "-2.40 %
+        over 8 cells"; conditions whose cells mix directions or have fewer than 2 get none."""
+        out = {}
+        for condition in dict.fromkeys(c.treatment.condition for c in self.comparisons):
+            cells = [c for c in self.comparisons if c.treatment.condition == condition and c.relative
+                     and c.status is not Status.BOUNDS_ONLY and c.ratio.value > 0]
+            directions = {vocabulary(c.metric, c.unit).direction for c in cells}
+            if len(cells) < 2 or len(directions) != 1 or next(iter(directions)) not in (Direction.HIGHER,
+                                                                                        Direction.LOWER):
+                continue
+            g = math.exp(float(np.mean([math.log(c.ratio.value) for c in cells])))
+            better = "higher" if next(iter(directions)) is Direction.HIGHER else "lower"
+            out[condition] = f"{(g - 1) * 100:+.2f} % over {len(cells)} cells ({better} is better)"
+        return out
+
+    def to_text(self) -> str:
+        """The table as aligned text, a block per condition, the rule stated once below it,
+        then the cells not compared: the default output of ``workbench compare``."""
+        frame = self.table()
+        if frame.is_empty():
+            lines = [f"no cell has both '{self.baseline}' and another condition"]
+        else:
+            lines = []
+            geomeans = self.geomeans()
+            for condition in frame["condition"].unique(maintain_order=True).to_list():
+                block = frame.filter(pl.col("condition") == condition).drop("condition")
+                header = {"cell": "cell", "unit": "unit", "baseline": self.baseline, "treatment": condition,
+                          "change": "change", "interval": "95 % CI" if self.comparisons[0].confidence_level == 0.95
+                          else f"{self.comparisons[0].confidence_level * 100:g} % CI",
+                          "p": "p (Holm)", "n": "n", "note": ""}
+                rows = [header, *block.iter_rows(named=True)]
+                widths = {k: max(len(str(r[k] or "")) for r in rows) for k in header}
+                lines.append(f"{condition} vs {self.baseline}")
+                for r in rows:
+                    lines.append("  ".join(str(r[k] or "").rjust(widths[k]) if k not in ("cell", "note", "unit")
+                                           else str(r[k] or "").ljust(widths[k]) for k in header).rstrip())
+                if condition in geomeans:
+                    lines.append(f"geomean: {geomeans[condition]}")
+                lines.append("")
+            lines.append(self.legend())
+        missing = self._not_compared_lines()
+        if missing:
+            lines.append("")
+            lines.append(f"not compared ({len(missing)}):")
+            lines += [f"  {label}: {reason}" for label, reason in missing]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def legend(self) -> str:
+        """The rule and the marks, stated once for the whole table."""
+        if not self.comparisons:
+            return ""
+        c = self.comparisons[0]
+        test = TESTS[c.rule.test].display if c.rule.test in TESTS else c.rule.test
+        adjusted = (f"p Holm-adjusted over {c.rule.comparisons} comparisons, intervals unadjusted"
+                    if c.rule.comparisons > 1 else "one comparison")
+        return "\n".join([
+            f"centre +- half its {c.confidence_level * 100:g} % interval; change of the mean in % (a difference of "
+            "means, in the unit, where the baseline is at or crosses zero)",
+            f"{test}; {adjusted}; n = runs of the condition + of the baseline",
+            f"~ no detectable difference; ? descriptive only, fewer than {c.rule.runs_needed} runs per condition "
+            f"({c.rule.text()})",
+            "bounds: only what the bounds allow; below A/A: inside the A/A noise floor; --format text-verbose "
+            "for every verdict in words"])
 
     def plan(self, *, change: float = 0.05, power: float = 0.8) -> pl.DataFrame:
         """Runs per condition each comparison would need to detect a relative `change`
@@ -590,14 +740,119 @@ class ComparisonSet:
         return pl.DataFrame(rows, strict=False)
 
     def to_markdown(self) -> str:
-        """The verdicts as a Markdown list; labels from input files are HTML-escaped
-        (Markdown passes raw HTML through)."""
-        import html
-
+        """The table (a Markdown table per condition, with its geometric mean), the rule
+        once, every verdict in words under it, then the cells not compared. Labels from
+        input files are escaped for Markdown and HTML (:func:`markdown_text`)."""
+        esc = markdown_text
+        lines: list[str] = []
+        frame = self.table()
+        geomeans = self.geomeans()
+        for condition in frame["condition"].unique(maintain_order=True).to_list():
+            block = frame.filter(pl.col("condition") == condition)
+            lines += [f"**{esc(condition)} vs {esc(self.baseline)}**", "",
+                      f"| cell | unit | {esc(self.baseline)} | {esc(condition)} | change | interval | p (Holm) | n | note |",
+                      "|:--|:--|--:|--:|--:|--:|--:|--:|:--|"]
+            lines += ["| " + " | ".join(esc(str(r[k] or "")) for k in TABLE_COLUMNS[1:]) + " |"
+                      for r in block.iter_rows(named=True)]
+            if condition in geomeans:
+                lines += ["", f"geometric mean: {esc(geomeans[condition])}"]
+            lines.append("")
+        if self.comparisons:
+            lines += [esc(line) + "  " for line in self.legend().splitlines()]
+            lines += ["", "**Verdicts in words**", ""]
+        lines += [f"- **{esc(_cell_label(c.cell))}**: {esc(c.verdict)}" for c in self.comparisons]
         if not self.comparisons:
-            return f"*No cell has both {html.escape(self.baseline)} and another condition.*"
-        return "\n".join(f"- **{html.escape(_cell_label(c.cell))}**: {html.escape(c.verdict)}"
-                         for c in self.comparisons)
+            lines.append(f"*No cell has both {esc(self.baseline)} and another condition.*")
+        missing = self._not_compared_lines()
+        if missing:
+            lines.append(f"\n**Not compared** ({len(missing)}):\n")
+            lines += [f"- **{esc(label)}**: {esc(reason)}" for label, reason in missing]
+        return "\n".join(lines)
+
+
+def markdown_text(text: str) -> str:
+    """`text` (from an input file) as literal text in Markdown that is rendered to HTML:
+    HTML-escaped (Markdown passes raw HTML through), then every Markdown metacharacter
+    backslash-escaped, so ``[x](javascript:...)`` or ``![p](http://...)`` stay text."""
+    import html
+
+    return _MARKDOWN_META.sub(r"\\\g<0>", html.escape(text, quote=True))
+
+
+_MARKDOWN_META = re.compile(r"[\\`*_{}\[\]()#+\-!|~$]")
+
+
+TABLE_COLUMNS = ("condition", "cell", "unit", "baseline", "treatment", "change", "interval", "p", "n", "note")
+
+
+def sig(x: float | None, digits: int = 3) -> str:
+    """`x` with `digits` significant digits and no exponent: 41220.5 -> "41200",
+    0.012345 -> "0.0123"; "" for None, "nan" for NaN."""
+    if x is None:
+        return ""
+    if not math.isfinite(x):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if x == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(x)))
+    if magnitude >= digits - 1:
+        return f"{round(x, -(magnitude - digits + 1)):.0f}"
+    return f"{x:.{digits - 1 - magnitude}f}"
+
+
+def _centre(s: Summary, factor: float) -> str:
+    if not s.runs:
+        return ("> " + sig(s.bound_lower * factor) if s.bound_lower is not None else "") + \
+               (" < " + sig(s.bound_upper * factor) if s.bound_upper is not None else "")
+    if s.low is None:
+        return sig(s.mean * factor)
+    return f"{sig(s.mean * factor)} +- {sig((s.high - s.low) / 2 * factor, 2)}"
+
+
+def _table_row(c: Comparison) -> dict[str, str]:
+    spec = vocabulary(c.metric, c.unit)
+    factor = spec.display_factor
+    unit = spec.display_unit or ""
+    label = ", ".join([spec.label, *(str(v) for k, v in c.cell
+                                     if v is not None and k not in ("metric", "aggregate", "interval"))])
+    relative = c.relative
+    points = "points" if unit == "%" else unit
+    est = c.ratio if relative else c.difference
+
+    def pct(x: float) -> str:
+        return f"{x * 100:+.2f} %" if relative else f"{sig(x * factor)} {points}".rstrip()
+
+    def bracket() -> str:
+        if est.low is None:
+            return ""
+        if relative:
+            return f"[{(est.low - 1) * 100:+.2f}, {(est.high - 1) * 100:+.2f}] %"
+        return f"[{sig(est.low * factor)}, {sig(est.high * factor)}] {points}".rstrip()
+
+    change_value = c.ratio.value - 1 if relative else c.difference.value
+    note = ""
+    if c.status is Status.TESTED:
+        change = pct(change_value) if c.significant else "~"
+        p = f"{c.test.pvalue_holm:.2g}"
+        excludes = est.low is not None and not est.low <= (1 if relative else 0) <= est.high
+        if excludes != c.significant:
+            note = "CI and test disagree"
+    elif c.status is Status.WITHIN_RUN_ONLY:
+        change, p, note = pct(change_value), "", "within one run each"
+    elif c.status is Status.BOUNDS_ONLY:
+        low, high = c.difference.low, c.difference.high
+        change = (f">= {sig(low * factor)} {points}" if low is not None and low > 0 else
+                  f"<= {sig(high * factor)} {points}" if high is not None and high < 0 else "?")
+        p, note = "", "bounds"
+    else:
+        change, p, note = f"? ({pct(change_value)})", "", f"n < {c.rule.runs_needed}"
+    if c.below_noise_floor:
+        note = ", ".join(filter(None, [note, "below A/A"]))
+    interval = "" if c.status is Status.BOUNDS_ONLY else bracket()
+    return {"condition": c.treatment.condition, "cell": label, "unit": unit,
+            "baseline": _centre(c.baseline, factor), "treatment": _centre(c.treatment, factor),
+            "change": change, "interval": interval, "p": p,
+            "n": f"{c.treatment.runs}+{c.baseline.runs}", "note": note}
 
 
 # --------------------------------------------------------------------------- computing
@@ -605,17 +860,28 @@ class ComparisonSet:
 
 def summarize(table: pl.DataFrame, *, by: Sequence[str] = DEFAULT_BY, confidence_level: float = 0.95
               ) -> pl.DataFrame:
-    """Per cell and condition: runs, samples, median, mean and an interval (display units)."""
-    return _summary_frame(_summaries(run_values(table, by), table, by, confidence_level), by, _units(table))
+    """Per cell and condition: runs, samples, median, mean and an interval (display units),
+    and the bounds a source gives instead of a value (``lower_bound``/``upper_bound``)."""
+    bounds = table.filter(pl.col(BOUND).is_not_null()) if BOUND in table.columns else None
+    return _summary_frame(_summaries(run_values(table, by), table, by, confidence_level, bounds), by,
+                          _units(table))
 
 
-def _summaries(values: pl.DataFrame, table: pl.DataFrame, by: Sequence[str], confidence_level: float
-               ) -> dict[tuple, Summary]:
-    """``{(cell key, condition): Summary}`` for every cell and condition of `values`."""
+def _summaries(values: pl.DataFrame, table: pl.DataFrame, by: Sequence[str], confidence_level: float,
+               bounds: pl.DataFrame | None = None) -> dict[tuple, Summary]:
+    """``{(cell key, condition): Summary}`` for every cell and condition of `values`, and of
+    `bounds` (rows known only as bounds: a condition with bounds alone has 0 runs)."""
     out = {}
     for key, group in values.group_by([*by, "condition"], maintain_order=True):
         cell = tuple(zip(by, key[:-1]))
         out[(cell, key[-1])] = _summary(group, table, dict(cell), by, confidence_level)
+    if bounds is not None and bounds.height:
+        for key, group in bounds.group_by([*by, "condition"], maintain_order=True):
+            cell = tuple(zip(by, key[:-1]))
+            lower = group.filter(pl.col(BOUND) == "lower")["value"].max()
+            upper = group.filter(pl.col(BOUND) == "upper")["value"].min()
+            known = out.get((cell, key[-1])) or Summary(key[-1], 0, 0, math.nan, math.nan, None, None, None)
+            out[(cell, key[-1])] = replace(known, bound_lower=lower, bound_upper=upper)
     return out
 
 
@@ -624,11 +890,15 @@ def _summary_frame(summaries: dict[tuple, Summary], by: Sequence[str], units: di
     for (cell, condition), s in summaries.items():
         name = str(dict(cell).get("metric", ""))
         shown, factor = display_unit(name, units.get(name))
-        rows.append({**dict(cell), "condition": condition, "runs": s.runs, "samples": s.samples,
-                     "median": s.median * factor, "mean": s.mean * factor,
-                     "low": None if s.low is None else s.low * factor,
-                     "high": None if s.high is None else s.high * factor,
-                     "display_unit": shown, "interval_method": s.interval_method, "ess": s.ess})
+        row = {**dict(cell), "condition": condition, "runs": s.runs, "samples": s.samples,
+               "median": s.median * factor if s.runs else None, "mean": s.mean * factor if s.runs else None,
+               "low": None if s.low is None else s.low * factor,
+               "high": None if s.high is None else s.high * factor,
+               "display_unit": shown, "interval_method": s.interval_method, "ess": s.ess}
+        if any(x.bounded for x in summaries.values()):  # bounds beside the runs, never averaged in
+            row.update(lower_bound=None if s.bound_lower is None else s.bound_lower * factor,
+                       upper_bound=None if s.bound_upper is None else s.bound_upper * factor)
+        rows.append(row)
     return pl.DataFrame(rows, strict=False)
 
 
@@ -715,23 +985,41 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
     if baseline not in conditions:
         raise WorkbenchError(f"baseline {baseline!r} has no rows; conditions: {', '.join(sorted(conditions))}")
     data = table if metrics is None else table.filter(pl.col("metric").is_in(list(metrics)))
+    # What a machine has (memory installed) is not a result of the condition: listed, not judged.
+    capacity = [n for n in data["metric"].unique().to_list() if n in METRICS and METRICS[n].capacity]
+    skipped: list[dict] = []
+    if capacity:
+        for row in (data.filter(pl.col("metric").is_in(capacity) & (pl.col("condition") != baseline))
+                    .select(*by, "condition").unique(maintain_order=True).iter_rows(named=True)):
+            spec = METRICS[row["metric"]]
+            skipped.append({**row, "reason": f"{spec.name} is a capacity ({spec.description}): what the machine "
+                                             "or guest has, not what the condition does"})
+        data = data.filter(~pl.col("metric").is_in(capacity))
+    values = run_values(data, by, warn=False)  # warned below, once the cells are split
+    extra: tuple[str, ...] = ()
+    if _mixed(values, by) is not None:
+        if not auto:
+            row = _mixed(values, by)
+            where = ", ".join(f"{k}={row[k]}" for k in (*by, "condition"))
+            raise WorkbenchError(f"cell ({where}) mixes several scopes or guests in one condition; add 'scope' "
+                                 "and/or 'guest' to `by`, or filter the table first")
+        extra += SPLIT_BY
+    if _hosts_mixed(values) is not None:
+        if not auto and "host" not in by:
+            row = _hosts_mixed(values)
+            where = ", ".join(f"{k}={row[k]}" for k in (*by, "condition", "run"))
+            raise WorkbenchError(f"run ({where}) holds rows of several hosts ({', '.join(row['hosts'])}), which "
+                                 "are never averaged into one value; add 'host' to `by`, or filter the table first")
+        extra += SPLIT_HOST
+    extra = tuple(c for c in extra if c not in by)
+    by = (*by, *extra)
     values = run_values(data, by)
-    if auto and _mixed(values, by) is not None:
-        by = (*by, *SPLIT_BY)
-        values = run_values(data, by)
-    if (row := _mixed(values, by)) is not None:
-        where = ", ".join(f"{k}={row[k]}" for k in (*by, "condition"))
-        raise WorkbenchError(f"cell ({where}) mixes several scopes or guests in one condition; add 'scope' "
-                             "and/or 'guest' to `by`, or filter the table first")
+    bounds = data.filter(pl.col(BOUND).is_not_null()) if BOUND in data.columns else data.clear()
 
     # Each condition of each cell is summarized once, for the comparisons and the summary table.
-    summaries = _summaries(values, table, by, confidence_level)
-    pending = []
-    for (cell_key, condition), base in summaries.items():
-        if condition != baseline:
-            continue
-        pending += [(cell_key, base, treat) for (key, other), treat in summaries.items()
-                    if key == cell_key and other != baseline]
+    summaries = _summaries(values, table, by, confidence_level, bounds)
+    pending, unmatched = _pairs(summaries, by, extra, baseline)
+    skipped += unmatched
 
     m = max(1, sum(1 for _, b, t in pending if min(b.runs, t.runs) >= 2))
     rule = Rule(alpha, m, runs_needed(alpha, m, test), test)
@@ -743,7 +1031,89 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
     if tested:
         for i, p in zip(tested, holm([done[i].test.pvalue for i in tested])):
             done[i] = replace(done[i], test=replace(done[i].test, pvalue_holm=float(p)))
-    return ComparisonSet(tuple(done), _summary_frame(summaries, by, units), baseline, by, alpha)
+    done = _with_noise_floor(done, baseline)
+    not_compared = pl.DataFrame(skipped, strict=False) if skipped else pl.DataFrame()
+    return ComparisonSet(tuple(done), _summary_frame(summaries, by, units), baseline, by, alpha, not_compared)
+
+
+def _pairs(summaries: dict[tuple, Summary], by: Sequence[str], extra: Sequence[str], baseline: str
+           ) -> tuple[list[tuple], list[dict]]:
+    """Which summaries are compared: ``[(cell, baseline summary, treatment summary)]``, and
+    ``[{cell columns, condition, reason}]`` for those left without a comparable baseline.
+
+    A cell is the key without the split columns (`extra`: scope, guest, host). Where the
+    baseline and a condition each have one part in it, they are compared (a KVM guest with
+    a native host); where either has several, like with like: the same scope, guest and
+    host, else the same scope where the baseline has one part of that scope."""
+    keep = [i for i, c in enumerate(by) if c not in extra]
+    parts: dict[tuple, dict[str, list[tuple[tuple, Summary]]]] = {}
+    for (cell, condition), summary in summaries.items():
+        parts.setdefault(tuple(cell[i] for i in keep), {}).setdefault(condition, []).append((cell, summary))
+    pending: list[tuple] = []
+    skipped: list[dict] = []
+
+    def describe(cell: tuple) -> str:
+        return ", ".join(f"{k}={v}" for k, v in cell if k in extra) or "this cell"
+
+    for conditions in parts.values():
+        base = conditions.get(baseline, [])
+        for condition, entries in conditions.items():
+            if condition == baseline:
+                continue
+            if not base:
+                skipped += [{**dict(cell), "condition": condition,
+                             "reason": f"no rows of baseline '{baseline}' in this cell"} for cell, _ in entries]
+                continue
+            if len(base) == 1 and len(entries) == 1:
+                pending.append((_joined(base[0][0], entries[0][0], extra), base[0][1], entries[0][1]))
+                continue
+            for cell, summary in entries:
+                match = [b for b in base if b[0] == cell]
+                if not match and "scope" in extra:
+                    own = dict(cell)
+                    match = [b for b in base if dict(b[0])["scope"] == own["scope"]
+                             and ("host" not in extra or dict(b[0])["host"] == own["host"])]
+                if len(match) == 1:
+                    pending.append((_joined(match[0][0], cell, extra), match[0][1], summary))
+                    continue
+                has = "; ".join(describe(b[0]) for b in base)
+                mixes = condition if len(entries) > 1 else f"baseline '{baseline}'"
+                skipped.append({**dict(cell), "condition": condition,
+                                "reason": f"{mixes} mixes several parts in this cell, so like is compared with like, "
+                                          f"and baseline '{baseline}' has no {describe(cell)} here (it has: {has})"})
+    return pending, skipped
+
+
+def _joined(base: tuple, treat: tuple, extra: Sequence[str]) -> tuple:
+    """The comparison's cell: the split columns where both sides agree, else None."""
+    return tuple((k, v if k not in extra or v == dict(base)[k] else None) for k, v in treat)
+
+
+def _with_noise_floor(done: list[Comparison], baseline: str) -> list[Comparison]:
+    """Give every comparison of a cell the A/A noise floor of that cell: the widest end
+    of the interval of ``<baseline>-aa`` against the baseline (:data:`AA_SUFFIX`)."""
+    floors = {}
+    for c in done:
+        if c.treatment.condition != f"{baseline}{AA_SUFFIX}" or c.status not in (Status.TESTED,
+                                                                                  Status.WITHIN_RUN_ONLY):
+            continue
+        if c.relative and c.ratio.low is not None:
+            floors[c.cell] = (True, max(abs(c.ratio.low - 1), abs(c.ratio.high - 1)))
+        elif c.difference.low is not None:
+            floors[c.cell] = (False, max(abs(c.difference.low), abs(c.difference.high)))
+    out = []
+    for c in done:
+        floor = floors.get(c.cell)
+        if floor is not None and floor[0] == c.relative and not c.treatment.condition.endswith(AA_SUFFIX):
+            c = replace(c, noise_floor=floor[1])
+        out.append(c)
+    return out
+
+
+def _hosts_mixed(values: pl.DataFrame) -> dict | None:
+    """The first cell x condition x run whose rows come from several hosts, or None."""
+    mixed = values.filter(pl.col("hosts").list.len() > 1)
+    return mixed.row(0, named=True) if mixed.height else None
 
 
 def _units(table: pl.DataFrame) -> dict[str, str]:
@@ -808,6 +1178,8 @@ def _compare_pair(cell, base: Summary, treat: Summary, *, unit: str, confidence_
                    status=Status.INSUFFICIENT_DATA, ratio=Estimate(ratio, confidence_level),
                    difference=Estimate(treat.mean - base.mean, confidence_level), rule=rule,
                    random_state=random_state)
+    if base.runs == 0 or treat.runs == 0:
+        return _bounds_compared(c, vocabulary(metric, unit))
     if base.runs == 1 and treat.runs == 1:
         if base.ess is not None and treat.ess is not None:
             # Two single-run time series: intervals with each run's effective sample
@@ -824,6 +1196,31 @@ def _compare_pair(cell, base: Summary, treat: Summary, *, unit: str, confidence_
                    detectable_change=detectable_change(
                        x, y, alpha=rule.alpha / rule.comparisons,
                        df_test=min(x.size, y.size) - 1 if test == "welch_hsu" else None))
+
+
+def _range(s: Summary, spec: Metric) -> tuple[float, float]:
+    """What is known of one side: its interval over runs (or its one value), or where it
+    has no run, its bounds within the metric's legal range."""
+    if s.runs:
+        return (s.low, s.high) if s.low is not None else (s.mean, s.mean)
+    low, high = spec.bounds
+    return (max(low, s.bound_lower) if s.bound_lower is not None else low,
+            min(high, s.bound_upper) if s.bound_upper is not None else high)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _bounds_compared(c: Comparison, spec: Metric) -> Comparison:
+    """A side known only as a bound: the difference of means the bounds (and the other
+    side's interval or value) allow, by interval arithmetic; no ratio, no test."""
+    b_low, b_high = _range(c.baseline, spec)
+    t_low, t_high = _range(c.treatment, spec)
+    low, high = t_low - b_high, t_high - b_low
+    return replace(c, status=Status.BOUNDS_ONLY, ratio=Estimate(math.nan, c.confidence_level),
+                   difference=Estimate(math.nan, c.confidence_level, _finite(low), _finite(high),
+                                       "interval arithmetic on the bounds and the other side's interval or value"))
 
 
 FIELLER = "Fieller's interval for the ratio of means (Welch df)"
@@ -1149,6 +1546,62 @@ def _cell_label(cell) -> str:
 
 
 def _verdict(c: Comparison) -> str:
+    """The verdict's words: a comparison of measurements or of what bounds allow, labelled
+    when its change is inside the A/A noise floor, with any bounds left beside the runs."""
+    spec = vocabulary(c.metric, c.unit)
+    text = _bounds_verdict(c, spec) if c.status is Status.BOUNDS_ONLY else _measured_verdict(c)
+    notes = [f"{s.condition} {_bound_text(s, spec)}" for s in (c.treatment, c.baseline) if s.runs and s.bounded]
+    if notes:
+        text += f"; also known only as a bound, not averaged with the measurements: {', '.join(notes)}"
+    if c.below_noise_floor:
+        floor = (f"{c.noise_floor * 100:.2g} %" if c.relative
+                 else f"{c.noise_floor * spec.display_factor:.3g} {spec.display_unit}")
+        text = (f"below the A/A noise floor (+-{floor}: the baseline against itself in the same rounds), so not "
+                f"resolved by this setup: {text}")
+    return text
+
+
+def _bound_text(s: Summary, spec: Metric) -> str:
+    """"> 50 %", "< 40 %" or "between 10 and 20 %" (display units)."""
+    unit = spec.display_unit
+    spaced = f" {unit}" if unit else ""
+
+    def shown(x: float) -> str:
+        return f"{x * spec.display_factor:.4g}"
+
+    if s.bound_lower is not None and s.bound_upper is not None:
+        return f"between {shown(s.bound_lower)} and {shown(s.bound_upper)}{spaced}"
+    if s.bound_lower is not None:
+        return f"> {shown(s.bound_lower)}{spaced}"
+    return f"< {shown(s.bound_upper)}{spaced}"
+
+
+def _bounds_verdict(c: Comparison, spec: Metric) -> str:
+    """"at least 11 points less" or "cannot tell": only what the bounds allow."""
+    who, base = c.treatment.condition, c.baseline.condition
+    unit = "points" if spec.display_unit == "%" else spec.display_unit
+
+    def side(s: Summary) -> str:
+        if not s.runs:
+            return f"{s.condition} {_bound_text(s, spec)}"
+        if s.low is not None:
+            return (f"{s.condition} {s.mean * spec.display_factor:.4g} {spec.display_unit} "
+                    f"[{s.low * spec.display_factor:.4g}, {s.high * spec.display_factor:.4g}] over {s.runs} runs")
+        return f"{s.condition} {s.mean * spec.display_factor:.4g} {spec.display_unit} ({s.runs} run)"
+
+    known = f"{side(c.treatment)}; {side(c.baseline)}"
+    low, high = c.difference.low, c.difference.high
+    tail = "a bound is not a measurement: no interval, no test"
+    if low is not None and low > 0:
+        return (f"{who} {_predicate(spec, 1.0, f'at least {low * spec.display_factor:.3g} {unit}')} than {base}, "
+                f"as far as the bounds allow ({known}; {tail})")
+    if high is not None and high < 0:
+        return (f"{who} {_predicate(spec, -1.0, f'at least {-high * spec.display_factor:.3g} {unit}')} than "
+                f"{base}, as far as the bounds allow ({known}; {tail})")
+    return f"cannot tell how {who} compares with {base}: the bounds allow either ({known}; {tail})"
+
+
+def _measured_verdict(c: Comparison) -> str:
     """Every verdict has a verb, a signed estimate with its signed interval on the scale
     the estimand names (change of the mean in %, or difference of means in the unit),
     says when intervals are unadjusted while p-values are, and says when the interval

@@ -78,7 +78,9 @@ def test_detected_by_content(path, name):
 
 @pytest.fixture(scope="module")
 def en_full():
-    with pytest.warns(NativeMetricWarning, match=r"temperature \(°C, 8 values\).*2 sensor value\(s\) withheld"):
+    # 3 Memory values and 2 sensor readings masked by the trial build: all NaN rows
+    with pytest.warns(NativeMetricWarning, match=r"temperature \(°C, 9 values\).*5 value\(s\) withheld by the trial "
+                                                r"version \(\[ TRIAL VERSION \]\) are missing \(NaN\)"):
         return readers.read(EN_FULL)
 
 
@@ -98,6 +100,10 @@ def test_en_report_benchmark_pages_in_canonical_units(en_full):
 
 def test_en_report_memory_page_trial_values_are_nan(en_full):
     assert math.isnan(one(en_full, metric="mem_total"))  # "[ TRIAL VERSION ]"
+    # masked on the Sensor page too, named by the group the reading is in
+    assert math.isnan(one(en_full, metric="everest-report-html:temperature", component="Samsung SSD 850 EVO 250GB"))
+    assert math.isnan(one(en_full, metric="everest-report-html:power", component="CPU GT Cores"))
+    assert set(en_full["host"]) == {"DESKTOP-CPLKED3"}  # the report's computer name
     assert math.isnan(one(en_full, metric="mem_util"))
     assert one(en_full, metric="mem_free") == 5354 * MIB
     assert one(en_full, metric="everest-report-html:temperature", component="CPU #1 / Core #1") == 54
@@ -145,12 +151,19 @@ def test_slices_are_the_full_report_and_read_the_same():
 
 
 def test_ru_report_cp1251_memory_page_and_localized_units():
-    with pytest.warns(NativeMetricWarning, match=r"fan \(RPM, 2 values\).*2 sensor value\(s\) withheld"):
+    with pytest.warns(NativeMetricWarning, match=r"fan \(RPM, 2 values\).*5 value\(s\) withheld"):
         t = readers.read(RU)
     assert one(t, metric="mem_free") == 10189 * MIB  # printed "10189 МБ"
     assert math.isnan(one(t, metric="mem_total"))
-    assert one(t, metric="everest-report-html:temperature", component="ЦП 1 / Ядро 3") == 37
-    assert one(t, metric="everest-report-html:fan", component="Шасси 2") == 786
+    # localized sensor labels are the English report's components ("ЦП 1 / Ядро 3", "Шасси 2", "ЦП")
+    assert one(t, metric="everest-report-html:temperature", component="CPU #1 / Core #3") == 37
+    assert one(t, metric="everest-report-html:fan", component="Chassis #2") == 786
+    assert one(t, metric="everest-report-html:fan", component="CPU") == 1221
+    assert one(t, metric="everest-report-html:temperature", component="Motherboard") == 44
+    assert one(t, metric="everest-report-html:voltage", component="CPU Core") == 0.722
+    assert math.isnan(one(t, metric="everest-report-html:voltage", component="+12 V"))  # masked
+    assert math.isnan(one(t, metric="everest-report-html:temperature", component="T-FORCE TM8FFE001T"))
+    assert set(t["host"]) == {"РОМАРИО"}
     meta = metadata(RU)
     assert meta["version"] == "AIDA64 v7.35.7000/ru" and meta["computer"] == "РОМАРИО"
     assert meta["cpu_type"] == "HexaCore Intel Core i5-12400F, 4200 MHz (42 x 100)"
@@ -163,7 +176,11 @@ def test_pt_br_report_has_all_four_memory_values():
     assert one(t, metric="mem_used") == 2262 * MIB
     assert one(t, metric="mem_free") == 1749 * MIB
     assert one(t, metric="mem_util") == 56.0
-    assert one(t, metric="everest-report-html:power", component="Taxa de carga da bateria") == 9.56
+    assert one(t, metric="everest-report-html:power", component="Battery Charge Rate") == 9.56  # "Taxa de carga ..."
+    assert one(t, metric="everest-report-html:temperature", component="CPU") == 39  # "Processador"
+    assert one(t, metric="everest-report-html:temperature", component="CPU #1 / Core #2") == 37  # "CPU 1 / Núcleo 2"
+    assert one(t, metric="everest-report-html:voltage", component="Battery") == 16.663  # "Bateria"
+    assert set(t["host"]) == {"LAPTOP-1FJM50LV"}
     meta = metadata(PT)
     assert meta["memory_type"] == "DDR3-1600 DDR3 SDRAM" and meta["motherboard"] == "Acer Aspire E5-573"
     assert meta["version"] == "AIDA64 v5.75.3900/br" and meta["product"] == "AIDA64 Engineer"
@@ -181,8 +198,11 @@ def test_mhtml_reads_its_html_part_like_the_html():
 # --- text reports -------------------------------------------------------------------------------
 
 def test_text_report_memory_and_sensor_pages():
-    with pytest.warns(NativeMetricWarning, match=r"temperature \(°C, 9 values\)"):
+    with pytest.warns(NativeMetricWarning, match=r"everest-report-text:percent \(%, 1 values\).*temperature \(°C, "
+                                                r"10 values\).*7 value\(s\) withheld"):
         t = readers.read(TEXT)
+    assert math.isnan(one(t, metric="everest-report-text:percent", component="GPU TDP%"))  # masked among power values
+    assert set(t["host"]) == {"DESKTOP-OS1JTF2"}
     assert one(t, metric="mem_free") == 3930 * MIB
     assert math.isnan(one(t, metric="mem_used"))
     assert one(t, metric="everest-report-text:temperature", component="CPU") == 70  # "70 °C  (158 °F)", cp1252
@@ -379,3 +399,11 @@ def test_read_file_unknown_format_lists_known_ones():
     with pytest.raises(UnknownFormatError, match=r"format 'nope' is not registered\); known formats: .*everest"):
         metadata(XML, format="nope")
     assert metadata(XML, format="everest-sensors")["uptime"] == "03:25:30"
+
+
+def test_a_callers_host_overrides_the_reports_computer_name():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NativeMetricWarning)
+        assert set(readers.read(RU, host="lab-pc-3")["host"]) == {"lab-pc-3"}
+        assert set(readers.read(RU, defaults={"host": "fallback"})["host"]) == {"РОМАРИО"}  # the file says
+        assert set(readers.read(CSVLOG, defaults={"host": "fallback"})["host"]) == {"fallback"}  # the log does not

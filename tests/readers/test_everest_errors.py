@@ -42,7 +42,8 @@ BROKEN = FIXTURES / "everest" / "broken"
     ("html_without_charset.htm", None, 1, r"expected a <META ... CHARSET=...> declaration .*found none"),
     ("html_reencoded_to_utf8.htm", None, 5,
      r"expected text in the declared charset Windows-1251, found UTF-8 text \(re-encoded after it was written\?\)"),
-    ("html_unknown_charset.htm", None, 5, r"expected a known charset in the META declaration, found 'x-mac-klingon'"),
+    ("html_unknown_charset.htm", None, 5,
+     r"expected a known charset in the META declaration \(a WHATWG Encoding Standard label\), found 'x-mac-klingon'"),
     # benchmark pages
     ("html_empty_benchmark_page.htm", None, 244,
      r"expected result rows on the benchmark page 'memory read', found an empty page"),

@@ -34,6 +34,9 @@ FILES = [
     (DATA / "felter2014" / "vm.log", "stream", None),
     (FIXTURES / "pdh-csv" / "perfmon_win_desktop_head40.csv", "pdh-csv", ("time_zone", "Sri Lanka Standard Time")),
     (next((FIXTURES / "azure-noise" / "good").rglob("unit=ns.csv")), "azure-noise", ("partition.unit", "ns")),
+    (FIXTURES / "peers" / "hyperfine_sort_vs_gzip.json", "hyperfine", ("command.2", "gzip -c")),
+    (FIXTURES / "peers" / "pyperf_sorted_ascending.json", "pyperf", ("pyperf.perf_version", "2.11.0")),
+    (FIXTURES / "peers" / "phoronix_composite_constructed.xml", "phoronix", ("systems", "native, kvm")),
     (FIXTURES / "sysstat" / "expected.sadf-j", "sysstat", ("release", "1.2.3-TEST")),
     (FIXTURES / "dstat" / "felter_kvm_head40.csv", "dstat", ("session1.host", "arldcn24")),
 ]

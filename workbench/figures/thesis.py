@@ -122,33 +122,47 @@ def fig74_75_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def fig79_cpu_memory(table: pl.DataFrame, ax: Axes | None = None,
-                     cells: pl.DataFrame | None = None) -> Axes:
+def fig79_cpu_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
     """Figure 79: host CPU and memory use of both methods, as the text states them
-    (approximate: CPU 'around 40 %' vs 'about 25 %', memory 'over 50 %' vs 'under 40 %').
+    (approximate: CPU 'around 40 %' vs 'about 25 %'; memory 'over 50 %' vs 'under 40 %').
 
-    `cells`, the transcription of figure 79, adds the bounds to the labels ("> 50 %").
+    A value the text gives only as a bound (column ``bound``) is drawn as what it is: a
+    line at the bound with an arrow towards where the true value lies, labelled "> 50 %"
+    or "< 40 %", never as a bar of that height. Approximate values are hatched bars ("≈").
     """
     ax = _ax(ax)
-    marks = {"lower": ">", "upper": "<", "": "≈"}
-    bound = {}
-    if cells is not None:
-        metric_of = {"CPU utilization": "cpu_util", "memory utilization": "mem_util"}
-        bound = {(r["row_en"], metric_of[r["column_en"]]): marks[r["bound"]]
-                 for r in cells.iter_rows(named=True) if r["column_en"] in metric_of}
-    data = _select(table, ["cpu_util", "mem_util"], source=APPROX_SOURCE).to_pandas()
-    data["resource"] = data["metric"].map({"cpu_util": "CPU use", "mem_util": "memory use"})
-    sns.barplot(data=data, x="resource", y="value", hue="condition", ax=ax,
-                palette=_PALETTE, hue_order=[c for c in _PALETTE if c in set(data["condition"])])
-    for container, condition in zip(ax.containers, [t.get_text() for t in ax.get_legend().texts]):
-        _hatch_approx(ax, container, [True] * len(container))
-        labels = [f"{bound.get((condition, m), '≈')} {v:g} %"
-                  for m, v in zip(("cpu_util", "mem_util"), container.datavalues)]
-        ax.bar_label(container, labels=labels)
+    data = _select(table, ["cpu_util", "mem_util"], source=APPROX_SOURCE)
+    resources = {"cpu_util": "CPU use", "mem_util": "memory use"}
+    conditions = [c for c in _PALETTE if c in set(data["condition"])]
+    width = 0.8 / max(len(conditions), 1)
+    for i, condition in enumerate(conditions):
+        color = _PALETTE[condition]
+        for x, metric in enumerate(resources):
+            rows = data.filter((pl.col("condition") == condition) & (pl.col("metric") == metric))
+            if rows.is_empty():
+                continue
+            value, bound = rows["value"][0], rows["bound"][0]
+            centre = x - 0.4 + width * (i + 0.5)
+            if bound is None:
+                (bar,) = ax.bar(centre, value, width, color=color, label=condition if x == 0 else None)
+                _hatch_approx(ax, [bar], [True])
+                ax.annotate(f"≈ {value:g} %", (centre, value), xytext=(0, 3), textcoords="offset points",
+                            ha="center", va="bottom")
+                continue
+            ax.hlines(value, centre - width / 2, centre + width / 2, color=color, linewidth=3,
+                      label=condition if x == 0 else None)
+            tip = value + (12 if bound == "lower" else -12)
+            ax.annotate("", (centre, tip), xytext=(centre, value),
+                        arrowprops=dict(arrowstyle="->", color=color, linewidth=2))
+            ax.annotate(f"{'>' if bound == 'lower' else '<'} {value:g} %", (centre, value),
+                        xytext=(0, -12 if bound == "lower" else 4), textcoords="offset points", ha="center")
+    ax.set_xticks(range(len(resources)), list(resources.values()))
+    ax.legend(title="condition")
     ax.set_ylim(0, 100)
     ax.set_ylabel("host use (%)")
     ax.set_xlabel("")
-    ax.set_title("Figure 79: host CPU and memory use (approximate, from text)")
+    ax.set_title("Figure 79: host CPU and memory use (approximate, from text;\n"
+                 "arrows: only a bound is known)")
     return ax
 
 

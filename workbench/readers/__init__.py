@@ -25,6 +25,7 @@ import polars as pl
 
 from .. import schema
 from ..errors import ParseError, RunLabelWarning, UnknownFormatError, WorkbenchError
+from . import _describe
 
 SNIFF_BYTES = 8192
 
@@ -106,13 +107,15 @@ def detect(path: str | os.PathLike, head: bytes | None = None) -> Format:
     UnknownFormatError
         Listing every registered format.
     """
+    data = None
     if head is None:
-        head = _read_bytes(path)[:SNIFF_BYTES]
+        data = _read_bytes(path)
+        head = data[:SNIFF_BYTES]
     for fmt in _FORMATS.values():
         if fmt.sniff(head):
             return fmt
-    detail = "the file is empty" if not head.strip() else f"it starts with {head[:40]!r}"
-    raise UnknownFormatError(path, list(_FORMATS), detail)
+    raise UnknownFormatError(path, list(_FORMATS), _describe.describe(head, data),
+                             {n: _FORMATS[n].description for n in _describe.closest(path, head, _FORMATS)})
 
 
 def read(path: str | os.PathLike, *, format: str | None = None, source_file: str | None = None,
@@ -219,7 +222,11 @@ def validate_labelled(frame: pl.DataFrame, labels: dict[str, Any], defaults: dic
 def _format(path: str | os.PathLike, data: bytes, name: str | None) -> Format:
     """The format `name`, or the one detected from `data` when no name is given."""
     if name is None:
-        return detect(path, data[:SNIFF_BYTES])
+        try:
+            return detect(path, data[:SNIFF_BYTES])
+        except UnknownFormatError as exc:  # describe the whole document (a JSON object's keys)
+            raise UnknownFormatError(path, exc.known, _describe.describe(data[:SNIFF_BYTES], data),
+                                     exc.closest) from None
     if name not in _FORMATS:
         raise UnknownFormatError(path, list(_FORMATS), f"format '{name}' is not registered")
     return _FORMATS[name]
@@ -247,6 +254,7 @@ from . import everest  # noqa: E402,F401
 from . import xen_rrd  # noqa: E402,F401
 from . import stream  # noqa: E402,F401
 from . import pdh_csv  # noqa: E402,F401  (its quoted '(PDH-CSV' header cell)
+from . import peers  # noqa: E402,F401  (JSON objects led by "results"/"benchmarks", <PhoronixTestSuite>)
 from . import sysstat  # noqa: E402,F401  ("# hostname;interval;timestamp;", {"sysstat":, <sysstat>)
 from . import dstat  # noqa: E402,F401  (its first line "Dstat <version> CSV output")
 # isort: on

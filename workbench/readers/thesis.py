@@ -14,7 +14,9 @@ value is a lower or upper bound ("supero el 50%").
 
 Emits (DESIGN.md §3): one ``aggregate = single`` row per measured value of
 figures 65, 67, 69-71, 74 and 79, ``source = thesis-table`` for printed tables
-and ``thesis-text`` for approximate values from the text. Figures 9, 63 and 73
+and ``thesis-text`` for approximate values from the text; a value the text gives only
+as a bound ("supero el 50%") keeps it in the ``bound`` column (``lower``/``upper``),
+so it is never taken as a measurement. Figures 9, 63 and 73
 (a model and spec sheets) hold no measurements and yield no rows; use
 :func:`load_transcription` for them.
 """
@@ -77,7 +79,7 @@ def parse(data: bytes, *, source: str) -> Parsed:
             raise ParseError(source, line, f"a unit among {', '.join(_FACTORS)}", repr(cell["unit"]))
         rows.append({**mapped, "value": cell["value"] * factor, "aggregate": "single",
                      "source": "thesis-text" if cell["approximate"] else "thesis-table",
-                     "source_file": source})
+                     "source_file": source, schema.BOUND: cell["bound"] or None})
     return Parsed(schema.from_rows(rows))
 
 

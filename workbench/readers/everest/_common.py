@@ -47,6 +47,47 @@ SENSOR_KINDS = {"°C": "temperature", "RPM": "fan", "V": "voltage", "W": "power"
                 "%": "percent", "MHz": "clock", "МГц": "clock"}
 
 
+#: Sensor group title (English and the RU v7.35 / PT-BR v5.75 samples' translations) -> kind,
+#: to name a reading the trial version masked (its unit is not printed then).
+SENSOR_GROUPS = {
+    "Temperatures": "temperature", "Температуры": "temperature", "Temperaturas": "temperature",
+    "Cooling Fans": "fan", "Вентиляторы": "fan", "Ventoinhas": "fan",
+    "Voltage Values": "voltage", "Напряжения": "voltage", "Valores de voltagens": "voltage",
+    "Power Values": "power", "Значения мощности": "power", "Potência Dissipada": "power",
+    "Current Values": "current", "Значения тока": "current",
+}
+#: Kind -> the unit AIDA64 prints for it (°C with the °F in parentheses, §2.2).
+KIND_UNITS = {"temperature": "°C", "fan": "RPM", "voltage": "V", "power": "W", "current": "A", "percent": "%"}
+
+#: Localized sensor labels -> AIDA64's English label, so a Russian report's "ЦП" and a
+#: Brazilian one's "Processador" are the component "CPU" as in an English report. English
+#: labels checked against the EN v5.95/v5.98 reports and the 2011 shared-memory sample
+#: ("CPU", "Motherboard", "CPU Core", "Battery", "Battery Charge Rate", "CPU #1 / Core #1");
+#: those marked [INFERRED] have no English sample showing them.
+SENSOR_LABELS = {
+    "ЦП": "CPU", "Processador": "CPU", "Системная плата": "Motherboard", "Placa-mãe": "Motherboard",
+    "Ядро ЦП": "CPU Core", "Núcleo CPU": "CPU Core", "Bateria": "Battery",
+    "Taxa de carga da bateria": "Battery Charge Rate",
+    "Гнездо ЦП": "CPU Socket",  # [INFERRED]
+    "ЦП доп.": "CPU Aux",  # [INFERRED]
+}
+#: Numbered labels: "ЦП 1 / Ядро 3", "CPU 1 / Núcleo 3" -> "CPU #1 / Core #3"; "Шасси 2" -> "Chassis #2".
+SENSOR_PATTERNS = (
+    (re.compile(r"(?:ЦП|CPU) (\d+) / (?:Ядро|Núcleo) (\d+)"), r"CPU #\1 / Core #\2"),
+    (re.compile(r"Шасси (\d+)"), r"Chassis #\1"),  # [INFERRED]
+)
+
+
+def canonical_label(label: str) -> str:
+    """A sensor label as the English AIDA64 prints it (unknown labels unchanged)."""
+    if label in SENSOR_LABELS:
+        return SENSOR_LABELS[label]
+    for pattern, english in SENSOR_PATTERNS:
+        if pattern.fullmatch(label):
+            return pattern.sub(english, label)
+    return label
+
+
 def value_with_unit(text: str, units: dict[str, float], *, source: str, line: int | str | None,
                     what: str) -> float:
     """``"5354 MB"`` -> 5354 * MiB; ``[ TRIAL VERSION ]`` -> NaN (withheld by the file).
@@ -81,9 +122,19 @@ def snake(key: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", key.lower()).strip("_")
 
 
-def frame(rows: Iterable[dict[str, Any]], *, source_name: str, source: str) -> pl.DataFrame:
-    """Rows -> measurement table (labels left null), with ``source``/``source_file`` set."""
-    return schema.from_rows(rows, source=source_name, source_file=source)
+def frame(rows: Iterable[dict[str, Any]], *, source_name: str, source: str,
+          meta: dict[str, str] | None = None) -> pl.DataFrame:
+    """Rows -> measurement table (labels left null), with ``source``/``source_file`` set and
+    ``host`` = the report's computer name where it states one (a caller's or manifest's
+    ``host`` label overrides it)."""
+    computer = (meta or {}).get("computer", "").strip()
+    host = computer if computer and TRIAL not in computer else None
+    return schema.from_rows(rows, source=source_name, source_file=source, host=host)
+
+
+def withheld(table: pl.DataFrame) -> int:
+    """Values the trial version masked: the NaN rows (every page reads a mask as NaN)."""
+    return int(table["value"].is_nan().sum())
 
 
 def warn_native(table: pl.DataFrame, *, source: str, withheld: int = 0, dropped: Iterable[str] = ()) -> None:
@@ -95,7 +146,7 @@ def warn_native(table: pl.DataFrame, *, source: str, withheld: int = 0, dropped:
         shown = ", ".join(f"{m} ({u or 'no unit'}, {n} values)" for (m, u), n in sorted(counts.items()))
         parts.append(f"kept values outside the metric vocabulary as native metrics: {shown}")
     if withheld:
-        parts.append(f"{withheld} sensor value(s) withheld by the trial version ({TRIAL}) are not in the table")
+        parts.append(f"{withheld} value(s) withheld by the trial version ({TRIAL}) are missing (NaN)")
     dropped = sorted(set(dropped))
     if dropped:
         parts.append(f"text columns not in the table: {', '.join(dropped)}")

@@ -1,7 +1,9 @@
 """EVEREST / AIDA64 HTML and MHTML reports (``/HTML``, ``/MHTML``; §2.3, §2.4, §2.6).
 
-Decoding: the ``<META ... CHARSET=...>`` declaration, never a guess (§6). As in
-browsers (WHATWG Encoding), ``iso-8859-1`` means windows-1252 and ``gb2312`` means GBK.
+Decoding: the ``<META ... CHARSET=...>`` declaration, never a guess (§6), read through
+the WHATWG Encoding Standard's label table as browsers read it (``readers._charset``):
+``iso-8859-1`` means windows-1252 (AIDA64 labels cp1252 so, the EN v5.95 sample),
+``gb2312`` means GBK, ``x-cp1251`` windows-1251.
 A missing or unknown charset, bytes the charset does not define, or a file that
 declares a code page but is valid UTF-8 (re-encoded after AIDA64 wrote it) are errors.
 
@@ -15,8 +17,12 @@ Read:
 * ``memory``: the first group (physical memory Total, Used, Free, Utilization) by
   position -> ``mem_total``/``mem_used``/``mem_free`` (MB = MiB) and ``mem_util``;
   ``[ TRIAL VERSION ]`` -> NaN (withheld).
-* ``sensor``: readings -> native metrics ``<source>:<kind>`` (component = label as
-  printed), utilization labels -> ``cpu_util``/``mem_util``.
+* ``sensor``: readings -> native metrics ``<source>:<kind>`` (component = the label in
+  English: a localized report's ``ЦП`` or ``Processador`` is ``CPU``, ``_common.SENSOR_LABELS``),
+  utilization labels -> ``cpu_util``/``mem_util``; a reading the trial version masked is
+  NaN, of its group's kind (as on the Memory page).
+* ``host`` = the report's computer name (header ``Computer``/localized) unless the caller
+  or the manifest's input labels give one.
 * benchmark pages (any page whose rows carry ``CLASS="bar ..."``, plus the known
   anchors): the this-system row (``CLASS="bar a"``) -> ``memory read/write/copy`` ->
   ``mem_*_bw`` (MB/s = 10^6 B/s), ``memory latency`` -> ``mem_latency`` (component
@@ -30,7 +36,6 @@ hardware-monitoring HTML log, layout unknown), benchmark pages without the
 """
 from __future__ import annotations
 
-import codecs
 import email
 import email.policy
 import re
@@ -40,9 +45,19 @@ import lxml.html
 import polars as pl
 
 from ...errors import ParseError
-from .. import Parsed
+from .. import Parsed, _charset
 from . import report_text
-from ._common import MEMORY_BENCHMARK_PAGES, TRIAL, frame, line_of, printed_units, snake, value_with_unit, warn_native
+from ._common import (
+    MEMORY_BENCHMARK_PAGES,
+    TRIAL,
+    frame,
+    line_of,
+    printed_units,
+    snake,
+    value_with_unit,
+    warn_native,
+    withheld,
+)
 
 NAME = "everest-report-html"
 MHTML_NAME = "everest-report-mhtml"
@@ -52,10 +67,6 @@ _TITLE = re.compile(r'<TD\b[^>]*\bCLASS=["\']?pt\b[^>]*>', re.I)
 _ANCHOR = re.compile(r'<A\s+NAME="([^"]*)"', re.I)
 _TAGS = re.compile(r"<[^>]*>")
 _SCORE = re.compile(r"(\d+(?:\.\d+)?)\s*(.*)")
-#: Browsers' reading of these labels (WHATWG Encoding Standard): AIDA64 writes the
-#: Windows code page and labels cp1252 "iso-8859-1" (the EN v5.95 sample).
-_WHATWG = {"iso-8859-1": "cp1252", "latin1": "cp1252", "l1": "cp1252", "us-ascii": "cp1252",
-           "ascii": "cp1252", "iso8859-1": "cp1252", "gb2312": "gbk"}
 #: Benchmark page anchor ("memory read") -> (metric, printed units) for the vocabulary metrics.
 MEMORY_BENCHMARKS = {title.lower(): (metric, printed_units(metric))
                      for title, metric in MEMORY_BENCHMARK_PAGES.items()}
@@ -140,19 +151,19 @@ def _own_text(td) -> str:
 
 
 def decode(data: bytes, source: str) -> str:
-    """Decode with the declared charset; every way it can be wrong is a ParseError."""
+    """Decode with the declared charset, read as browsers read it (:mod:`.._charset`);
+    every way it can be wrong is a ParseError."""
     m = _CHARSET.search(data[:16384])
     if m is None:
         raise ParseError(source, 1, "a <META ... CHARSET=...> declaration (AIDA64 declares the "
                          "machine's Windows code page)", "none in the document head")
     declared = m.group(1).decode("ascii")
     line = data.count(b"\n", 0, m.start()) + 1
-    name = _WHATWG.get(declared.lower(), declared)
-    try:
-        codec = codecs.lookup(name).name
-    except LookupError:
-        raise ParseError(source, line, "a known charset in the META declaration", repr(declared)) from None
-    if codec != "utf-8" and not data.isascii():
+    encoding = _charset.lookup(declared)
+    if encoding is None:
+        raise ParseError(source, line, "a known charset in the META declaration (a WHATWG Encoding Standard "
+                         "label)", repr(declared))
+    if encoding.name != "UTF-8" and not data.isascii():
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
@@ -160,11 +171,7 @@ def decode(data: bytes, source: str) -> str:
         else:
             raise ParseError(source, line, f"text in the declared charset {declared}",
                              "UTF-8 text (re-encoded after it was written?): fix the META charset or re-export")
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError as exc:
-        raise ParseError(source, data.count(b"\n", 0, exc.start) + 1, f"text in the declared charset {declared}",
-                         f"byte {data[exc.start]:#04x}, which {declared} does not define") from None
+    return _charset.decode(data, encoding, source=source)
 
 
 def split_pages(text: str) -> list[Page]:
@@ -213,13 +220,12 @@ def read(data: bytes, *, source: str, name: str = NAME,
     if "summary" in by_anchor:
         meta.update(report_text.summary_metadata(by_anchor["summary"].groups()))
     rows: list[dict] = []
-    withheld = 0
+    unnamed = 0
     if "memory" in by_anchor:
         page = by_anchor["memory"]
         rows += report_text.memory_rows(page.groups(), source=source, page_line=page.line)
     if "sensor" in by_anchor:
-        items = [item for _, group in by_anchor["sensor"].groups() for item in group]
-        sensor, withheld = report_text.sensor_rows(items, source_name=name)
+        sensor, unnamed = report_text.sensor_rows(by_anchor["sensor"].groups(), source_name=name)
         rows += sensor
     for page in page_list:
         if page.anchor in KNOWN_BENCHMARKS or 'CLASS="bar ' in page.html:
@@ -228,8 +234,8 @@ def read(data: bytes, *, source: str, name: str = NAME,
             meta.update(bench_meta)
     if "memory_type" not in meta and (bench := next((v for k, v in meta.items() if k.endswith(".memory")), None)):
         meta["memory_type"] = bench  # trial builds hide the Summary's; the benchmark rows print it
-    table = frame(rows, source_name=name, source=source)
-    return table, meta, withheld
+    table = frame(rows, source_name=name, source=source, meta=meta)
+    return table, meta, withheld(table) + unnamed
 
 
 def benchmark(page: Page, *, source: str) -> tuple[dict, dict[str, str]]:

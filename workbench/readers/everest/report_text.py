@@ -9,8 +9,10 @@ notice: a file without that closing line is truncated.
 
 Read: the Memory page's first group (physical memory Total, Used, Free,
 Utilization, by position: keys are localized), the Sensor page's readings (native
-metrics ``everest-report-text:<kind>``, component = the printed label; utilization
-labels map to ``cpu_util``/``mem_util``), and the header and Summary as metadata.
+metrics ``everest-report-text:<kind>``, component = the label in English; utilization
+labels map to ``cpu_util``/``mem_util``; trial-masked readings are NaN of their group's
+kind, as masked Memory values are), and the header and Summary as metadata; ``host`` =
+the report's computer name unless the caller gives one.
 Page titles are localized and text reports have no anchors: pages are found by
 the titles in :data:`PAGE_TITLES` (English, and the RU/PT-BR/ES titles the sample
 reports show). Benchmark pages in text reports are refused: no real file shows
@@ -18,22 +20,27 @@ their layout (§2.5), and the this-system line cannot be told apart without mark
 """
 from __future__ import annotations
 
+import math
 import re
 import warnings
 
 from ...errors import ParseError
 from .. import Parsed
 from ._common import (
+    KIND_UNITS,
     MEMORY_BENCHMARK_PAGES,
     PERCENT_UNITS,
+    SENSOR_GROUPS,
     SENSOR_KINDS,
     SIZE_UNITS,
     TRIAL,
     AssumptionWarning,
+    canonical_label,
     frame,
     sensor_reading,
     value_with_unit,
     warn_native,
+    withheld,
 )
 
 NAME = "everest-report-text"
@@ -201,27 +208,39 @@ def memory_rows(groups, *, source: str, page_line: int) -> list[dict]:
     return rows
 
 
-def sensor_rows(items, *, source_name: str) -> tuple[list[dict], int]:
-    """Sensor readings: utilization -> vocabulary, the rest -> ``<source>:<kind>``."""
-    rows, withheld = [], 0
-    for _, key, value in items:
-        if TRIAL in value:  # also "[ TRIAL VERSION ] / 42 °C" (RU v7.35, a drive): partly withheld
-            withheld += 1
-            continue
-        reading = sensor_reading(value)
-        if reading is None:  # "AC Line", "CPU, HDD, ACPI", "00 00 00": not a reading
-            continue
-        number, unit = reading
-        if key in UTILIZATION_LABELS and unit == "%":
-            metric, component = UTILIZATION_LABELS[key]
-            rows.append(dict(metric=metric, component=component, value=number, aggregate="single"))
-        elif (m := _CPU_N.fullmatch(key)) and unit == "%":
-            rows.append(dict(metric="cpu_util", component=f"cpu{int(m.group(1)) - 1}", value=number,
-                             aggregate="single"))
-        else:
-            rows.append(dict(metric=f"{source_name}:{SENSOR_KINDS.get(unit, 'sensor')}", component=key,
-                             value=number, unit=unit, aggregate="single"))
-    return rows, withheld
+def sensor_rows(groups, *, source_name: str) -> tuple[list[dict], int]:
+    """Sensor readings: utilization -> vocabulary, the rest -> ``<source>:<kind>`` with the
+    label in English (:func:`canonical_label`) as component. A reading the trial version
+    masked is a NaN row of its group's kind, as the Memory page's masked values are; one in a
+    group of unknown kind cannot be named and is only counted (the second value returned)."""
+    rows, unnamed = [], 0
+    for title, items in groups:
+        kind = SENSOR_GROUPS.get(title)
+        for _, key, value in items:
+            label = canonical_label(key)
+            if TRIAL in value:  # also "[ TRIAL VERSION ] / 42 °C" (RU v7.35, a drive): the first reading masked
+                # "GPU TDP%" among the power values (EN v5.98) is a percentage
+                masked = "percent" if label.endswith("%") else kind
+                if masked is None:
+                    unnamed += 1
+                else:
+                    rows.append(dict(metric=f"{source_name}:{masked}", component=label, value=math.nan,
+                                     unit=KIND_UNITS[masked], aggregate="single"))
+                continue
+            reading = sensor_reading(value)
+            if reading is None:  # "AC Line", "CPU, HDD, ACPI", "00 00 00": not a reading
+                continue
+            number, unit = reading
+            if label in UTILIZATION_LABELS and unit == "%":
+                metric, component = UTILIZATION_LABELS[label]
+                rows.append(dict(metric=metric, component=component, value=number, aggregate="single"))
+            elif (m := _CPU_N.fullmatch(label)) and unit == "%":
+                rows.append(dict(metric="cpu_util", component=f"cpu{int(m.group(1)) - 1}", value=number,
+                                 aggregate="single"))
+            else:
+                rows.append(dict(metric=f"{source_name}:{SENSOR_KINDS.get(unit, 'sensor')}", component=label,
+                                 value=number, unit=unit, aggregate="single"))
+    return rows, unnamed
 
 
 def _check_language(page_list: list[Page], meta: dict[str, str], source: str) -> None:
@@ -247,16 +266,16 @@ def parse(data: bytes, *, source: str) -> Parsed:
                          f"the benchmark page '{bench[0].title}'")
     _check_language(page_list, meta, source)
     rows: list[dict] = []
-    withheld = 0
+    unnamed = 0
     if (memory := find(page_list, "memory")) is not None:
         rows += memory_rows(memory.groups(), source=source, page_line=memory.line)
     if (sensor := find(page_list, "sensor")) is not None:
-        items = [item for _, group in sensor.groups() for item in group]
-        sensor_found, withheld = sensor_rows(items, source_name=NAME)
+        sensor_found, unnamed = sensor_rows(sensor.groups(), source_name=NAME)
         rows += sensor_found
-    table = frame(rows, source_name=NAME, source=source)
-    warn_native(table, source=source, withheld=withheld)
-    return Parsed(table, _metadata(page_list, meta))
+    metadata = _metadata(page_list, meta)
+    table = frame(rows, source_name=NAME, source=source, meta=metadata)
+    warn_native(table, source=source, withheld=withheld(table) + unnamed)
+    return Parsed(table, metadata)
 
 
 def _metadata(page_list: list[Page], header_meta: dict[str, str]) -> dict[str, str]:

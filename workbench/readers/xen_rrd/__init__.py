@@ -40,6 +40,7 @@ import zlib
 
 from ...errors import ParseError
 from .. import Parsed
+from .._charset import xml_utf8
 from . import _csv, _json, _xml
 from ._model import CFS, Block, Column
 from ._table import NATIVE_PREFIX, RULES, CounterWrapWarning, XenRrdWarning, counter_wrap_suspects, to_frame
@@ -92,6 +93,7 @@ def decode(data: bytes | str, *, source: str, kind: str | None = None,
         return kind, _json.parse_dump(doc, source)
     if not body:
         raise ParseError(source, None, "an RRD document (XML or JSON)", "an empty file")
+    data = xml_utf8(data, source=source)  # a declared encoding read as browsers read it
     if kind == "updates":
         return kind, [_xml.parse_xport(data, source, fast=fast)]
     return kind, _xml.parse_dump_xml(data, source)

@@ -59,7 +59,7 @@ def parse_updates(doc: Any, source: str) -> Block:
     """Decode an rrd_updates / rrdtool xport JSON document (already loaded)."""
     if not isinstance(doc, dict) or "meta" not in doc:
         raise ParseError(source, "top level", "an object with a 'meta' key (rrd_updates or rrdtool xport JSON)",
-                         _describe(doc))
+                         _describe(doc, ("meta",)))
     meta = doc["meta"]
     if not isinstance(meta, dict):
         raise ParseError(source, "meta", "an object", _describe(meta))
@@ -129,7 +129,8 @@ def parse_updates(doc: Any, source: str) -> Block:
 def parse_dump(doc: Any, source: str) -> list[Block]:
     """Decode a full-dump JSON document (already loaded): one block per archive."""
     if not isinstance(doc, dict) or "rra" not in doc:
-        raise ParseError(source, "top level", "an object with 'ds' and 'rra' (a full RRD dump)", _describe(doc))
+        raise ParseError(source, "top level", "an object with 'ds' and 'rra' (a full RRD dump)",
+                         _describe(doc, ("ds", "rra")))
     step = integer(_get(doc, "step", "top level", source), source=source, where="step")
     if step <= 0:
         raise ParseError(source, "step", "a positive integer", str(step))
@@ -175,9 +176,17 @@ def parse_dump(doc: Any, source: str) -> list[Block]:
     return blocks
 
 
-def _describe(value: Any) -> str:
+def _describe(value: Any, wanted: tuple[str, ...] = ()) -> str:
+    """What the document holds there, untrusted text repr'd and shortened: an object's
+    keys (and which of the `wanted` keys it lacks), a list's length, a scalar's repr."""
     if value is None:
         return "nothing"
-    if isinstance(value, (dict, list)):
-        return f"a {type(value).__name__}"
-    return repr(value)
+    if isinstance(value, dict):
+        keys = ", ".join(repr(str(k)[:20]) for k in list(value)[:6]) + (", ..." if len(value) > 6 else "")
+        missing = [k for k in wanted if k not in value]
+        lacks = f"no {' and no '.join(repr(k) for k in missing)} in " if missing else ""
+        return f"{lacks}an object with keys {keys}" if value else f"{lacks}an empty object"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item(s)"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
