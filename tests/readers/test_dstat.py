@@ -88,6 +88,16 @@ def test_every_mapped_group_of_a_file_laid_out_as_dstat_writes_it():
     assert at(t, t1, "dstat:load avg:5m")["value"] == 0.25
 
 
+def test_a_time_column_gives_each_rows_time():
+    t = read("constructed_time_column.csv", timezone="America/Chicago").table  # no AssumptionWarning
+    # "16-07 11:20:58" in Chicago (CDT) with the year of the session's date; delay 2 s
+    t1 = datetime(2014, 7, 16, 16, 20, 58, tzinfo=timezone.utc)
+    assert sorted(t["time"].unique()) == [t1, datetime(2014, 7, 16, 16, 21, 0, tzinfo=timezone.utc)]
+    util = at(t, t1, "cpu_util")
+    assert (util["value"], util["interval"]) == (100 - 80 - 5, 2.0)
+    assert not t["metric"].str.contains("time").any()
+
+
 def test_detected_and_listed():
     assert readers.detect(DSTAT / "felter_kvm_head40.csv").name == "dstat"
     assert "dstat" in readers.formats()

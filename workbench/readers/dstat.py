@@ -306,6 +306,8 @@ def _times(raw: pl.DataFrame, groups, names, info, zone, zone_name, source, firs
             if stamps.is_null().any():
                 row = int(stamps.is_null().arg_max())
                 raise ParseError(source, first + row + 1, "a time dd-mm HH:MM:SS", repr(raw[f"c{k}"][row]))
+            # The session's offset from UTC, as at its date (a daylight-saving change
+            # within one dstat session is not followed).
             shift = begin.replace(tzinfo=None) - local
             return (stamps + shift).dt.replace_time_zone("UTC").alias("time")
     delay = _delay(info.get("cmdline", ""))
