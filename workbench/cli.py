@@ -54,23 +54,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _Registry:
-    """``choices`` read from a library registry when argparse first needs them (a value
-    given, or help), so that the choices follow the registry and ``workbench --help``
-    does not import the statistics stack."""
+    """An option's ``type`` that accepts the names of a library registry, read when a
+    value is given: the choices follow the registry, and ``--help`` (which argparse
+    formats by iterating any ``choices``) imports no statistics stack."""
 
     def __init__(self, module: str, name: str) -> None:
         self.module, self.name = module, name
+        self.__name__ = name  # argparse names a type in its messages
 
     def _names(self) -> list[str]:
         import importlib
 
         return list(getattr(importlib.import_module(f".{self.module}", __package__), self.name))
 
-    def __contains__(self, value: object) -> bool:
-        return value in self._names()
-
-    def __iter__(self):
-        return iter(self._names())
+    def __call__(self, value: str) -> str:
+        names = self._names()
+        if value not in names:
+            raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from "
+                                             f"{', '.join(repr(n) for n in names)})")
+        return value
 
 
 class Progress:
@@ -142,7 +144,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="reader option for the FILEs, e.g. timezone=Europe/Madrid for an AIDA64 CSV log")
     p.set_defaults(func=_ingest)
 
-    p = sub.add_parser("report", help="render the report notebooks into reports/")
+    p = sub.add_parser("report", help="render the default reports, or the comparison report of your own data",
+                       description="workbench report [-o DIR]: the default reports (notebooks/reports.toml) into "
+                                   "reports/. workbench report SOURCE [-o DIR]: the comparison report of a manifest "
+                                   "(.toml) or a table (.parquet), paths as given from the current directory.")
+    p.add_argument("source", nargs="?", metavar="SOURCE",
+                   help="an experiment manifest or a measurement table to report on (default: the default reports)")
+    p.add_argument("--baseline", metavar="NAME", help="with SOURCE: the baseline condition (a table names none; "
+                                                       "default: the manifest's)")
     p.add_argument("--config", type=Path, help="the reports' configuration (default notebooks/reports.toml)")
     p.add_argument("-o", "--output-dir", type=Path, help="where the reports go (default reports/)")
     p.add_argument("--only", action="append", metavar="NAME", help="render only this report (repeatable)")
@@ -179,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=float, help="seconds between polls (default: --interval)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--polls", type=int, help="stop after this many polls")
-    p.add_argument("--cf", choices=_Registry("xen_fetch", "CF_CHOICES"), metavar="CF",
+    p.add_argument("--cf", type=_Registry("xen_fetch", "CF_CHOICES"), metavar="CF",
                    help="consolidation function to ask for: AVERAGE (default, as XenCenter), MIN, MAX, LAST or all")
     p.add_argument("--format", choices=("xml", "json"), default="xml", help="rrd_updates form (default xml)")
     p.add_argument("--ca-file", type=Path, help="CA bundle or the host's certificate to verify TLS against")
@@ -248,7 +257,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="of every interval (default 0.95)")
     p.add_argument("--alpha", type=float, default=0.05,
                    help="family-wise error rate of the tests, Holm over all comparisons (default 0.05)")
-    p.add_argument("--test", default="welch_hsu", choices=_Registry("stats", "TESTS"), metavar="TEST",
+    p.add_argument("--test", default="welch_hsu", type=_Registry("stats", "TESTS"), metavar="TEST",
                    help="two-sample test: welch_hsu (default), welch, mannwhitneyu, brunnermunzel, or one added "
                         "with workbench.stats.register_test")
     p.add_argument("--format", default="text", choices=["text", "text-verbose", "csv", "json"],
@@ -389,11 +398,21 @@ def _report(args: argparse.Namespace) -> int:
 
     config = args.config or report.DEFAULT_CONFIG
     out_dir = args.output_dir or report.DEFAULT_OUT_DIR
-    results = report.render_reports(config, out_dir, only=args.only,
-                                    progress=not args.quiet and sys.stderr.isatty())
+    if args.source is None and args.baseline:
+        raise WorkbenchError("--baseline goes with SOURCE (the default reports name their own)")
+    if args.source is not None:
+        if args.config or args.only:
+            raise WorkbenchError("SOURCE renders one comparison report: --config and --only are for the default set")
+        Progress(args, "report", every=0.0)(f"rendering the comparison report of {args.source}")
+        results = [report.render_source(args.source, out_dir, baseline=args.baseline)]
+    else:
+        results = report.render_reports(config, out_dir, only=args.only,
+                                        progress=not args.quiet and sys.stderr.isatty())
     for r in results:
         mark = "ok    " if r.ok else "FAILED"
         print(f"{mark} {r.entry.name:<20} {r.seconds:6.1f}s  {r.html or r.ipynb or ''}")
+        if r.headline:
+            print(f"       {r.headline}")
         if not r.ok:
             print(f"       {r.error}", file=sys.stderr)
     print(f"index: {Path(out_dir) / report.INDEX_NAME}")
@@ -415,9 +434,11 @@ def _audit(args: argparse.Namespace) -> int:
 def _formats(args: argparse.Namespace) -> int:
     from . import readers
 
-    for name, fmt in readers.formats().items():
-        suffixes = f" [{', '.join(fmt.suffixes)}]" if fmt.suffixes else ""
-        print(f"{name:<22} {fmt.description}{suffixes}")
+    rows = [(name, " ".join(fmt.suffixes) or "-", fmt.description) for name, fmt in readers.formats().items()]
+    width = max(len(r[1]) for r in rows)
+    print(f"{'format':<22} {'suffixes':<{width}} reads")
+    for name, suffixes, description in rows:
+        print(f"{name:<22} {suffixes:<{width}} {description}")
     return 0
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import secrets
 import sys
 import time
@@ -60,6 +61,8 @@ __all__ = [
     "load_config",
     "render_notebook",
     "render_reports",
+    "render_source",
+    "source_entry",
     "write_index",
 ]
 
@@ -69,6 +72,9 @@ DEFAULT_CONFIG = Path("notebooks/reports.toml")
 DEFAULT_OUT_DIR = Path("reports")
 
 INDEX_NAME = "index.html"
+#: The template notebooks, beside the package in the repository (``workbench report
+#: SOURCE`` renders ``compare.ipynb`` from here whatever the current directory).
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 # The kernel must render figures as image/png outputs. ipykernel only
 # installs the inline backend when MPLBACKEND is unset, so an inherited
@@ -142,6 +148,8 @@ class ReportResult:
         Wall-clock time of execution plus conversion.
     error : str or None
         ``"<ExceptionName>: <message>"`` for failures, else None.
+    headline : str or None
+        The one-line result the notebook recorded with :func:`workbench.notebook.headline`.
     """
 
     entry: ReportEntry
@@ -150,6 +158,7 @@ class ReportResult:
     html: Path | None
     seconds: float
     error: str | None
+    headline: str | None = None  #: the report's one-line result (notebook.headline), for the index
 
     @property
     def ok(self) -> bool:
@@ -389,6 +398,7 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike) -> ReportRes
     error: str | None = None
     ipynb: Path | None = None
     html_path: Path | None = None
+    headline: str | None = None
     start = time.perf_counter()
     try:
         try:
@@ -411,6 +421,7 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike) -> ReportRes
         if tmp_ipynb.exists():
             try:
                 nb = nbformat.read(tmp_ipynb, as_version=4)
+                headline = _headline(nb)
                 # papermill recorded the temporary name; record where it lives.
                 nb.metadata.setdefault("papermill", {})["output_path"] = str(final_ipynb)
                 atomic_write(final_ipynb, nbformat.writes(nb))
@@ -431,7 +442,48 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike) -> ReportRes
         if produced is None:
             stale.unlink(missing_ok=True)
     return ReportResult(entry=entry, status="ok" if error is None else "failed",
-                        ipynb=ipynb, html=html_path, seconds=seconds, error=error)
+                        ipynb=ipynb, html=html_path, seconds=seconds, error=error, headline=headline)
+
+
+def _headline(nb) -> str | None:
+    """The last line a notebook recorded with :func:`workbench.notebook.headline`."""
+    from .notebook import HEADLINE_KEY
+
+    found = None
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            value = output.get("metadata", {}).get(HEADLINE_KEY)
+            if isinstance(value, str):
+                found = value
+    return found
+
+
+def source_entry(source: str | os.PathLike, *, baseline: str | None = None, title: str | None = None
+                 ) -> ReportEntry:
+    """A comparison report for any manifest (.toml) or stored table (.parquet): the
+    ``compare`` notebook with `source` resolved against the current directory. A table
+    names no baseline: give `baseline` (a manifest's is the default)."""
+    path = Path(source).expanduser().resolve()
+    if not path.exists():
+        raise ReportError(source, None, "no such file: give an experiment manifest (.toml) or a table (.parquet)")
+    if path.is_dir() or path.suffix not in (".toml", ".parquet"):
+        raise ReportError(source, None, "expected an experiment manifest (.toml) or a measurement table (.parquet), "
+                                        f"found {'a folder' if path.is_dir() else repr(path.suffix or 'no suffix')}")
+    if path.suffix == ".parquet" and not baseline:
+        raise ReportError(source, None, "a table names no baseline: give one (--baseline NAME)")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip(".-") or "report"
+    parameters = {"source": str(path), **({"baseline": baseline} if baseline else {})}
+    return ReportEntry(name=name, notebook=NOTEBOOKS / "compare.ipynb",
+                       title=title or f"Comparison: {path.name}", parameters=parameters)
+
+
+def render_source(source: str | os.PathLike, out_dir: str | os.PathLike = DEFAULT_OUT_DIR, *,
+                  baseline: str | None = None) -> ReportResult:
+    """Render the comparison report of `source` (:func:`source_entry`) into `out_dir`,
+    with an index."""
+    result = render_notebook(source_entry(source, baseline=baseline), out_dir)
+    write_index([result], out_dir)
+    return result
 
 
 def _kernel_engine_kwargs() -> dict:
@@ -548,9 +600,10 @@ def write_index(results: Sequence[ReportResult], out_dir: str | os.PathLike) -> 
                   else '<span class="failed">FAILED</span>')
         params = "\n".join(f"{k} = {json.dumps(v, ensure_ascii=False)}"
                            for k, v in r.entry.parameters.items())
+        headline = f'<div class="headline">{esc(r.headline)}</div>' if r.headline else ""
         rows.append(
             "<tr>"
-            f'<td>{title}<br><span class="name">{esc(r.entry.name)}</span>'
+            f'<td>{title}<br><span class="name">{esc(r.entry.name)}</span>{headline}'
             f'<div class="links">{" ".join(links)}</div></td>'
             f"<td>{status}</td>"
             f'<td class="num">{r.seconds:.1f}&nbsp;s</td>'

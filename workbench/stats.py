@@ -674,6 +674,38 @@ class ComparisonSet:
             out[condition] = f"{(g - 1) * 100:+.2f} % over {len(cells)} cells ({better} is better)"
         return out
 
+    def headline(self) -> str:
+        """One line for an index: per condition, what the tested cells say ("kvm 1.09-3.01 %
+        slower than native in 8 of 8 cells; docker: no detectable difference in 8 of 8
+        cells"), or that the data are insufficient."""
+        parts = []
+        for condition in dict.fromkeys(c.treatment.condition for c in self.comparisons):
+            cells = [c for c in self.comparisons if c.treatment.condition == condition]
+            tested = [c for c in cells if c.status is Status.TESTED]
+            found = [c for c in tested if c.significant]
+            n = len(cells)
+            if not tested:
+                bounded = sum(c.status is Status.BOUNDS_ONLY for c in cells)
+                parts.append(f"{condition}: insufficient data in {n - bounded} of {n} cells"
+                             + (f", bounds only in {bounded}" if bounded else ""))
+                continue
+            if not found:
+                parts.append(f"{condition}: no detectable difference in {len(tested)} of {n} cells")
+                continue
+            phrases = {_phrase(vocabulary(c.metric, c.unit), c.ratio.value - 1 if c.relative else c.difference.value)
+                       for c in found}
+            if len(phrases) == 1 and all(c.relative for c in found):
+                sizes = sorted(abs(c.ratio.value - 1) * 100 for c in found)
+                span = f"{sizes[0]:.1f} %" if len(sizes) == 1 or f"{sizes[0]:.1f}" == f"{sizes[-1]:.1f}" \
+                    else f"{sizes[0]:.1f}-{sizes[-1]:.1f} %"
+                phrase = next(iter(phrases))
+                verb = f"{phrase.replace('uses ', 'uses ' + span + ' ')}" if phrase.startswith("uses") \
+                    else f"{span} {phrase.removeprefix('is ')}"
+                parts.append(f"{condition} {verb} than {self.baseline} in {len(found)} of {n} cells")
+            else:
+                parts.append(f"{condition}: differs from {self.baseline} in {len(found)} of {n} cells")
+        return "; ".join(parts) if parts else f"no cell has both {self.baseline} and another condition"
+
     def to_text(self) -> str:
         """The table as aligned text, a block per condition, the rule stated once below it,
         then the cells not compared: the default output of ``workbench compare``."""
