@@ -87,6 +87,7 @@ def test_console_script_runs_as_a_program(tmp_path):
 
     assert list(lines) == list(readers.formats())  # every format, in detection order
     assert lines["pdh-csv"][:2] == [".csv", ".blg.csv"] and lines["sysbench"][:3] == [".txt", ".log", ".res"]
+    assert lines["sysstat"][:3] == [".csv", ".json", ".xml"] and lines["dstat"][0] == ".csv"
     proc = subprocess.run([sys.executable, "-m", "workbench", "ingest", str(FIXTURES / "manifests" / "no_id.toml"),
                            "-o", str(tmp_path / "o.parquet")], capture_output=True, text=True)
     assert proc.returncode == 2

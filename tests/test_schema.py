@@ -37,7 +37,8 @@ def test_every_metric_has_a_canonical_unit_from_the_design():
     assert schema.METRICS["cpu_ready"].unit == "percent"  # VMware %RDY (issue 14)
     assert schema.METRICS["random_access_rate"].unit == "1/s"  # benchmark results (issue 14)
     assert schema.METRICS["flops"].unit == "flop/s"
-    assert len(schema.METRICS) == 40
+    assert schema.METRICS["swap_in"].unit == "bytes/s"  # dstat paging (issue 14)
+    assert len(schema.METRICS) == 42
 
 
 @pytest.mark.parametrize("change, column, message", [
@@ -89,7 +90,7 @@ _DIRECTIONS = {
     "lower-is-better": {"mem_latency", "bench_time", "op_latency", "io_read_latency", "io_write_latency",
                         "net_latency"},
     "usage": {"cpu_util", "cpu_steal", "cpu_ready", "cpu_iowait", "mem_used", "mem_util", "load_avg", "net_rx", "net_tx",
-              "disk_read", "disk_write", "swap_used", "proc_cpu_util", "proc_rss"},
+              "disk_read", "disk_write", "swap_used", "swap_in", "swap_out", "proc_cpu_util", "proc_rss"},
     "neutral": {"mem_total", "mem_free", "swap_total"},
 }
 

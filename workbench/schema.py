@@ -208,6 +208,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("swap_used", "bytes", "total", "swap space in use", _NONNEG, _USE, "last", "swap used"),
     Metric("swap_total", "bytes", "total", "swap space configured", _NONNEG, aggregate="last",
            label="swap total", capacity=True),
+    # Swapping traffic (dstat's "paging" in/out: /proc/vmstat pswpin/pswpout x page size).
+    Metric("swap_in", "bytes/s", "total", "read back from swap", _NONNEG, _USE, "mean", "swap in"),
+    Metric("swap_out", "bytes/s", "total", "written out to swap", _NONNEG, _USE, "mean", "swap out"),
     Metric("proc_cpu_util", "percent", r".+", "CPU of one process, share of all cores (component name[pid])",
            _PCT, _USE, "mean", "process CPU"),
     Metric("proc_rss", "bytes", r".+", "resident memory of one process (component name[pid])", _NONNEG, _USE,
@@ -418,7 +421,9 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
     # expression says whether a rule is broken; the first broken rule is then located.
     texts = ("experiment", "condition", "host", "metric", "component", "source", "source_file")
     broken = frame.select(
-        *[(pl.col(n).str.strip_chars() == "").any().alias(f"empty:{n}") for n in texts],
+        # On the distinct values: a long table repeats a few strings millions of times, and
+        # hashing them is several times cheaper than stripping each (checked on 11 M rows).
+        *[(pl.col(n).unique().str.strip_chars() == "").any().alias(f"empty:{n}") for n in texts],
         (~pl.col("scope").is_in(SCOPES)).any().alias("scope"),
         (~pl.col("aggregate").is_in(AGGREGATES)).any().alias("aggregate"),
         (pl.col("run") < 0).any().alias("run"),

@@ -44,6 +44,8 @@ FILES = [
     (FIXTURES / "benchmarks" / "fio-3.33_json_here.json", "fio", ("fio_version", "fio-3.33")),
     (DATA / "felter2014" / "network" / "network.csv", "results-csv", None),
     (FIXTURES / "benchmarks" / "mlc-3.10_kuleuven_icelake.txt", "mlc", ("version", "v3.10")),
+    (FIXTURES / "sysstat" / "expected.sadf-j", "sysstat", ("release", "1.2.3-TEST")),
+    (FIXTURES / "dstat" / "felter_kvm_head40.csv", "dstat", ("session1.host", "arldcn24")),
 ]
 
 

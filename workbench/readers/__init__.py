@@ -263,6 +263,8 @@ from . import lmbench  # noqa: E402,F401  ('[lmbench' header or '"stride=' first
 from . import linpack  # noqa: E402,F401  ('Intel(R) Optimized LINPACK Benchmark')
 from . import fio  # noqa: E402,F401  ('"fio version"' or a '(groupid=N, jobs=N): err=' job line)
 from . import mlc  # noqa: E402,F401  ('Intel(R) Memory Latency Checker')
+from . import sysstat  # noqa: E402,F401  ("# hostname;interval;timestamp;", {"sysstat":, <sysstat>)
+from . import dstat  # noqa: E402,F401  (its first line "Dstat <version> CSV output")
 # isort: on
 
 __all__ = ["Format", "ParseError", "Parsed", "detect", "formats", "read", "read_file", "reader_options",
