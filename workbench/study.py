@@ -99,6 +99,8 @@ class Finding:
     title: str
     result: stats.ComparisonSet
     claims: pl.DataFrame
+    #: the benchmark's table, for time series (dstat captures) drawn beside the verdicts
+    table: pl.DataFrame | None = None
 
 
 def load(path: str | Path) -> Study:
@@ -181,7 +183,7 @@ def reproduce(study: Study, **compare: Any) -> list[Finding]:
             if matched and claim.missing:
                 raise ManifestError(study.path, f"{bench.name}, claim #{number}",
                                     "says the data are missing ('missing'), but verdicts match it")
-        findings.append(Finding(bench, dataset.title, result, claims_table(result, bench.claims)))
+        findings.append(Finding(bench, dataset.title, result, claims_table(result, bench.claims), dataset.table))
     return findings
 
 
