@@ -203,6 +203,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_run)
 
+    p = sub.add_parser(
+        "store", help="a partitioned Parquet store of many inputs: add, ls, rm",
+        description="workbench store add STORE FILE_OR_FOLDER_OR_MANIFEST... | store ls STORE | store rm STORE INPUT...: "
+                    "a Hive-partitioned Parquet dataset that `compare STORE --where ...` reads lazily. Adding an "
+                    "input already in the store (same content, same labels) changes nothing; an interrupted add "
+                    "leaves the previous state readable, and running it again completes it.")
+    ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    q = ssub.add_parser("add", help="add files, folders (every file a reader takes) or manifests")
+    q.add_argument("store", type=Path, metavar="STORE")
+    q.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER_OR_MANIFEST")
+    q.add_argument("--partition-by", metavar="COLS",
+                   help="comma-separated partition columns of a new store (default experiment,source,date; "
+                        "any of the labels, metric, component, unit, source, date, month)")
+    q.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="label for every row of the FILEs")
+    q.add_argument("--format", help="skip content detection and use this reader")
+    q.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="reader option for the FILEs")
+    q.add_argument("--quiet", action="store_true", help="no line per input")
+    q.set_defaults(func=_store_add)
+    q = ssub.add_parser("ls", help="list the inputs of a store")
+    q.add_argument("store", type=Path, metavar="STORE")
+    q.set_defaults(func=_store_ls)
+    q = ssub.add_parser("rm", help="remove inputs (by the name `ls` shows, or 8+ digits of their key)")
+    q.add_argument("store", type=Path, metavar="STORE")
+    q.add_argument("inputs", nargs="+", metavar="INPUT_OR_KEY")
+    q.set_defaults(func=_store_rm)
+
     p = sub.add_parser("formats", help="list the input formats workbench can read")
     p.set_defaults(func=_formats)
     return parser
@@ -496,6 +522,40 @@ def _compare(args: argparse.Namespace) -> int:
             print(f"no cell has both '{baseline}' and another condition")
         for line in result.verdicts():
             print(f"- {line}")
+    return 0
+
+
+def _store_add(args: argparse.Namespace) -> int:
+    from . import store
+
+    parts = [c.strip() for c in args.partition_by.split(",")] if args.partition_by else None
+    options = dict(_pair(o, "--option") for o in args.option)
+    say = None if args.quiet else (lambda line: print(f"store: {line}", file=sys.stderr, flush=True))
+    result = store.add(args.store, args.inputs, partition_by=parts, labels=_labels(args.label), format=args.format,
+                       options=options, progress=say)
+    rows = sum(e.rows for e in result.added)
+    print(f"{len(result.added)} input(s) added ({rows} rows), {len(result.skipped)} already in the store -> {args.store}")
+    return 0
+
+
+def _store_ls(args: argparse.Namespace) -> int:
+    from . import store
+
+    cat = store.catalogue(args.store)
+    listing = store.entries(args.store)
+    print(f"{args.store}: partitioned by {','.join(cat.partitioning)}; {listing.height} input(s), "
+          f"{int(listing['rows'].sum() or 0)} rows")
+    for row in listing.iter_rows(named=True):
+        print(f"{row['key']}  {row['rows']:>9}  {row['partitions']:>5}  {row['added']}  {row['input']}")
+    return 0
+
+
+def _store_rm(args: argparse.Namespace) -> int:
+    from . import store
+
+    gone = store.remove(args.store, args.inputs)
+    print(f"{len(gone)} input(s) removed ({sum(e.rows for e in gone)} rows): "
+          + ", ".join(e.input for e in gone))
     return 0
 
 
