@@ -256,6 +256,7 @@ def test_kill_9_during_add_leaves_a_readable_store_and_a_rerun_completes_it(tmp_
     assert store.read(root).height == sum(e.rows for e in cat.entries.values())
     assert _cli("store", "ls", str(root)).stdout.startswith(f"{root}: partitioned by experiment,source,date; "
                                                             f"{len(cat.entries)} input(s)")
+    assert "B8ms" in _cli("compare", str(root), "--baseline", "D8s_v5", "--replicate", "guest").stdout
     # the rerun skips what was committed and adds the rest
     out = _cli("store", "add", str(root), str(inputs), "--quiet").stdout
     assert out.startswith(f"{24 - len(cat.entries)} input(s) added")

@@ -178,7 +178,8 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_capture)
 
     p = sub.add_parser("compare", help="compare conditions against a baseline (statistics, verdicts)")
-    p.add_argument("table", metavar="TABLE_OR_MANIFEST", help="a Parquet table or an experiment manifest")
+    p.add_argument("table", metavar="TABLE_OR_MANIFEST_OR_STORE",
+                   help="a Parquet table, an experiment manifest or a store folder (`workbench store`)")
     p.add_argument("--baseline", help="baseline condition (default: the manifest's)")
     p.add_argument("--metric", action="append", metavar="M", help="restrict to this metric (repeatable)")
     p.add_argument("--by", help="comma-separated columns defining a cell (default: metric,component,"
@@ -190,7 +191,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="text", choices=["text", "csv", "json"])
     p.add_argument("--include-flagged", action="store_true",
                    help="keep rows flagged as disturbed by the interference guards (left out by default)")
+    _fleet_options(p)
+    p.add_argument("--replicate", choices=("run", "guest"), default="run",
+                   help="the independent unit: run (default), or guest (each VM's runs averaged first: for a fleet "
+                        "whose VMs are the replicates, e.g. the Azure VM noise dataset)")
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser("vm-summary", help="per VM: runs, mean, std, min, max of each metric (lazy; Dask on request)",
+                       description="workbench vm-summary STORE_OR_TABLE [--where COND] [--engine dask --scheduler ADDR]")
+    p.add_argument("table", metavar="STORE_OR_TABLE", help="a store folder, a Parquet table or a manifest")
+    _fleet_options(p)
+    p.add_argument("--format", default="text", choices=["text", "csv"])
+    p.set_defaults(func=_vm_summary)
 
     p = sub.add_parser(
         "run", help="run a plan: every condition once per round, in a fresh random order (RMIT)",
@@ -499,15 +511,46 @@ def _capture(args: argparse.Namespace) -> int:
     return result.exit_status if result.exit_status >= 0 else 128 - result.exit_status
 
 
-def _compare(args: argparse.Namespace) -> int:
-    from . import experiment, stats
+def _fleet_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--where", metavar="CONDITION",
+                   help="only rows where this SQL condition holds, e.g. \"host = 'x' and time >= '2024-01-01'\"")
+    p.add_argument("--engine", choices=("polars", "dask"), default="polars",
+                   help="where the per-run (or per-VM) aggregation runs: polars, lazily (default), or Dask over a "
+                        "store's files (statistics always run here)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.1:8786 "
+                                                          "(default: Dask's local scheduler)")
 
+
+def _source(args: argparse.Namespace):
+    """``(what the fleet functions read, baseline)``: a store folder as it is, else the
+    opened table (a manifest's baseline kept)."""
+    from . import experiment, store
+
+    if store.is_store(args.table):
+        return args.table, None
+    if args.engine == "dask":
+        raise WorkbenchError(f"--engine dask reads a store; {args.table} is not one (make one with "
+                             "`workbench store add STORE FILE...`)")
     dataset = experiment.open(args.table)
-    table = dataset.table
-    baseline = args.baseline or dataset.baseline
+    return dataset.table, dataset.baseline
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from . import fleet, stats
+
+    source, manifest_baseline = _source(args)
+    if args.replicate == "guest":
+        table = fleet.per_guest(source, where=args.where, engine=args.engine, scheduler=args.scheduler)
+    elif isinstance(source, str) or args.where is not None:
+        table = fleet.run_table(source, where=args.where, engine=args.engine, scheduler=args.scheduler)
+    else:
+        table = source
+    baseline = args.baseline or manifest_baseline
     if not baseline:
-        raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table names none"
-                             f"{'' if args.table.endswith('.parquet') else ', nor does this manifest'})")
+        raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table or a store names none"
+                             f"{'' if not args.table.endswith('.toml') else ', nor does this manifest'})")
+    if table.is_empty():
+        raise WorkbenchError(f"{args.table}: no rows{' where ' + args.where if args.where else ''}")
     by = tuple(c.strip() for c in args.by.split(",")) if args.by else None
     result = stats.compare_all(table, baseline=baseline, metrics=args.metric, by=by,
                                confidence_level=args.confidence_level, alpha=args.alpha, test=args.test,
@@ -556,6 +599,24 @@ def _store_rm(args: argparse.Namespace) -> int:
     gone = store.remove(args.store, args.inputs)
     print(f"{len(gone)} input(s) removed ({sum(e.rows for e in gone)} rows): "
           + ", ".join(e.input for e in gone))
+    return 0
+
+
+def _vm_summary(args: argparse.Namespace) -> int:
+    from . import fleet
+
+    source, _ = _source(args)
+    summary = fleet.vm_summary(source, where=args.where, engine=args.engine, scheduler=args.scheduler)
+    if args.format == "csv":
+        sys.stdout.write(summary.write_csv())
+        return 0
+    import polars as pl
+
+    shown = fleet.summary_columns(summary)
+    with pl.Config(tbl_rows=50, tbl_cols=-1, tbl_width_chars=160, tbl_hide_dataframe_shape=True,
+                   float_precision=4):
+        print(shown.drop("first", "last"))
+    print(f"{summary.height} VM x metric rows; values in display units (column display_unit)")
     return 0
 
 
