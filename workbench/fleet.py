@@ -143,7 +143,7 @@ def vm_summary(source: Any, *, where: str | None = None, engine: str = "polars",
         lf = (_source(source, where).filter(pl.col("guest").is_not_null() & pl.col("value").is_not_nan()
                                             & pl.col("bound").is_null()))
         part = (lf.group_by(VM_KEYS)
-                .agg(runs=pl.len().cast(pl.Int64), total=pl.col("value").sum(), squares=(pl.col("value") ** 2).sum(),
+                .agg(runs=pl.len().cast(pl.Int64), total=pl.col("value").sum(), std=pl.col("value").std(),
                      low=pl.col("value").min(), high=pl.col("value").max(), first=pl.col("time").min(),
                      last=pl.col("time").max())
                 .collect(engine="streaming"))
@@ -152,9 +152,11 @@ def vm_summary(source: Any, *, where: str | None = None, engine: str = "polars",
 
 def _vm_finish(part: pl.DataFrame) -> pl.DataFrame:
     n = pl.col("runs")
-    mean = pl.col("total") / n
-    var = ((pl.col("squares") - pl.col("total") ** 2 / n) / (n - 1)).clip(lower_bound=0.0)
-    return (part.with_columns(mean=mean, std=pl.when(n > 1).then(var.sqrt()).otherwise(None))
+    if "std" not in part.columns:  # Dask: from sums of the values shifted by their metric's mean
+        d = pl.col("shifted")
+        var = ((pl.col("squares") - d * d / n) / (n - 1)).clip(lower_bound=0.0)
+        part = part.with_columns(std=pl.when(n > 1).then(var.sqrt()).otherwise(None))
+    return (part.with_columns(mean=pl.col("total") / n, std=pl.when(n > 1).then(pl.col("std")).otherwise(None))
             .select(*VM_KEYS, "runs", "mean", "std", "low", "high", "first", "last")
             .sort(list(VM_KEYS), nulls_last=True))
 
@@ -180,6 +182,26 @@ def per_guest(source: Any, *, where: str | None = None, engine: str = "polars",
                    aggregate=pl.lit("single"), metric=pl.col("metric"), component=pl.col("component"),
                    value=pl.col("mean"), unit=pl.col("unit"), source=pl.col("source"),
                    source_file=pl.lit("per-guest means"), samples=pl.col("runs").cast(pl.UInt32)))
+    return out
+
+
+def differences(a: pl.DataFrame, b: pl.DataFrame, *, rel: float = 1e-9) -> list[str]:
+    """What differs between two results of the same query (say, polars and Dask): keys
+    and counts exactly, floats to `rel` (a ``std`` to `rel` of its ``mean``, which
+    sums of squares cannot beat for a VM whose values hardly vary). Empty when the same."""
+    if a.columns != b.columns or a.height != b.height:
+        return [f"shapes {a.shape} and {b.shape}, columns {a.columns} and {b.columns}"]
+    out = []
+    for c in a.columns:
+        x, y = a[c], b[c]
+        if x.dtype == pl.Float64:
+            scale = a["mean"].abs() if c == "std" and "mean" in a.columns else x.abs()
+            bad = ((x - y).abs() > rel * scale) | (x.is_null() != y.is_null())
+            if bad.fill_null(False).any():
+                i = int(bad.fill_null(False).arg_max())
+                out.append(f"{c}: row {i}: {x[i]!r} and {y[i]!r}")
+        elif not x.equals(y):
+            out.append(f"{c}: differs")
     return out
 
 
@@ -279,14 +301,30 @@ def _dask_vm_partials(source: Any, where: str | None, scheduler: Any) -> pl.Data
     client = _client(scheduler)
     df = _frame(source, where, [*VM_KEYS, "value", "time", "bound"])
     df = df[(~df["guest"].isna()) & (~df["value"].isna()) & df["bound"].isna()]
-    df = df.assign(squares=df["value"] ** 2)
+    # One pass of sums cannot give a standard deviation without cancellation (latencies
+    # of ~1e-7 s varying by 1e-9): the values are shifted by their metric's mean first
+    # (a first, tiny aggregation), which leaves the error at rounding.
+    (centre,) = _compute(client, df.groupby("metric")["value"].mean(split_out=1))
+    meta = df._meta.assign(shifted=pl.Series([], dtype=pl.Float64).to_numpy(), squares=[])
+    df = df.map_partitions(_shifted, {str(k): float(v) for k, v in centre.items()}, meta=meta.astype(
+        {"shifted": "float64", "squares": "float64"}))
     agg = df.groupby(list(VM_KEYS), dropna=False).agg(
-        {"value": ["count", "sum", "min", "max"], "squares": "sum", "time": ["min", "max"]}, split_out=1)
+        {"value": ["count", "sum", "min", "max"], "shifted": "sum", "squares": "sum", "time": ["min", "max"]},
+        split_out=1)
     (pdf,) = _compute(client, agg)
-    pdf.columns = ["runs", "total", "low", "high", "squares", "first", "last"]
+    pdf.columns = ["runs", "total", "low", "high", "shifted", "squares", "first", "last"]
     out = pl.from_pandas(pdf.reset_index())
-    return _typed(out, {"runs": pl.Int64, "total": pl.Float64, "squares": pl.Float64, "low": pl.Float64,
-                        "high": pl.Float64, "first": schema.UTC_TIME, "last": schema.UTC_TIME})
+    return _typed(out, {"runs": pl.Int64, "total": pl.Float64, "shifted": pl.Float64, "squares": pl.Float64,
+                        "low": pl.Float64, "high": pl.Float64, "first": schema.UTC_TIME, "last": schema.UTC_TIME})
+
+
+def _shifted(pdf, centre: dict[str, float]):
+    """A pandas partition with ``shifted`` (value - its metric's centre) and its square."""
+    import numpy as np
+
+    shift = np.array([centre.get(str(m), 0.0) for m in pdf["metric"]], dtype=float)
+    d = pdf["value"].to_numpy(dtype=float) - shift
+    return pdf.assign(shifted=d, squares=d * d)
 
 
 def _dask_labels(source: Any, where: str | None, scheduler: Any) -> pl.DataFrame:
@@ -322,5 +360,5 @@ def summary_columns(summary: pl.DataFrame, display: bool = True) -> pl.DataFrame
     return summary.with_columns(*(pl.col(c) * f for c in ("mean", "std", "low", "high")), display_unit=shown)
 
 
-__all__ = ["ENGINES", "RUN_KEYS", "per_guest", "run_table", "standing", "summary_columns", "vm_summary"]
+__all__ = ["ENGINES", "RUN_KEYS", "differences", "per_guest", "run_table", "standing", "summary_columns", "vm_summary"]
 
