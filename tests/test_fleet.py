@@ -124,3 +124,12 @@ def test_dask_on_a_two_worker_cluster_gives_the_polars_results(azure_store, caps
         local = capsys.readouterr().out
         assert main([*args, "--engine", "dask", "--scheduler", cluster.scheduler_address]) == 0
         assert capsys.readouterr().out == local
+
+
+def test_a_summary_partition_by_partition_is_the_summary_at_once(azure_store):
+    groups = store.groups(azure_store, fleet.VM_KEYS)  # the store is partitioned by condition, metric
+    assert len(groups) == 3 and sum(len(g) for g in groups) == 7  # B8ms and D8s_v5 latency, D8s_v5 bandwidth
+    assert len(store.groups(azure_store, ["guest"])) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert fleet.differences(fleet.vm_summary(azure_store), fleet.vm_summary(store.read(azure_store))) == []

@@ -140,13 +140,19 @@ def vm_summary(source: Any, *, where: str | None = None, engine: str = "polars",
     if engine == "dask":
         part = _dask_vm_partials(source, where, scheduler)
     else:
-        lf = (_source(source, where).filter(pl.col("guest").is_not_null() & pl.col("value").is_not_nan()
-                                            & pl.col("bound").is_null()))
-        part = (lf.group_by(VM_KEYS)
-                .agg(runs=pl.len().cast(pl.Int64), total=pl.col("value").sum(), std=pl.col("value").std(),
-                     low=pl.col("value").min(), high=pl.col("value").max(), first=pl.col("time").min(),
-                     last=pl.col("time").max())
-                .collect(engine="streaming"))
+        if isinstance(source, (pl.DataFrame, pl.LazyFrame)):
+            parts = [_source(source, where)]
+        else:  # partition by partition where the store is partitioned by VM keys (results disjoint):
+            # polars' streaming group-by holds partial states per morsel, which for hundreds of
+            # thousands of VMs grows with the rows (bench/fleet.py)
+            parts = [store.scan(source, where, files=f) for f in store.groups(source, VM_KEYS)] or \
+                [store.scan(source, where)]
+        v = pl.col("value")
+        part = pl.concat([lf.filter(pl.col("guest").is_not_null() & v.is_not_nan() & pl.col("bound").is_null())
+                          .group_by(VM_KEYS)
+                          .agg(runs=pl.len().cast(pl.Int64), total=v.sum(), std=v.std(), low=v.min(), high=v.max(),
+                               first=pl.col("time").min(), last=pl.col("time").max())
+                          .collect(engine="streaming") for lf in parts])
     return _vm_finish(part)
 
 

@@ -413,7 +413,24 @@ def hive_schema(partitioning: Sequence[str]) -> dict[str, pl.DataType]:
     return {p: (pl.String if p in TIME_KEYS else schema.TABLE_SCHEMA[p]) for p in partitioning}
 
 
-def scan(store: str | os.PathLike, where: str | None = None) -> pl.LazyFrame:
+def groups(store: str | os.PathLike, keys: Sequence[str]) -> list[list[Path]]:
+    """The store's part files grouped by their values of the partition columns `keys`
+    (those of `keys` the store is partitioned by; one group of all files when none is):
+    for a reduction by those columns done group by group, whose results are disjoint, so
+    that memory follows one group, not the store."""
+    root = Path(store)
+    cat = catalogue(root)
+    used = [k for k in cat.partitioning if k in keys]
+    out: dict[tuple[str, ...], list[Path]] = {}
+    for e in cat.entries.values():
+        for p in e.parts:
+            values = dict(seg.split("=", 1) for seg in Path(p).parts[:-1])
+            out.setdefault(tuple(values[k] for k in used), []).append(root / p)
+    return [out[k] for k in sorted(out)]
+
+
+def scan(store: str | os.PathLike, where: str | None = None, *,
+         files: Sequence[str | os.PathLike] | None = None) -> pl.LazyFrame:
     """A lazy measurement table over the store (polars ``scan_parquet`` with Hive
     partitions): filters on partition columns skip folders, other filters and the
     columns a query uses are pushed into the Parquet reader.
@@ -427,11 +444,13 @@ def scan(store: str | os.PathLike, where: str | None = None) -> pl.LazyFrame:
     where : str, optional
         A SQL boolean expression over those columns, e.g. ``host = 'x' and time >=
         '2024-01-01'`` (polars SQL: strings in single quotes, a string compared with
-        ``time`` is read as a UTC time). See :func:`where`.
+        ``time`` is read as a UTC time). See :func:`filtered`.
+    files : sequence of paths, optional
+        Only these part files (e.g. one of :func:`groups`); default: all the catalogue names.
     """
     root = Path(store)
     cat = catalogue(root)
-    files = [str(p) for p in cat.files(root)]
+    files = [str(p) for p in (cat.files(root) if files is None else files)]
     extra = [p for p in cat.partitioning if p not in schema.TABLE_SCHEMA]
     if not files:
         lf = schema.empty().with_columns(pl.lit(None, pl.String).alias(p) for p in extra).lazy()
@@ -499,4 +518,5 @@ def metadata(store: str | os.PathLike) -> dict[str, Any]:
 
 
 __all__ = ["AddResult", "CATALOGUE", "DEFAULT_PARTITIONS", "Entry", "PARTITION_KEYS", "add", "catalogue", "entries",
+           "groups",
            "filtered", "is_store", "metadata", "read", "remove", "scan"]
