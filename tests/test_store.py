@@ -266,3 +266,13 @@ def test_kill_9_during_add_leaves_a_readable_store_and_a_rerun_completes_it(tmp_
     assert not list(root.rglob("*.tmp"))
     named = {str(root / p) for e in store.catalogue(root).entries.values() for p in e.parts}
     assert {str(p) for p in root.rglob("*.parquet")} == named
+
+
+def test_open_reads_a_store_like_any_table(azure_store):
+    from workbench import experiment
+
+    data = experiment.open(azure_store, where="condition = 'B8ms'")
+    assert (data.title, data.baseline, data.table.height) == ("store", None, 90)
+    assert sorted(data.metadata["sources"])[0].startswith("test_suite=Intel_Memory_Latency_Checker/")
+    thesis = experiment.open(THESIS_MANIFEST, where="metric = 'mem_read_bw'")
+    assert thesis.baseline == "virtualized" and thesis.table.height == 9

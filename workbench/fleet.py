@@ -11,7 +11,10 @@ Which step runs where, and why
    per-VM summary (:func:`vm_summary`) and the VM-as-replicate table
    (:func:`per_guest`). This is where the data's size is: with ``engine="polars"`` it
    is a lazy ``group_by`` collected by the streaming engine, so memory follows the
-   result (runs, VMs), not the rows; with ``engine="dask"`` the same aggregation runs
+   result (runs, VMs), not the rows (a per-VM summary of a store partitioned by VM
+   keys, such as ``condition,metric``, runs partition by partition: polars' streaming
+   group-by keeps partial states whose size grows with the rows when the groups number
+   hundreds of thousands; see bench/fleet.py); with ``engine="dask"`` the same aggregation runs
    as a ``dask.dataframe`` group-by over the same part files (each read and filtered by
    polars on a worker), on a ``distributed`` scheduler at any address, so the rows
    never leave the workers.
@@ -171,9 +174,11 @@ def per_guest(source: Any, *, where: str | None = None, engine: str = "polars",
               scheduler: str | None = None) -> pl.DataFrame:
     """A measurement table with the VM as the replicate: one row per VM (and metric,
     component, stage), its value the mean of its runs, ``run`` the VM's number within
-    its condition and host (1, 2, ... in guest order), ``guest`` kept, ``time`` and
-    ``interval`` null, ``aggregate`` single. For a fleet whose VMs, not their
-    repetitions, are the independent units (the Azure VM noise dataset)."""
+    its condition and host (1, 2, ... in guest order), ``guest``, ``time`` and
+    ``interval`` null (the VM is the run: a comparison pools the VMs of a condition
+    instead of comparing VM with VM), ``aggregate`` single, ``samples`` the VM's runs.
+    For a fleet whose VMs, not their repetitions, are the independent units (the Azure
+    VM noise dataset)."""
     s = vm_summary(source, where=where, engine=engine, scheduler=scheduler)
     lf = _source(source, where) if engine == "polars" else None
     labels = (lf.select("condition", "host", "guest", "experiment", "hypervisor", "scope", "source")
