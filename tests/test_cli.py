@@ -125,8 +125,17 @@ def _commands():
     import argparse
 
     parser = cli._parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return parser, sub.choices
+
+    def leaves(p, prefix=""):
+        sub = next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None:
+            return {prefix.strip(): p}
+        out = {}
+        for name, child in sub.choices.items():
+            out.update(leaves(child, f"{prefix} {name}"))
+        return out
+
+    return parser, leaves(parser)
 
 
 def test_every_option_of_every_command_has_help_and_q_v():

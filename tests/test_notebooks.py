@@ -172,3 +172,25 @@ def test_report_source_errors(tmp_path, capsys, monkeypatch, args, message):
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "x.toml").write_text("")
     assert cli.main(args) == 2 and message in capsys.readouterr().err
+
+
+def test_standing_report_places_a_value_among_the_azure_vms(tmp_path):
+    """The where-you-stand report on the bundled Azure subset, with a value given instead of
+    a probe run (a test never depends on this machine): percentile per SKU and the spreads."""
+    cfg = tmp_path / "reports.toml"
+    cfg.write_text(f'''[[report]]
+name = "standing"
+notebook = "{(ROOT / "notebooks" / "standing.ipynb").as_posix()}"
+title = "standing"
+[report.parameters]
+source = "{(ROOT / "data" / "azure-vm-noise-2024" / "idle-latency.parquet").as_posix()}"
+value_ns = 91.0
+''')
+    [result] = report.render_reports(cfg, tmp_path / "out", progress=False)
+    assert result.ok, result.error
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (tmp_path / "out" / "standing.html").read_text(encoding="utf-8")))
+    assert "Idle DRAM latency placed: 91.0 ns (the value given)" in text
+    # D8s_v5: 22,507 VMs, median 89.4 ns, 80.9 % of them below 91 ns (ties half); B8ms: 21,107, 95.3 ns, 34.98 %
+    assert re.search(r"D8s_v5 22507 89\.40? 91\.00? 80\.90? 9\.16 2\.09", text)
+    assert re.search(r"B8ms 21107 95\.30? 91\.00? 34\.98 10\.62 6\.45", text)
+    assert "What differs between the instruments" in text

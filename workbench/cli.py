@@ -250,7 +250,8 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_capture)
 
     p = sub.add_parser("compare", help="compare conditions against a baseline (statistics, verdicts)")
-    p.add_argument("table", metavar="TABLE_OR_MANIFEST", help="a Parquet table or an experiment manifest")
+    p.add_argument("table", metavar="TABLE_OR_MANIFEST_OR_STORE",
+                   help="a Parquet table, an experiment manifest or a store folder (`workbench store`)")
     p.add_argument("--baseline", help="baseline condition (default: the manifest's)")
     p.add_argument("--metric", action="append", metavar="M", help="restrict to this metric (repeatable)")
     p.add_argument("--by", help="comma-separated columns defining a cell (default: metric,component,"
@@ -267,7 +268,19 @@ def _parser() -> argparse.ArgumentParser:
                         "csv/json: every column at full precision, cells not compared included")
     p.add_argument("--include-flagged", action="store_true",
                    help="keep rows flagged as disturbed by the interference guards (left out by default)")
+    _fleet_options(p)
+    p.add_argument("--replicate", choices=("run", "guest"), default="run",
+                   help="the independent unit: run (default), or guest (each VM's runs averaged first: for a fleet "
+                        "whose VMs are the replicates, e.g. the Azure VM noise dataset)")
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser("vm-summary", help="per VM: runs, mean, std, min, max of each metric (lazy; Dask on request)",
+                       description="workbench vm-summary STORE_OR_TABLE [--where COND] [--engine dask --scheduler ADDR]")
+    p.add_argument("table", metavar="STORE_OR_TABLE", help="a store folder, a Parquet table or a manifest")
+    _fleet_options(p)
+    p.add_argument("--format", default="text", choices=["text", "csv"], help="text: a table (default); csv: every "
+                                                                            "column at full precision")
+    p.set_defaults(func=_vm_summary)
 
     p = sub.add_parser(
         "run", help="run a plan: every condition once per round, in a fresh random order (RMIT)",
@@ -279,10 +292,44 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in FOLDER (same plan, same orders)")
     p.set_defaults(func=_run)
 
+    p = sub.add_parser(
+        "store", help="a partitioned Parquet store of many inputs: add, ls, rm",
+        description="workbench store add STORE FILE_OR_FOLDER_OR_MANIFEST... | store ls STORE | store rm STORE INPUT...: "
+                    "a Hive-partitioned Parquet dataset that `compare STORE --where ...` reads lazily. Adding an "
+                    "input already in the store (same content, same labels) changes nothing; an interrupted add "
+                    "leaves the previous state readable, and running it again completes it.")
+    ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    q = ssub.add_parser("add", help="add files, folders (every file a reader takes) or manifests")
+    q.add_argument("store", type=Path, metavar="STORE", help="the store's folder (created when new)")
+    q.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER_OR_MANIFEST",
+                   help="input files, folders (every file a reader takes) or experiment manifests")
+    q.add_argument("--partition-by", metavar="COLS",
+                   help="comma-separated partition columns of a new store (default experiment,source,date; "
+                        "any of the labels, metric, component, unit, source, date, month)")
+    q.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="label for every row of the FILEs")
+    q.add_argument("--format", help="skip content detection and use this reader")
+    q.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="reader option for the FILEs")
+    q.set_defaults(func=_store_add)
+    q = ssub.add_parser("ls", help="list the inputs of a store")
+    q.add_argument("store", type=Path, metavar="STORE", help="the store's folder")
+    q.set_defaults(func=_store_ls)
+    q = ssub.add_parser("rm", help="remove inputs (by the name `ls` shows, or 8+ digits of their key)")
+    q.add_argument("store", type=Path, metavar="STORE", help="the store's folder")
+    q.add_argument("inputs", nargs="+", metavar="INPUT_OR_KEY", help="what to remove, as `store ls` names it")
+    q.set_defaults(func=_store_rm)
+
     p = sub.add_parser("formats", help="list the input formats workbench can read")
     p.set_defaults(func=_formats)
-    for command in sub.choices.values():  # every command, including those added above later
-        _common_options(command)
+
+    def common(parsers) -> None:  # every command and sub-command, including those added above later
+        for command in parsers:
+            nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+            if nested:
+                common(nested[0].choices.values())
+            else:
+                _common_options(command)
+
+    common(sub.choices.values())
     return parser
 
 
@@ -598,19 +645,50 @@ def _capture(args: argparse.Namespace) -> int:
     return result.exit_status if result.exit_status >= 0 else 128 - result.exit_status
 
 
+def _fleet_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--where", metavar="CONDITION",
+                   help="only rows where this SQL condition holds, e.g. \"host = 'x' and time >= '2024-01-01'\"")
+    p.add_argument("--engine", choices=("polars", "dask"), default="polars",
+                   help="where the per-run (or per-VM) aggregation runs: polars, lazily (default), or Dask over a "
+                        "store's files (statistics always run here)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.1:8786 "
+                                                          "(default: Dask's local scheduler)")
+
+
+def _source(args: argparse.Namespace):
+    """``(what the fleet functions read, baseline)``: a store folder as it is, else the
+    opened table (a manifest's baseline kept)."""
+    from . import experiment, store
+
+    if store.is_store(args.table):
+        return args.table, None
+    if args.engine == "dask":
+        raise WorkbenchError(f"--engine dask reads a store; {args.table} is not one (make one with "
+                             "`workbench store add STORE FILE...`)")
+    dataset = experiment.open(args.table)
+    return dataset.table, dataset.baseline
+
+
 def _compare(args: argparse.Namespace) -> int:
-    from . import experiment, stats
+    from . import fleet, stats
 
     line = Progress(args, "compare", every=0.0)
     line(f"reading {args.table}")
-    dataset = experiment.open(args.table)
-    table = dataset.table
+    source, manifest_baseline = _source(args)
+    if args.replicate == "guest":
+        table = fleet.per_guest(source, where=args.where, engine=args.engine, scheduler=args.scheduler)
+    elif isinstance(source, str) or args.where is not None:
+        table = fleet.run_table(source, where=args.where, engine=args.engine, scheduler=args.scheduler)
+    else:
+        table = source
+    baseline = args.baseline or manifest_baseline
+    if not baseline:
+        raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table or a store names none"
+                             f"{'' if not args.table.endswith('.toml') else ', nor does this manifest'})")
+    if table.is_empty():
+        raise WorkbenchError(f"{args.table}: no rows{' where ' + args.where if args.where else ''}")
     line(f"comparing {table.height} rows")
     _verbose(args, f"read {args.table}: {table.height} rows, {table['condition'].n_unique()} conditions")
-    baseline = args.baseline or dataset.baseline
-    if not baseline:
-        raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table names none"
-                             f"{'' if args.table.endswith('.parquet') else ', nor does this manifest'})")
     by = tuple(c.strip() for c in args.by.split(",")) if args.by else None
     result = stats.compare_all(table, baseline=baseline, metrics=args.metric, by=by,
                                confidence_level=args.confidence_level, alpha=args.alpha, test=args.test,
@@ -628,6 +706,58 @@ def _compare(args: argparse.Namespace) -> int:
             print(f"no cell has both '{baseline}' and another condition")
         for line in result.verdicts():
             print(f"- {line}")
+    return 0
+
+
+def _store_add(args: argparse.Namespace) -> int:
+    from . import store
+
+    parts = [c.strip() for c in args.partition_by.split(",")] if args.partition_by else None
+    options = dict(_pair(o, "--option") for o in args.option)
+    say = None if args.quiet else (lambda line: print(f"store: {line}", file=sys.stderr, flush=True))
+    result = store.add(args.store, args.inputs, partition_by=parts, labels=_labels(args.label), format=args.format,
+                       options=options, progress=say)
+    rows = sum(e.rows for e in result.added)
+    print(f"{len(result.added)} input(s) added ({rows} rows), {len(result.skipped)} already in the store -> {args.store}")
+    return 0
+
+
+def _store_ls(args: argparse.Namespace) -> int:
+    from . import store
+
+    cat = store.catalogue(args.store)
+    listing = store.entries(args.store)
+    print(f"{args.store}: partitioned by {','.join(cat.partitioning)}; {listing.height} input(s), "
+          f"{int(listing['rows'].sum() or 0)} rows")
+    for row in listing.iter_rows(named=True):
+        print(f"{row['key']}  {row['rows']:>9}  {row['partitions']:>5}  {row['added']}  {row['input']}")
+    return 0
+
+
+def _store_rm(args: argparse.Namespace) -> int:
+    from . import store
+
+    gone = store.remove(args.store, args.inputs)
+    print(f"{len(gone)} input(s) removed ({sum(e.rows for e in gone)} rows): "
+          + ", ".join(e.input for e in gone))
+    return 0
+
+
+def _vm_summary(args: argparse.Namespace) -> int:
+    from . import fleet
+
+    source, _ = _source(args)
+    summary = fleet.vm_summary(source, where=args.where, engine=args.engine, scheduler=args.scheduler)
+    if args.format == "csv":
+        sys.stdout.write(summary.write_csv())
+        return 0
+    import polars as pl
+
+    shown = fleet.summary_columns(summary)
+    with pl.Config(tbl_rows=50, tbl_cols=-1, tbl_width_chars=160, tbl_hide_dataframe_shape=True,
+                   float_precision=4):
+        print(shown.drop("first", "last"))
+    print(f"{summary.height} VM x metric rows; values in display units (column display_unit)")
     return 0
 
 

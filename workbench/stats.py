@@ -281,6 +281,9 @@ def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY, *, warn: boo
     """One value per cell x condition x run: the mean of the run's samples, or its
     best for ``aggregate = best`` (max where higher is better, else min).
 
+    A column ``samples`` in `table` (rows that are already run means, as
+    :func:`workbench.fleet.run_table` makes them) weights each row by the samples it stands for.
+
     Columns: ``by``, condition, run, value, samples, series (True when the run is a
     time series of more than one timed sample), and the scopes, guests and hosts the
     run's rows come from. Rows that are only bounds (column ``bound``) are left out.
@@ -306,9 +309,13 @@ def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY, *, warn: boo
                       "into one run; give each input its own run numbers (e.g. run = N in the manifest)",
                       RunLabelWarning, stacklevel=3)
     best = (pl.when(pl.col("_higher").first()).then(pl.col("value").max()).otherwise(pl.col("value").min()))
+    # A table already reduced to run means (workbench.fleet.run_table) says how many
+    # samples each row stands for: its runs' values are then the weighted means.
+    weighted = "samples" in data.columns
+    mean = ((pl.col("value") * pl.col("samples")).sum() / pl.col("samples").sum()) if weighted else pl.col("value").mean()
     return (data.group_by(keys, maintain_order=True)
-            .agg(value=pl.when(pl.col("aggregate").first() == "best").then(best).otherwise(pl.col("value").mean()),
-                 samples=pl.len(),
+            .agg(value=pl.when(pl.col("aggregate").first() == "best").then(best).otherwise(mean),
+                 samples=pl.col("samples").sum().cast(pl.UInt32) if weighted else pl.len(),
                  series=(pl.col("time").is_not_null().sum() > 1),
                  scopes=pl.col("scope").unique().sort(),
                  guests=pl.col("guest").unique().sort(),
@@ -920,7 +927,7 @@ def _summary_frame(summaries: dict[tuple, Summary], by: Sequence[str], units: di
             row.update(lower_bound=None if s.bound_lower is None else s.bound_lower * factor,
                        upper_bound=None if s.bound_upper is None else s.bound_upper * factor)
         rows.append(row)
-    return pl.DataFrame(rows, strict=False)
+    return pl.DataFrame(rows, strict=False, infer_schema_length=None)  # a float may first appear after 100 rows
 
 
 def compare(table: pl.DataFrame, metric: str, *, baseline: str, condition: str | None = None,

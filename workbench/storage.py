@@ -112,6 +112,18 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     return _replace(path, lambda fh: fh.write(payload))
 
 
+def replace_with(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call `write` on a new temporary file beside `path`, then rename it to `path` (what
+    :func:`atomic_write` does with bytes, for a writer that streams, such as pyarrow's).
+
+    Raises
+    ------
+    WorkbenchError
+        As :func:`atomic_write`; the temporary file is removed.
+    """
+    return _replace(path, write)
+
+
 def _replace(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
     """Call `write` on a new temporary file beside `path`, then rename it to `path`."""
     out = Path(path)
@@ -322,4 +334,4 @@ def _read_error(path: str | os.PathLike, exc: OSError) -> WorkbenchError:
 
 
 __all__ = ["KEY", "SECTIONS", "atomic_write", "parse_table", "read_metadata", "read_table", "read_table_and_metadata",
-           "write_table"]
+           "replace_with", "write_table"]
