@@ -73,6 +73,7 @@ import sys
 import threading
 import time
 import tomllib
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -365,10 +366,11 @@ def run(plan: Plan, folder: str | os.PathLike, *, resume: bool = False,
                 except TrialFailed as exc:
                     _append(log_path, {**record, "status": "failed", "ended": _now(), "error": str(exc)})
                     raise
-                record.update(status="ok", ended=_now(), file=file.relative_to(folder).as_posix(),
-                              interference=interference, flag=flag, exit_status=status)
-                _append(log_path, record)
-                done[(rnd, name)] = record
+                with stop.deferred():  # logged as finished <=> kept in the table
+                    record.update(status="ok", ended=_now(), file=file.relative_to(folder).as_posix(),
+                                  interference=interference, flag=flag, exit_status=status)
+                    _append(log_path, record)
+                    done[(rnd, name)] = record
                 table = _collect(plan, folder, seed, orders, done, tables)
         stop.check()
         if table is None:  # nothing ran here (a resume of a finished run)
@@ -418,9 +420,23 @@ class _Interrupts:
                 signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self.previous = signal.signal(signal.SIGINT, self._handle)
 
+    _deferring = False
+
     def _handle(self, signum, frame) -> None:
         self.seen = True
-        raise KeyboardInterrupt
+        if not self._deferring:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def deferred(self):
+        """A section Ctrl-C does not cut in two (a finished trial's log line and its
+        place among the kept trials): the signal is recorded and raised at its end."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+        self.check()
 
     def check(self) -> None:
         if self.seen:
