@@ -87,6 +87,7 @@ def test_thesis_notebook_renders_every_figure(thesis_report):
         assert "The lab data are not bundled: no *.parquet in ../data/lab" in text
     index = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="thesis.html"' in index
+    assert 'class="headline">49 checks of the thesis against itself, 21 discrepancies' in index
 
 
 def test_executed_notebook_records_parameters(thesis_report):

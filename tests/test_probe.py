@@ -519,3 +519,20 @@ def test_the_probe_records_the_page_size_behind_each_working_set(quick_run):
     shares = quick_run["meta"]["settings"]["huge_page_share"]
     assert list(shares) == [lv.name for lv in expected_levels()]
     assert all(v is None or 0.0 <= v <= 1.0 for v in shares.values())
+
+
+def test_headline_states_dram_latency_or_that_every_trial_was_disturbed(quick_run):
+    t = quick_run["table"]
+    d = probe.disturbance(t)
+    s = probe.summary(t, include_flagged=d.all_flagged)
+    lat = s.filter((pl.col("component") == "memory") & (pl.col("metric") == "mem_latency")
+                   & pl.col("stage").str.ends_with(probe.SINGLE))["median"][0]
+    line = probe.headline(t, d)
+    assert f"DRAM latency {lat * 1e9:.1f} ns" in line
+    if d.all_flagged:
+        assert line.startswith(f"DISTURBED: all {d.measured} trials flagged")
+    else:
+        assert line.endswith(f"(median of {d.measured - len(d.flagged)} undisturbed trial(s))")
+    # a table whose every trial is flagged is never presented as a result
+    flagged = t.with_columns(flag=pl.when(pl.col("run") > 0).then(pl.lit("test: disturbed")).otherwise(pl.col("flag")))
+    assert probe.headline(flagged).startswith("DISTURBED: all ")

@@ -821,7 +821,8 @@ def lab_answer(table: pl.DataFrame, *, alpha: float = 0.05, test: str = stats.DE
 
 
 def lab_absent(lab_dir: str | os.PathLike) -> str:
-    """What the re-judging says when the lab's results are not there."""
-    return (f"The lab data are not bundled: no `{LAB_GLOB}` in `{lab_dir}`. With them (issue 13: native, emulated, "
+    """What the re-judging says when the lab's results are not there (plain text: the
+    notebook escapes it for Markdown)."""
+    return (f"The lab data are not bundled: no {LAB_GLOB} in {lab_dir}. With them (issue 13: native, emulated, "
             "paravirtualized and hw-virtualized on this machine), this section compares every technique with "
             "native and with paravirtualization.")

@@ -92,6 +92,7 @@ from ._summary import (
     describe,
     disturbance,
     flagged_trials,
+    headline,
     level_sizes,
     measured,
     per_trial,
@@ -118,6 +119,6 @@ __all__ = ["ALL_CORES", "BANDWIDTH_METRICS", "Cache", "DEFAULT_TRIALS", "Disturb
            "Machine", "PRECISION_MAX_TRIALS", "ProbeError", "ProbeResult", "ProbeWarning", "QUICK_TARGET_SECONDS",
            "QUICK_TRIALS", "SINGLE", "SOURCE", "TARGET_SECONDS", "WARM_UP", "build_chain", "cache_memory_table",
            "cache_sizes", "compile_kernels", "cycle_length", "describe", "disturbance", "flagged_trials",
-           "format_size", "huge_page_share", "level_sizes", "measured", "parse_size", "per_trial", "plan",
+           "format_size", "headline", "huge_page_share", "level_sizes", "measured", "parse_size", "per_trial", "plan",
            "read_metadata", "required_bytes", "run", "sanity", "stage_name", "summary", "summary_of_one", "worst_precision",
            "write"]

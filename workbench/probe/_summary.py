@@ -241,3 +241,24 @@ def level_sizes(metadata: Mapping[str, Any]) -> dict[str, int]:
 def cache_sizes(metadata: Mapping[str, Any]) -> dict[str, int]:
     """Cache bytes per level, from the metadata (marked on the figure)."""
     return {c["level"]: int(c["size"]) for c in metadata["machine"]["caches"]}
+
+
+def headline(table: pl.DataFrame, disturbed: Disturbance | None = None) -> str:
+    """One line for the reports' index: DRAM latency and single-thread read bandwidth
+    (medians of the undisturbed trials), or that every trial was disturbed."""
+    disturbed = disturbed or disturbance(table)
+    s = summary(table, include_flagged=disturbed.all_flagged)
+
+    def median(metric: str, stage_suffix: str) -> float | None:
+        row = s.filter((pl.col("component") == "memory") & (pl.col("metric") == metric)
+                       & pl.col("stage").str.ends_with(stage_suffix))
+        return None if row.is_empty() else float(row["median"][0])
+
+    lat, read = median("mem_latency", SINGLE), median("mem_read_bw", SINGLE)
+    parts = [f"DRAM latency {lat * 1e9:.1f} ns" if lat is not None else "",
+             f"single-thread DRAM read {read / 1e6:,.0f} MB/s" if read is not None else ""]
+    text = ", ".join(p for p in parts if p) or "no DRAM result"
+    kept = disturbed.measured - len(disturbed.flagged)
+    if disturbed.all_flagged:
+        return f"DISTURBED: all {disturbed.measured} trials flagged; {text} (not a result of this machine)"
+    return f"{text} (median of {kept} undisturbed trial(s))"
