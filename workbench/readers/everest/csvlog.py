@@ -135,10 +135,16 @@ def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: 
     else:
         wide, spec, dropped, assumptions, preamble = _slow(data, source=source, timezone=timezone,
                                                            date_order=date_order)
-    long = wide.unpivot(index="time", variable_name="key", value_name="value")
-    mapping = pl.DataFrame({"key": list(spec), "metric": [s[0] for s in spec.values()],
-                            "component": [s[1] for s in spec.values()], "unit": [s[2] for s in spec.values()]})
-    long = long.join(mapping, on="key", how="left", maintain_order="left")
+    # Column by column (what unpivot + a join on the column name gave, without a string
+    # key per value): labels gathered from one row per column, values and times stacked.
+    n, keys = wide.height, list(spec)
+    mapping = pl.DataFrame({"metric": [spec[k][0] for k in keys], "component": [spec[k][1] for k in keys],
+                            "unit": [spec[k][2] for k in keys]}, schema={c: pl.String for c in ("metric", "component",
+                                                                                              "unit")})
+    index = pl.Series(np.repeat(np.arange(len(keys), dtype=np.uint32), n))
+    long = mapping.select(pl.all().gather(index)).with_columns(
+        time=pl.concat([wide["time"]] * len(keys)) if keys else pl.Series([], dtype=schema.UTC_TIME),
+        value=pl.concat([wide[k] for k in keys]) if keys else pl.Series([], dtype=pl.Float64))
     table = long.select(
         *[pl.lit(None, dtype=schema.SCHEMA[c]).alias(c) for c in ("experiment", "condition", "hypervisor",
                                                                   "host", "guest", "scope", "stage", "run")],
@@ -208,8 +214,10 @@ def _fast(data: bytes, *, source: str, timezone: str | None, date_order: str | N
                              n_rows=SAMPLE_ROWS, columns=wanted, infer_schema=False)
     except Exception:  # polars: ComputeError & co.
         return None
-    text_cols = {j for j in wanted[2:]
-                 if any(v and _number(v.strip()) is None for v in sample[names[j]].to_list())}
+    number = _NUMBER.pattern
+    texty = sample.select((pl.col(names[j]).str.strip_chars().str.contains(f"^(?:{number})$").not_()
+                           & (pl.col(names[j]) != "")).any().alias(names[j]) for j in wanted[2:]).row(0)
+    text_cols = {j for j, bad in zip(wanted[2:], texty) if bad}
     schema_full = {n: (pl.String if j < 2 or j in text_cols else pl.Float64) for j, n in enumerate(names)}
     try:
         frame = pl.read_csv(body, has_header=False, schema=schema_full, comment_prefix="* ", quote_char=None,
@@ -227,23 +235,20 @@ def _fast(data: bytes, *, source: str, timezone: str | None, date_order: str | N
 
     spec: dict[str, tuple[str, str, str, float]] = {}
     dropped = []
-    columns = []
     for j in wanted[2:]:
         label, name = labels[j], names[j]
         unit = units[j].strip() if units is not None else ""
-        mapped = _map(label, unit)
-        column = frame[name]
         if j in text_cols:
-            distinct = column.unique().to_list()
+            distinct = frame[name].unique().to_list()
             if not unit and all(v is not None and v.strip() and _number(v.strip()) is None for v in distinct):
                 dropped.append(label)  # a text column (e.g. memory timings): not a measurement
                 continue
             return None  # a number column with text in it: the line-by-line reader names the cell
-        finite = column.is_finite().fill_null(True)
-        if not finite.all():
-            return None  # 'inf', 'nan' or an overflow: not a number here
-        columns.append((column * mapped[3]).fill_null(math.nan).alias(name))
-        spec[name] = mapped
+        spec[name] = _map(label, unit)
+    # 'inf', 'nan' or an overflow are not numbers here: the line-by-line reader names them
+    if spec and not frame.select(pl.all_horizontal(pl.col(list(spec)).is_finite().fill_null(True).all())).item():
+        return None
+    columns = frame.select((pl.col(k) * spec[k][3]).fill_null(math.nan) for k in spec).get_columns()
     wide = pl.DataFrame([times.alias("time"), *columns])
     return wide, spec, dropped, assumptions, preamble
 
