@@ -1480,9 +1480,18 @@ def _noncentral_t_outside(c: float, df: float, nc: float) -> float:
     if math.isfinite(fast) and 0 <= fast <= 1:
         return fast
 
+    from scipy.special import gammaln, ndtr, xlogy
+
+    # The integrand in the special functions scipy's norm.sf, norm.cdf and chi2.pdf are
+    # made of (ndtr; chi2's log-density), called directly: the same values, without the
+    # distribution objects' argument checks (2 ms per call, 0.7 s per comparison: issue 17).
+    half = df / 2.0
+    log_gamma, log_two = gammaln(half), (np.log(2) * df) / 2.0
+    exp = np.exp
+
     def tail(v: float) -> float:
         s = c * math.sqrt(v / df)
-        return (sst.norm.sf(s - nc) + sst.norm.cdf(-s - nc)) * sst.chi2.pdf(v, df)
+        return (ndtr(-(s - nc)) + ndtr(-s - nc)) * float(exp(xlogy(half - 1.0, v) - v / 2.0 - log_gamma - log_two))
 
     lo, hi = sst.chi2.ppf([1e-12, 1 - 1e-12], df)
     return float(min(1.0, quad(tail, lo, hi, limit=200, epsabs=1e-12)[0]))

@@ -197,7 +197,7 @@ def _fast(data: bytes, *, source: str, timezone: str | None, date_order: str | N
     labels = [l.strip() for l in lines[header].split(",")]
     ncols = len(labels)
     first_data = header + (2 if units is not None else 1)
-    if first_data >= len(lines) or ncols < 3:
+    if first_data + 1 >= len(lines) or ncols < 3:  # a data row inside the head: the layout is whole
         return None
     offset = 0
     for _ in range(first_data):  # only \n and \r\n break lines here (checked above)
