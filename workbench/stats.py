@@ -1508,10 +1508,18 @@ def detectable_change(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05, powe
     pooled = _pooled_sd(x, y)
     if pooled == 0 or np.mean(x) == 0 or nx + ny < 4:
         return None  # no spread, or no baseline to be relative to: nothing to say
+    # t_test_power with its critical value computed once (it does not depend on the effect)
+    df = nx + ny - 2
+    crit = sst.t.ppf(1 - alpha / 2, df if df_test is None else df_test)
+    scale = math.sqrt(1 / nx + 1 / ny)
+
+    def power_at(effect: float) -> float:
+        return _noncentral_t_outside(crit, df, abs(effect) / scale)
+
     hi = 1.0
-    while t_test_power(hi, nx, ny, alpha, df_test) < power:
+    while power_at(hi) < power:
         hi *= 2
-    d = brentq(lambda e: t_test_power(e, nx, ny, alpha, df_test) - power, 0.0, hi, xtol=1e-6)
+    d = brentq(lambda e: power_at(e) - power, 0.0, hi, xtol=1e-6)
     return float(d * pooled / abs(np.mean(x)))
 
 
