@@ -148,9 +148,10 @@ def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: 
     table = long.select(
         *[pl.lit(None, dtype=schema.SCHEMA[c]).alias(c) for c in ("experiment", "condition", "hypervisor",
                                                                   "host", "guest", "scope", "stage", "run")],
-        pl.col("time"), pl.lit(None, dtype=pl.Float64).alias("interval"), pl.lit("last").alias("aggregate"),
-        "metric", "component", "value", "unit", pl.lit(NAME).alias("source"), pl.lit(source).alias("source_file"),
-    ).cast(dict(schema.SCHEMA))
+        pl.col("time").cast(schema.UTC_TIME), pl.lit(None, dtype=pl.Float64).alias("interval"),
+        pl.lit("last", dtype=pl.String).alias("aggregate"), "metric", "component", "value", "unit",
+        pl.lit(NAME, dtype=pl.String).alias("source"), pl.lit(source, dtype=pl.String).alias("source_file"),
+    )  # every column typed already: no cast, which would write each constant out row by row
     if timezone is None:
         assumptions.insert(0, "the log's times are the local clock of the machine that wrote it and no "
                               "timezone was given: read as UTC (pass timezone='Area/City' to state it)")
