@@ -518,3 +518,27 @@ def test_the_notebook_captures_marks_and_plots(tmp_path):
     assert rows["stage"].unique(maintain_order=True).to_list()[0] == "baseline"
     marks = [e["stage"] for e in fmt.load(out).events if e["type"] == "stage"]
     assert marks == ["baseline", "numpy load", "rest"]
+
+
+def test_proc_reader_gives_psutils_counters():
+    """On Linux the sampler reads /proc itself (files kept open); what it reads has psutil's
+    fields, units and devices (counters move between the two reads: compared loosely)."""
+    if not psutil.LINUX:
+        pytest.skip("Linux /proc only")
+    sampler = capture._Sampler([])
+    files = sampler._proc
+    assert files is not None
+    try:
+        ours, theirs = files.cpu(), psutil.cpu_times(percpu=True)
+        assert len(ours) == len(theirs) and len(ours[0]) == len(theirs[0])
+        assert all(abs(a - b) <= 1.0 for a, b in zip(ours[0], theirs[0]))  # seconds, moved by < 1 s
+        vm, swap = files.memory()
+        assert vm.total == psutil.virtual_memory().total and swap.total == psutil.swap_memory().total
+        assert sorted(files.disk()) == sorted(psutil.disk_io_counters(perdisk=True, nowrap=False))
+        assert sorted(files.net()) == sorted(psutil.net_io_counters(pernic=True, nowrap=False))
+        before = sampler.snapshot()
+        values = sampler.values(before, sampler.snapshot())
+        assert set(values) == set(sampler.metrics) and values["mem_total"] == {"total": vm.total}
+    finally:
+        sampler.close()
+    assert sampler._proc is None

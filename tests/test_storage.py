@@ -48,6 +48,16 @@ def test_write_table_is_atomic_and_round_trips(tmp_path, thesis_table):
     assert back.equals(thesis_table)
 
 
+def test_text_columns_are_dictionary_pages_on_disk_and_strings_in_memory(tmp_path, thesis_table):
+    out = storage.write_table(thesis_table, tmp_path / "t.parquet", validated=True)
+    meta = pq.read_metadata(out)
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    metric = meta.row_group(0).column(names.index("metric"))
+    assert "RLE_DICTIONARY" in metric.encodings and metric.has_dictionary_page
+    back = storage.read_table(out)
+    assert back.schema == schema.TABLE_SCHEMA and back.equals(thesis_table)
+
+
 def test_write_table_refuses_an_invalid_frame_and_leaves_nothing(tmp_path, thesis_table):
     bad = thesis_table.with_columns(unit=pl.lit("MB"))
     with pytest.raises(SchemaError, match="column 'unit'"):

@@ -378,7 +378,7 @@ def _ingest(args: argparse.Namespace) -> int:
         if "condition" not in labels and (table["condition"] == "unlabelled").any():
             print("workbench ingest: note: no --label condition=...; rows are labelled 'unlabelled'",
                   file=sys.stderr)
-    out = storage.write_table(table, args.output, metadata={
+    out = storage.write_table(table, args.output, validated=True, metadata={  # read_file/read() validated it
         "sources": sources, "producer": {"name": "workbench ingest", "version": __version__}})
     described = f", metadata of {len(sources)} file(s)" if sources else ""
     print(f"{what}: {table.height} rows, {table['metric'].n_unique()} metrics{described} -> {out}")

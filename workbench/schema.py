@@ -419,18 +419,20 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
 
     # One query for the cheap checks (the gate runs on every read and write): each
     # expression says whether a rule is broken; the first broken rule is then located.
+    # Label rules look at each column's distinct values, not at every row: a long table
+    # repeats a few dozen labels millions of times.
     texts = ("experiment", "condition", "host", "metric", "component", "source", "source_file")
-    broken = frame.select(
+    broken = frame.lazy().select(
         # On the distinct values: a long table repeats a few strings millions of times, and
         # hashing them is several times cheaper than stripping each (checked on 11 M rows).
         *[(pl.col(n).unique().str.strip_chars() == "").any().alias(f"empty:{n}") for n in texts],
-        (~pl.col("scope").is_in(SCOPES)).any().alias("scope"),
-        (~pl.col("aggregate").is_in(AGGREGATES)).any().alias("aggregate"),
+        (~pl.col("scope").unique().is_in(SCOPES)).any().alias("scope"),
+        (~pl.col("aggregate").unique().is_in(AGGREGATES)).any().alias("aggregate"),
         (pl.col("run") < 0).any().alias("run"),
         (pl.col("interval") <= 0).any().alias("interval"),
-        (~pl.col(BOUND).is_in(BOUNDS)).any().alias("bound"),
+        (~pl.col(BOUND).unique().is_in(BOUNDS)).any().alias("bound"),
         (pl.col(BOUND).is_not_null() & pl.col("value").is_nan()).any().alias("bound_nan"),
-    ).row(0, named=True)
+    ).collect().row(0, named=True)
     for name in texts:
         if broken[f"empty:{name}"]:
             raise SchemaError(name, "non-empty strings", "an empty string", source)
@@ -450,7 +452,7 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
         raise SchemaError("interval", "a positive number of seconds",
                           str(bad_interval["interval"][0]), source)
 
-    combos = frame.select("metric", "unit", "component").unique(maintain_order=True)
+    combos = frame.lazy().select("metric", "unit", "component").unique(maintain_order=True).collect()
     for metric, unit, component in combos.iter_rows():
         spec = METRICS.get(metric)
         if spec is None:

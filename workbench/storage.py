@@ -61,7 +61,7 @@ _INTERNAL = ("ARROW:schema", "pandas")
 # --------------------------------------------------------------------------- writing
 
 def write_table(frame: pl.DataFrame, path: str | os.PathLike, *,
-                metadata: dict[str, Any] | None = None) -> Path:
+                metadata: dict[str, Any] | None = None, validated: bool = False) -> Path:
     """Validate `frame` and write it to Parquet with its metadata document, atomically.
 
     Parameters
@@ -74,6 +74,10 @@ def write_table(frame: pl.DataFrame, path: str | os.PathLike, *,
         The document: sections among :data:`SECTIONS` (see the module docstring).
         ``sources`` must name ``source_file`` values of the table; its values are
         stored as strings.
+    validated : bool
+        True when `frame` is, unchanged or concatenated, what :func:`schema.validate`
+        returned (``readers.read_file``, ``Experiment.read``): the check is not run a
+        second time (it is a third of a large ingest otherwise).
 
     Returns
     -------
@@ -88,10 +92,13 @@ def write_table(frame: pl.DataFrame, path: str | os.PathLike, *,
         When the metadata is malformed, or the file cannot be written (full disk,
         no permission): one line, and no temporary file is left.
     """
-    frame = schema.validate(frame)
+    frame = frame.select(list(schema.TABLE_COLUMNS)) if validated else schema.validate(frame)
     document = _checked_document(metadata or {}, frame)
     stored = {KEY: json.dumps(document, ensure_ascii=False)} if document else None
-    # Straight into the temporary file: a large table is not held twice in memory.
+    # Straight into the temporary file: a large table is not held twice in memory. Text
+    # columns are String in memory and dictionary pages on disk (polars' writer; writing
+    # them as Categorical is faster but they would then read back Categorical, and
+    # casting back costs more than it saved: bench/xen_rrd.py, issue 17).
     return _replace(path, lambda fh: frame.write_parquet(fh, metadata=stored))
 
 

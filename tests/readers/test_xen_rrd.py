@@ -319,6 +319,18 @@ def test_fast_path_equals_general_path(name):
     assert np.array_equal(fast.values, slow.values, equal_nan=True)
 
 
+@pytest.mark.parametrize("name", XPORT_XML)
+def test_small_documents_take_the_replace_path_with_the_same_values(name):
+    """Under FAST_MIN_BYTES the 6.2 layout is read without numba (three bytes.replace +
+    polars' CSV parser), by default; anything else goes to the event loop."""
+    data = (XEN / name).read_bytes()
+    _, (auto,) = xen_rrd.decode(data, source=name, kind="updates")
+    _, (slow,) = xen_rrd.decode(data, source=name, kind="updates", fast=False)
+    assert auto.decoder == ("fast" if name.startswith(("xs62writer", "derived/rrd_updates_2025")) else "general")
+    assert auto.columns == slow.columns and np.array_equal(auto.times, slow.times)
+    assert np.array_equal(auto.values.view(np.int64), np.ascontiguousarray(slow.values).view(np.int64))
+
+
 TOKENS = ["0.0042", "4294967296.0000", "0.0", "NaN", "Infinity", "-Infinity", "1.5e-05", "4.29e+09",
           "0", "-3", "+3", ".5", "5.", "nan", "inf", "1e", "e5", "1.2.3", "0x10", "1_0", "--1", "NAN ",
           " 7", "infinit"]
@@ -339,8 +351,45 @@ def test_both_paths_accept_the_same_numbers(token):
             xen_rrd.decode(doc, source="t", kind="updates", fast=True)
         return
     _, (fast,) = xen_rrd.decode(doc, source="t", kind="updates", fast=True)
+    _, (small,) = xen_rrd.decode(doc, source="t", kind="updates")  # the bytes.replace path
     assert np.array_equal(fast.values, slow.values, equal_nan=True)
+    assert np.array_equal(small.values, slow.values, equal_nan=True)
     assert slow.values[0, 0] == pytest.approx(float(token), nan_ok=True)
+
+
+DUMP_XML = [n for n, f in SAMPLES.items() if f == "xen-rrd-dump" and n.endswith(".xml")] + ["derived/vm_rrd_dump.xml.gz"]
+
+
+@pytest.mark.parametrize("name", DUMP_XML)
+def test_dump_fast_path_equals_general_path(name):
+    """Full dumps (one-line xapi, indented xapi, rrdtool with row comments) through the
+    compiled scanner: the same blocks as the event loop, bit for bit."""
+    data = (XEN / name).read_bytes()
+    _, fast = xen_rrd.decode(data, source=name, kind="dump", fast=True)
+    _, slow = xen_rrd.decode(data, source=name, kind="dump", fast=False)
+    assert {b.decoder for b in fast} == {"fast"} and {b.decoder for b in slow} == {"general"}
+    assert len(fast) == len(slow)
+    for f, s in zip(fast, slow):
+        assert f.columns == s.columns and f.interval == s.interval and f.dstypes == s.dstypes
+        assert np.array_equal(f.times, s.times)
+        assert np.array_equal(f.values.view(np.int64), np.ascontiguousarray(s.values).view(np.int64))
+
+
+@pytest.mark.parametrize("token", TOKENS + ["１２３", "1e999", " 1.0", "1.0 "])
+def test_dump_paths_accept_the_same_numbers(token):
+    doc = (f'<?xml version="1.0" encoding="UTF-8"?>\n<rrd><version>0003</version><step>5</step>'
+           f"<lastupdate>10</lastupdate><ds><name>cpu0</name><type>GAUGE</type></ds><rra><cf>AVERAGE</cf>"
+           f"<pdp_per_row>1</pdp_per_row><database><row><v>1</v></row>\n  <!-- x / 10 --> <row>"
+           f"<v>{token}</v></row></database></rra></rrd>").encode()
+    try:
+        _, (slow,) = xen_rrd.decode(doc, source="t", kind="dump", fast=False)
+    except ParseError as exc:
+        assert "expected a number" in str(exc)
+        with pytest.raises(ParseError, match="expected a number"):
+            xen_rrd.decode(doc, source="t", kind="dump", fast=True)
+        return
+    _, (fast,) = xen_rrd.decode(doc, source="t", kind="dump", fast=True)
+    assert np.array_equal(fast.values, slow.values, equal_nan=True) and fast.times.tolist() == [5, 10]
 
 
 def test_large_document_takes_the_fast_path_by_default():
@@ -499,9 +548,10 @@ def test_bad_input_is_a_parse_error_naming_file_place_expected_found(name, messa
         readers.read(path)
     assert info.value.path == str(path)
     for fast in (True, False):  # the fast path never decides differently
-        if name.endswith(".xml") and "dump" not in name:
+        if name.endswith(".xml") and name != "not_rrd.xml":
             with pytest.raises(ParseError, match=message):
-                xen_rrd.decode(path.read_bytes(), source=str(path), kind="updates", fast=fast)
+                xen_rrd.decode(path.read_bytes(), source=str(path), kind="dump" if "dump" in name else "updates",
+                               fast=fast)
 
 
 def test_every_broken_fixture_is_tested():

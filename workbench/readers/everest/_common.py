@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections import Counter
 from typing import Any, Iterable
 
 import polars as pl
@@ -139,10 +138,10 @@ def withheld(table: pl.DataFrame) -> int:
 
 def warn_native(table: pl.DataFrame, *, source: str, withheld: int = 0, dropped: Iterable[str] = ()) -> None:
     """One warning per file naming the native metrics kept and what the file withheld."""
-    native = table.filter(pl.col("metric").str.contains(":"))
+    native = table.group_by("metric", "unit").len().filter(pl.col("metric").str.contains(":", literal=True))
     parts = []
     if native.height:
-        counts = Counter(zip(native["metric"].to_list(), native["unit"].to_list()))
+        counts = {(m, u): n for m, u, n in native.iter_rows()}
         shown = ", ".join(f"{m} ({u or 'no unit'}, {n} values)" for (m, u), n in sorted(counts.items()))
         parts.append(f"kept values outside the metric vocabulary as native metrics: {shown}")
     if withheld:

@@ -30,10 +30,11 @@ import csv
 import math
 import re
 import warnings
-from datetime import datetime
+from datetime import date, datetime
 from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 import polars as pl
 
 from ... import schema
@@ -50,8 +51,14 @@ DATE_TIME_LABELS = {("Date", "Time"), ("Fecha", "Hora"), ("Datum", "Zeit"), ("Д
 _LABELS = {"CPU Utilization": ("cpu_util", "total", 1.0), "Memory Utilization": ("mem_util", "total", 1.0),
            "Used Memory": ("mem_used", "total", schema.MIB), "Free Memory": ("mem_free", "total", schema.MIB)}
 _CPU_N = re.compile(r"CPU(\d+) Utilization")
-_DATE = re.compile(r"(\d{1,4})([./-])(\d{1,2})\2(\d{1,4})")
-_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?")
+# ASCII digits only: \d would take '١٢' or '１２' for numbers (issue 18).
+_DATE = re.compile(r"([0-9]{1,4})([./-])([0-9]{1,2})\2([0-9]{1,4})")
+_TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?\s*([AaPp][Mm])?")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: Line breaks str.splitlines() honours besides \n and \r\n: a document holding one is
+#: read by the line-by-line path, so both paths always cut the same lines.
+_OTHER_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", "\x85".encode(), "\u2028".encode(),
+                 "\u2029".encode())
 DATE_ORDERS = ("MDY", "DMY", "YMD")
 
 
@@ -122,6 +129,201 @@ def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: 
         A row with the wrong number of fields, an unparseable number or date, a
         missing header, an ambiguous or skipped local time (DST change).
     """
+    fast = _fast(data, source=source, timezone=timezone, date_order=date_order)
+    if fast is not None:
+        wide, spec, dropped, assumptions, preamble = fast
+    else:
+        wide, spec, dropped, assumptions, preamble = _slow(data, source=source, timezone=timezone,
+                                                           date_order=date_order)
+    # Column by column (what unpivot + a join on the column name gave, without a string
+    # key per value): labels gathered from one row per column, values and times stacked.
+    n, keys = wide.height, list(spec)
+    mapping = pl.DataFrame({"metric": [spec[k][0] for k in keys], "component": [spec[k][1] for k in keys],
+                            "unit": [spec[k][2] for k in keys]}, schema={c: pl.String for c in ("metric", "component",
+                                                                                              "unit")})
+    index = pl.Series(np.repeat(np.arange(len(keys), dtype=np.uint32), n))
+    long = mapping.select(pl.all().gather(index)).with_columns(
+        time=pl.concat([wide["time"]] * len(keys)) if keys else pl.Series([], dtype=schema.UTC_TIME),
+        value=pl.concat([wide[k] for k in keys]) if keys else pl.Series([], dtype=pl.Float64))
+    table = long.select(
+        *[pl.lit(None, dtype=schema.SCHEMA[c]).alias(c) for c in ("experiment", "condition", "hypervisor",
+                                                                  "host", "guest", "scope", "stage", "run")],
+        pl.col("time").cast(schema.UTC_TIME), pl.lit(None, dtype=pl.Float64).alias("interval"),
+        pl.lit("last", dtype=pl.String).alias("aggregate"), "metric", "component", "value", "unit",
+        pl.lit(NAME, dtype=pl.String).alias("source"), pl.lit(source, dtype=pl.String).alias("source_file"),
+    )  # every column typed already: no cast, which would write each constant out row by row
+    if timezone is None:
+        assumptions.insert(0, "the log's times are the local clock of the machine that wrote it and no "
+                              "timezone was given: read as UTC (pass timezone='Area/City' to state it)")
+    for text in assumptions:
+        warnings.warn(f"{source}: {text}", AssumptionWarning, stacklevel=2)
+    warn_native(table, source=source, dropped=dropped)
+    return Parsed(table, _metadata(preamble))
+
+
+#: Bytes of the document's start in which the fast reader looks for the header.
+HEAD_BYTES = 1 << 16
+#: Data rows the fast reader looks at to tell text columns (memory timings) from numbers.
+SAMPLE_ROWS = 200
+
+
+def _fast(data: bytes, *, source: str, timezone: str | None, date_order: str | None):
+    """The whole log through polars' CSV parser (explicit schema, numbers as Float64),
+    dates parsed once per distinct day, times as one vectorized expression.
+
+    Returns ``(wide, spec, dropped, assumptions, preamble)``: ``wide`` has ``time`` and
+    one Float64 column ``c<j>`` per kept sensor column (canonical units, NaN = no value).
+    None when anything is not plainly well formed (quotes, a ragged or blank-looking
+    row, a non-number, a date that does not parse, a DST-ambiguous local time, ...): the
+    line-by-line reader then reads the file and names the line of any error. Peak
+    memory is the file, its Float64 columns and the long table, with no Python object
+    per cell (issue 18: a 4 MB log used to peak at 350 MB).
+    """
+    try:
+        text = data.decode("utf-8-sig")
+        body_bytes = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    except UnicodeDecodeError:
+        return None  # cp1252 logs (never seen) take the line-by-line reader
+    if b'"' in body_bytes or any(b in body_bytes for b in _OTHER_BREAKS) \
+            or body_bytes.count(b"\r") != body_bytes.count(b"\r\n"):
+        return None
+    head = text[:HEAD_BYTES]
+    if len(text) > HEAD_BYTES:
+        head = head[:head.rfind("\n") + 1]
+    try:
+        lines, preamble, header, units = _layout(head.encode("utf-8"), source)
+    except ParseError:
+        return None
+    zone = _zone(timezone, source)
+    labels = [l.strip() for l in lines[header].split(",")]
+    ncols = len(labels)
+    first_data = header + (2 if units is not None else 1)
+    if first_data + 1 >= len(lines) or ncols < 3:  # a data row inside the head: the layout is whole
+        return None
+    offset = 0
+    for _ in range(first_data):  # only \n and \r\n break lines here (checked above)
+        offset = body_bytes.index(b"\n", offset) + 1
+    body = body_bytes[offset:]
+    if not _rows_have(body, ncols):
+        return None
+
+    names = [f"c{j}" for j in range(ncols)]
+    wanted = [j for j, label in enumerate(labels) if j < 2 or label != "UpTime"]
+    sample_schema = {n: pl.String for n in names}
+    try:
+        sample = pl.read_csv(body, has_header=False, schema=sample_schema, comment_prefix="* ", quote_char=None,
+                             n_rows=SAMPLE_ROWS, columns=wanted, infer_schema=False)
+    except Exception:  # polars: ComputeError & co.
+        return None
+    number = _NUMBER.pattern
+    texty = sample.select((pl.col(names[j]).str.strip_chars().str.contains(f"^(?:{number})$").not_()
+                           & (pl.col(names[j]) != "")).any().alias(names[j]) for j in wanted[2:]).row(0)
+    text_cols = {j for j, bad in zip(wanted[2:], texty) if bad}
+    schema_full = {n: (pl.String if j < 2 or j in text_cols else pl.Float64) for j, n in enumerate(names)}
+    try:
+        frame = pl.read_csv(body, has_header=False, schema=schema_full, comment_prefix="* ", quote_char=None,
+                            columns=wanted, infer_schema=False)
+    except Exception:
+        return None
+    frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines
+    if frame.is_empty() or frame["c0"].null_count() or frame["c1"].null_count():
+        return None
+
+    assumptions: list[str] = []
+    times = _fast_times(frame["c0"], frame["c1"], date_order, zone, timezone, source, assumptions)
+    if times is None:
+        return None
+
+    spec: dict[str, tuple[str, str, str, float]] = {}
+    dropped = []
+    for j in wanted[2:]:
+        label, name = labels[j], names[j]
+        unit = units[j].strip() if units is not None else ""
+        if j in text_cols:
+            distinct = frame[name].unique().to_list()
+            if not unit and all(v is not None and v.strip() and _number(v.strip()) is None for v in distinct):
+                dropped.append(label)  # a text column (e.g. memory timings): not a measurement
+                continue
+            return None  # a number column with text in it: the line-by-line reader names the cell
+        spec[name] = _map(label, unit)
+    # 'inf', 'nan' or an overflow are not numbers here: the line-by-line reader names them
+    if spec and not frame.select(pl.all_horizontal(pl.col(list(spec)).is_finite().fill_null(True).all())).item():
+        return None
+    columns = frame.select((pl.col(k) * spec[k][3]).fill_null(math.nan) for k in spec).get_columns()
+    wide = pl.DataFrame([times.alias("time"), *columns])
+    return wide, spec, dropped, assumptions, preamble
+
+
+def _rows_have(body: bytes, ncols: int) -> bool:
+    """Every line of `body` is a row of `ncols` fields, an event line (``* ...``) or empty."""
+    buf = np.frombuffer(body, dtype=np.uint8)
+    if not buf.size:
+        return False
+    ends = np.flatnonzero(buf == 10)
+    starts = np.concatenate(([0], ends + 1))
+    if starts[-1] >= buf.size:
+        starts = starts[:-1]
+    stops = np.append(ends, buf.size)[:starts.size]
+    commas = np.add.reduceat((buf == 44).view(np.uint8), starts) if starts.size else np.zeros(0)
+    # reduceat counts up to the next start: the line itself (its \n is no comma)
+    length = stops - starts - (buf[np.maximum(stops - 1, 0)] == 13)
+    empty = length <= 0
+    first = buf[starts]
+    second = buf[np.minimum(starts + 1, buf.size - 1)]
+    event = (first == 42) & (second == 32) & (length >= 2)
+    rows = ~empty & ~event
+    return bool(rows.any()) and bool((commas[rows] == ncols - 1).all())
+
+
+def _fast_times(dates: pl.Series, times: pl.Series, given: str | None, zone, timezone: str | None, source: str,
+                assumptions: list[str]) -> pl.Series | None:
+    """UTC times of the rows, or None when a date or time is not plainly valid."""
+    distinct = dates.unique(maintain_order=True).to_list()
+    # _date_order reads the first row's time and the last row's date separator
+    records = [(k, [d, times[0]]) for k, d in enumerate([*distinct, dates[-1]], 1)]
+    try:
+        order = _date_order(records, given, source, assumptions)
+    except ParseError:
+        return None
+    days = []
+    for text in distinct:
+        m = _DATE.fullmatch(text.strip())
+        if not m:
+            return None
+        a, _, b, c = m.groups()
+        year, month, day = {"MDY": (c, a, b), "DMY": (c, b, a), "YMD": (a, b, c)}[order]
+        try:
+            days.append(date(int(year), int(month), int(day)))
+        except ValueError:
+            return None
+    parts = times.str.strip_chars().str.extract_groups(
+        r"^([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?\s*([AaPp][Mm])?$").struct.unnest()
+    if parts["1"].null_count():
+        return None
+    hour, minute = parts["1"].cast(pl.Int64), parts["2"].cast(pl.Int64)
+    second = parts["3"].cast(pl.Int64).fill_null(0)
+    ampm = parts["4"].str.to_uppercase()
+    has_ampm = ampm.is_not_null()
+    if ((has_ampm & ((hour < 1) | (hour > 12))).any() or (hour > 23).any() or (minute > 59).any()
+            or (second > 59).any()):
+        return None
+    hour = pl.select(pl.when(has_ampm).then(hour % 12 + pl.when(ampm == "PM").then(12).otherwise(0))
+                     .otherwise(hour)).to_series()
+    day = dates.replace_strict(distinct, days, return_dtype=pl.Date)
+    naive = pl.select(day.cast(pl.Datetime("us")) + pl.duration(hours=hour, minutes=minute, seconds=second)
+                      ).to_series()
+    if timezone is None:
+        return naive.dt.replace_time_zone("UTC")
+    try:
+        local = naive.dt.replace_time_zone(str(zone), ambiguous="raise", non_existent="raise")
+    except Exception:  # polars: ComputeError on a repeated or skipped local time
+        return None
+    return local.dt.convert_time_zone("UTC").cast(schema.UTC_TIME)
+
+
+def _slow(data: bytes, *, source: str, timezone: str | None, date_order: str | None):
+    """The line-by-line reader: every layout the fast one declines, and the one that
+    names the line of an error. Returns what :func:`_fast` does."""
     lines, preamble, header, units = _layout(data, source)
     labels = [l.strip() for l in lines[header].split(",")]
     zone = _zone(timezone, source)
@@ -164,23 +366,7 @@ def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: 
         spec[key] = mapped
     wide = pl.DataFrame({"time": pl.Series(times, dtype=schema.UTC_TIME), **{
         k: pl.Series(v, dtype=pl.Float64) for k, v in columns.items()}})
-    long = wide.unpivot(index="time", variable_name="key", value_name="value")
-    mapping = pl.DataFrame({"key": list(spec), "metric": [s[0] for s in spec.values()],
-                            "component": [s[1] for s in spec.values()], "unit": [s[2] for s in spec.values()]})
-    long = long.join(mapping, on="key", how="left", maintain_order="left")
-    table = long.select(
-        *[pl.lit(None, dtype=schema.SCHEMA[c]).alias(c) for c in ("experiment", "condition", "hypervisor",
-                                                                  "host", "guest", "scope", "stage", "run")],
-        pl.col("time"), pl.lit(None, dtype=pl.Float64).alias("interval"), pl.lit("last").alias("aggregate"),
-        "metric", "component", "value", "unit", pl.lit(NAME).alias("source"), pl.lit(source).alias("source_file"),
-    ).cast(dict(schema.SCHEMA))
-    if timezone is None:
-        assumptions.insert(0, "the log's times are the local clock of the machine that wrote it and no "
-                              "timezone was given: read as UTC (pass timezone='Area/City' to state it)")
-    for text in assumptions:
-        warnings.warn(f"{source}: {text}", AssumptionWarning, stacklevel=2)
-    warn_native(table, source=source, dropped=dropped)
-    return Parsed(table, _metadata(preamble))
+    return wide, spec, dropped, assumptions, preamble
 
 
 def _map(label: str, unit: str) -> tuple[str, str, str, float]:
@@ -194,10 +380,12 @@ def _map(label: str, unit: str) -> tuple[str, str, str, float]:
 
 
 def _number(text: str) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
+    """A decimal number in ASCII digits (``48``, ``-0.5``, ``1e3``), else None: not
+    ``nan``/``inf``, ``1_0`` or other scripts' digits, nor one that overflows (``1e999``)."""
+    if not text or not _NUMBER.fullmatch(text):
         return None
+    value = float(text)
+    return value if math.isfinite(value) else None
 
 
 def _zone(name: str | None, source: str):

@@ -69,7 +69,7 @@ def decode(data: bytes | str, *, source: str, kind: str | None = None,
     kind : {"updates", "dump", "rrd2csv"}, optional
         Restrict to one family (what the registered formats do); detected when None.
     fast : bool, optional
-        Passed to the XML ``rrd_updates`` decoder (see ``_xml.parse_xport``).
+        Passed to the XML decoders (``_xml.parse_xport``, ``_xml.parse_dump_xml``).
 
     Returns
     -------
@@ -96,7 +96,7 @@ def decode(data: bytes | str, *, source: str, kind: str | None = None,
     data = xml_utf8(data, source=source)  # a declared encoding read as browsers read it
     if kind == "updates":
         return kind, [_xml.parse_xport(data, source, fast=fast)]
-    return kind, _xml.parse_dump_xml(data, source)
+    return kind, _xml.parse_dump_xml(data, source, fast=fast)
 
 
 # The parsers return no file metadata: what an RRD says besides its values (host and VM
@@ -114,9 +114,9 @@ def parse_updates(data: bytes | str, *, source: str, fast: bool | None = None) -
     return Parsed(to_frame(blocks, source_name=NAME_UPDATES, source=source))
 
 
-def parse_dump(data: bytes | str, *, source: str) -> Parsed:
+def parse_dump(data: bytes | str, *, source: str, fast: bool | None = None) -> Parsed:
     """Full RRD dump (xapi or ``rrdtool dump``; XML, JSON, gzip) -> measurement table."""
-    _, blocks = decode(data, source=source, kind="dump")
+    _, blocks = decode(data, source=source, kind="dump", fast=fast)
     return Parsed(to_frame(blocks, source_name=NAME_DUMP, source=source))
 
 

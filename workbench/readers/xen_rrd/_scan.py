@@ -141,6 +141,160 @@ def to_matrix(section: np.ndarray, has_t: bool, ncols: int, nrows: int, row_byte
             times[r:r + rows] = frame["t"].to_numpy()
         values[r:r + rows] = frame.select(names).to_numpy()
         r += rows
-    if r != nrows:
-        return None
+    if r != nrows or np.isinf(values).any():
+        return None  # Infinity or an overflow: the general path's number rule decides
     return times, values
+
+
+# ---------------------------------------------------------------- full dumps
+
+_SP, _TAB, _BANG, _DASH, _ZERO, _NINE = 32, 9, 33, 45, 48, 57
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _skip_space(buf, i):  # pragma: no cover - compiled
+    n = buf.size
+    while i < n and (buf[i] == _SP or buf[i] == _TAB or buf[i] == _NL or buf[i] == _CR):
+        i += 1
+    return i
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _comment_time(buf, start, stop):  # pragma: no cover - compiled
+    """The time rrdtool writes at the end of a row comment (``... / 1700000305``) in
+    ``buf[start:stop]``, -1 if the comment does not end so, -2 if the number is too long."""
+    j = stop - 1
+    while j >= start and (buf[j] == _SP or buf[j] == _TAB or buf[j] == _NL or buf[j] == _CR):
+        j -= 1
+    end = j
+    while j >= start and _ZERO <= buf[j] <= _NINE:
+        j -= 1
+    digits = end - j
+    if digits == 0:
+        return -1
+    k = j
+    while k >= start and (buf[k] == _SP or buf[k] == _TAB or buf[k] == _NL or buf[k] == _CR):
+        k -= 1
+    if k < start or buf[k] != _SLASH:
+        return -1
+    if digits > 18:
+        return -2
+    value = 0
+    for p in range(j + 1, end + 1):
+        value = value * 10 + (buf[p] - _ZERO)
+    return value
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def scan_dump_rows(buf, i, out, ncols, slack, declared, r0):  # pragma: no cover - compiled
+    """Scan a dump archive's ``<database>`` content from ``buf[i:]``: rows of `ncols`
+    ``<v>`` values, whitespace between elements, comments between rows (rrdtool's
+    ``<!-- date / epoch -->``: its epoch goes to ``declared[r0 + row]``, -1 without one).
+
+    Returns ``(offset reached, bytes written, rows, error offset or -1)``.
+    """
+    n = buf.size
+    o = 0
+    rows = 0
+    pending = -1
+    limit = out.size - slack
+    while o < limit:
+        i = _skip_space(buf, i)
+        if i >= n:
+            return i, o, rows, -1
+        if i + 4 <= n and buf[i] == _LT and buf[i + 1] == _BANG and buf[i + 2] == _DASH and buf[i + 3] == _DASH:
+            j = i + 4
+            while j + 3 <= n and not (buf[j] == _DASH and buf[j + 1] == _DASH and buf[j + 2] == _GT):
+                j += 1
+            if j + 3 > n:
+                return i, o, rows, i
+            pending = _comment_time(buf, i + 4, j)
+            if pending == -2:
+                return i, o, rows, i
+            i = j + 3
+            continue
+        if i + 5 > n or buf[i] != _LT or buf[i + 1] != _R or buf[i + 2] != _O \
+                or buf[i + 3] != _W or buf[i + 4] != _GT:
+            return i, o, rows, i
+        if r0 + rows >= declared.size:
+            return i, o, rows, i
+        row_start = o
+        i += 5
+        k = 0
+        while True:
+            i = _skip_space(buf, i)
+            if i + 3 > n or buf[i] != _LT:
+                return i, o, rows, i
+            if buf[i + 1] == _V and buf[i + 2] == _GT:
+                i, o = _text(buf, i + 3, out, o)
+                if i < 0:
+                    return n, o, rows, n
+                if i + 4 > n or buf[i + 1] != _SLASH or buf[i + 2] != _V or buf[i + 3] != _GT:
+                    return i, o, rows, i
+                i += 4
+                out[o] = _COMMA
+                o += 1
+                k += 1
+                if o >= out.size - 64:
+                    return i, row_start, rows, i
+            elif i + 6 <= n and buf[i + 1] == _SLASH and buf[i + 2] == _R and buf[i + 3] == _O \
+                    and buf[i + 4] == _W and buf[i + 5] == _GT:
+                i += 6
+                break
+            else:
+                return i, o, rows, i
+        if k != ncols or k == 0:
+            return i, o, rows, i
+        out[o - 1] = _NL
+        declared[r0 + rows] = pending
+        pending = -1
+        rows += 1
+    return i, o, rows, -1
+
+
+def dump_matrix(section: np.ndarray, ncols: int, nrows: int, row_bytes: int):
+    """``(values, declared)`` of one archive's ``<database>`` content (`nrows` ``<row>``
+    tags, the first `row_bytes` long), or None when the scanner or the number parser
+    gives up (the general path then decodes the document and names any error).
+    ``declared[r]`` is the epoch of row r's rrdtool comment, -1 without one."""
+    import polars as pl
+
+    values = np.empty((nrows, ncols), dtype=np.float64, order="F")
+    declared = np.full(nrows, -1, dtype=np.int64)
+    if nrows == 0:
+        return values, declared
+    names = [f"c{j}" for j in range(ncols)]
+    schema = {name: pl.Float64 for name in names}
+    slack = 2 * row_bytes + 65536
+    out = np.empty(CHUNK_BYTES + slack, dtype=np.uint8)
+    i = 0
+    r = 0
+    while True:
+        i, written, rows, error = scan_dump_rows(section, i, out, ncols, slack, declared, r)
+        if error >= 0:
+            return None
+        if rows:
+            frame = _numbers(out[:written], schema, rows)
+            if frame is None:
+                return None
+            values[r:r + rows] = frame.select(names).to_numpy()
+            r += rows
+        if i >= section.size:
+            break
+        if rows == 0:
+            return None
+    if r != nrows or np.isinf(values).any():
+        return None
+    return values, declared
+
+
+def _numbers(text: np.ndarray, schema: dict, rows: int):
+    import polars as pl
+
+    try:
+        frame = pl.read_csv(text.tobytes(), has_header=False, schema=schema, quote_char=None, infer_schema=False)
+    except Exception:  # polars: ComputeError & co. The general path names the bad value.
+        return None
+    if frame.height != rows or sum(frame.null_count().row(0)):
+        return None
+    return frame
