@@ -54,7 +54,7 @@ import polars as pl
 
 from .. import schema
 from ..errors import NativeMetricWarning, ParseError, WorkbenchError
-from . import Parsed
+from . import Parsed, _numbers
 
 NAME = "azure-noise"
 HEADER = ("value", "runtime", "starttime", "VM_id")
@@ -106,8 +106,8 @@ def parse(data: bytes, *, source: str, test_suite: str | None = None, test_name:
         raise ParseError(source, 1, f"the header '{','.join(HEADER)}'", first.strip() or "an empty file")
     raw = pl.read_csv(data, infer_schema=False, truncate_ragged_lines=False) if text.count("\n") > 0 \
         else pl.DataFrame(schema={c: pl.String for c in HEADER})
-    typed = raw.with_columns(pl.col("value").cast(pl.Float64, strict=False),
-                             pl.col("runtime").cast(pl.Float64, strict=False),
+    numbers = {c: _numbers.to_floats(raw[c], source=source, column=c, first_line=2) for c in ("value", "runtime")}
+    typed = raw.with_columns(numbers["value"], numbers["runtime"],
                              pl.col("starttime").str.strptime(pl.Datetime("us"), _TIME_FORMAT, strict=False),
                              pl.col("VM_id").cast(pl.Int64, strict=False))
     expected = {"value": "a number", "runtime": "a positive duration in seconds", "VM_id": "an integer VM id",

@@ -40,10 +40,10 @@ import polars as pl
 
 from .. import schema
 from ..errors import NativeMetricWarning, ParseError
-from . import Parsed
+from . import Parsed, _numbers
 
 NAME = "pdh-csv"
-_HEAD = re.compile(r'^\ufeff?"\(PDH-CSV (\d+\.\d+)\) \(([^)]*)\)\((-?\d+)\)"')
+_HEAD = re.compile(r'^\ufeff?"\(PDH-CSV ([0-9]+\.[0-9]+)\) \(([^)]*)\)\((-?[0-9]{1,6})\)"')
 _PATH = re.compile(r"^\\\\([^\\]+)\\([^\\(]+?)(?:\((.*)\))?\\(.+)$")
 _TIME = "%m/%d/%Y %H:%M:%S%.f"
 _MIB = schema.MIB
@@ -120,12 +120,9 @@ def parse(data: bytes, *, source: str) -> Parsed:
     native: dict[str, str] = {}
     values = {}
     for path, spec in zip(counters, specs):
-        cells = raw[path].str.strip_chars().fill_null("")
-        numbers = cells.cast(pl.Float64, strict=False)
-        junk = numbers.is_null() & (cells != "")
-        if junk.any():
-            row = int(junk.arg_max())
-            raise ParseError(source, row + 2, f"a number or a blank in column '{path}'", raw[path][row])
+        cells = raw[path].str.strip_chars()
+        cells = cells.replace("", None)
+        numbers = _numbers.to_floats(cells, source=source, column=path, first_line=2, what="a number or a blank")
         scaled = numbers * spec[2]
         infinite = scaled.is_infinite().fill_null(False)
         if infinite.any():  # "1e999", "inf": no measurement is infinite

@@ -31,7 +31,7 @@ import re
 
 from ... import schema
 from ...errors import ParseError
-from .. import Parsed
+from .. import Parsed, _numbers
 from ._common import BANDWIDTH_UNITS, frame, printed_units, snake
 
 NAME = "everest-cachemem"
@@ -41,8 +41,8 @@ COLUMNS = schema.CACHE_MEMORY.metrics
 _LABELS = ", ".join(label for _, label in schema.CACHE_MEMORY.columns)  # "Read, Write, Copy, Latency"
 _HEADER = re.compile(r"^[ \t]*" + r"[ \t]+".join(label for _, label in schema.CACHE_MEMORY.columns) + r"[ \t]*$",
                      re.M)
-_CELL = re.compile(r"(\d+)(?:([.,])(\d+))?\s*(\S+)")
-_SPACE_CELL = re.compile(r"\d+(?:[.,]\d+)?\s*[^\s\d]\S*")
+_CELL = re.compile(r"([0-9]+)(?:([.,])([0-9]+))?\s*(\S+)")
+_SPACE_CELL = re.compile(r"[0-9]+(?:[.,][0-9]+)?\s*[^\s0-9]\S*")
 _VERSION = re.compile(r"^(EVEREST|AIDA64)\b.*\bv\d", re.I)
 
 
@@ -69,7 +69,7 @@ def _cells(line: str) -> list[str]:
     """Label first, then the cells; TAB-separated or (no TAB) runs of 2+ spaces."""
     if "\t" in line:
         return [c.strip() for c in line.split("\t")]
-    m = re.fullmatch(r"\s*(.*?)(?:\s+(\d.*?))?\s*", line)
+    m = re.fullmatch(r"\s*(.*?)(?:\s+([0-9].*?))?\s*", line)
     return [m.group(1), *_SPACE_CELL.findall(m.group(2) or "")]
 
 
@@ -140,7 +140,7 @@ def _cell_value(text: str, metric: str, separators: dict[str, int], *, source: s
             raise ParseError(source, line, f"one decimal separator in the whole block ({other!r} on line "
                              f"{separators[other]})", repr(text))
         separators.setdefault(sep, line)
-    return float(f"{whole}.{frac}" if sep else whole) * units[unit]
+    return _numbers.to_float(f"{whole}.{frac}" if sep else whole, source=source, line=line, what=what) * units[unit]
 
 
 def _metadata(lines: list[str], header: int, source: str) -> dict[str, str]:

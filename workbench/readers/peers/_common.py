@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import gzip
-import json
 import math
 import zlib
 from typing import Any
 
 from ... import schema
 from ...errors import ParseError
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"the JSON extension {name}")
+from .. import _jsonload
 
 
 def load_json(data: bytes, source: str, what: str) -> Any:
@@ -24,16 +20,11 @@ def load_json(data: bytes, source: str, what: str) -> Any:
         except (OSError, EOFError, zlib.error) as exc:
             raise ParseError(source, None, f"a complete gzip stream holding {what}", str(exc)) from None
     try:
-        text = data.decode("utf-8-sig")
+        data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ParseError(source, data.count(b"\n", 0, exc.start) + 1, f"{what} in UTF-8 (JSON is UTF-8)",
                          f"byte {data[exc.start]:#04x}") from None
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise ParseError(source, exc.lineno, f"{what} (valid JSON)", f"{exc.msg} at column {exc.colno}") from None
-    except ValueError as exc:
-        raise ParseError(source, None, f"{what} with finite numbers", str(exc)) from None
+    return _jsonload.loads(data, source=source, what=what)
 
 
 def gunzip_head(head: bytes) -> bytes:
