@@ -638,8 +638,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import runner
+    from . import runner, storage
 
+    if not args.resume:
+        storage.check_output(args.output, inputs=[args.plan], directory=True)
     plan = runner.load_plan(args.plan)
     progress = None if args.quiet else (lambda line: print(f"run: {line}", file=sys.stderr, flush=True))
     try:

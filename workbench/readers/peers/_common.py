@@ -1,7 +1,6 @@
 """Helpers shared by the readers of peer tools' result files: strict JSON, numbers, rows."""
 from __future__ import annotations
 
-import gzip
 import math
 import zlib
 from typing import Any
@@ -9,16 +8,17 @@ from typing import Any
 from ... import schema
 from ...errors import ParseError
 from .. import _jsonload
+from .._gzip import gunzip
+
+#: Largest decompressed .json.gz (a pyperformance suite is a few MB).
+GZIP_LIMIT = 1 << 30
 
 
 def load_json(data: bytes, source: str, what: str) -> Any:
     """Strict JSON (NaN and Infinity refused: no measurement is infinite); gzip accepted
     (pyperf writes ``.json.gz``)."""
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ParseError(source, None, f"a complete gzip stream holding {what}", str(exc)) from None
+        data = gunzip(data, source=source, limit=GZIP_LIMIT, what=f"a gzip stream holding {what}")
     try:
         data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

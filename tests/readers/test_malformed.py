@@ -1,0 +1,96 @@
+"""Issue 18 item 9, readers: UTF-16 XML with a DOCTYPE, gzip members and trailing bytes, a
+Cache & Memory row given twice. Each built from a real fixture, message pinned."""
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import pytest
+
+from workbench import readers
+from workbench.errors import ParseError
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+DATA = Path(__file__).resolve().parents[2] / "data"
+DUMP_GZ = FIXTURES / "xen-rrd" / "derived" / "vm_rrd_dump.xml.gz"
+PYPERF = FIXTURES / "peers" / "pyperf_sorted_ascending.json"
+CACHEMEM = DATA / "thesis" / "fig69_everest_cache_memory.txt"
+
+pytestmark = pytest.mark.filterwarnings("ignore::workbench.errors.WorkbenchWarning")
+
+
+def _utf16_with_doctype(source: Path, tmp_path: Path) -> Path:
+    text = source.read_text(encoding="utf-8")
+    decl, _, rest = text.partition("?>") if text.startswith("<?xml") else ('<?xml version="1.0"', "", text)
+    decl = re.sub(r'encoding="[^"]*"', "", decl).rstrip() + ' encoding="UTF-16"?>'
+    root = re.search(r"<([A-Za-z_][\w.-]*)", rest).group(1)  # the root, after comments
+    out = tmp_path / f"utf16_{source.name}"
+    out.write_bytes((decl + f'\n<!DOCTYPE {root} [<!ENTITY x "boom">]>' + rest).encode("utf-16"))
+    return out
+
+
+@pytest.mark.parametrize("name, fmt, message", [
+    ("xen-rrd/xs62writer_rrd_updates_host_5s.xml", "xen-rrd-updates",
+     r"utf16_xs62writer_rrd_updates_host_5s.xml: line 2, <!DOCTYPE>: expected no DOCTYPE with entity declarations "
+     r"\(entity expansion and external entities are refused\), found <!ENTITY x \.\.\."),
+    ("peers/phoronix_composite_constructed.xml", "phoronix",
+     r"utf16_phoronix_composite_constructed.xml:2: expected a result file without a DOCTYPE \(entities are "
+     r"refused; PTS writes none\), found a DOCTYPE/ENTITY"),
+])
+def test_a_utf16_doctype_is_refused_like_a_utf8_one(tmp_path, name, fmt, message):
+    path = _utf16_with_doctype(FIXTURES / name, tmp_path)
+    with pytest.raises(ParseError, match=message):
+        readers.read(path, format=fmt)
+
+
+def test_utf16_without_doctype_still_reads(tmp_path):
+    source = FIXTURES / "xen-rrd" / "xs62writer_rrd_updates_host_5s.xml"
+    text = source.read_text(encoding="utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    path = tmp_path / "u16.xml"
+    path.write_bytes(text.encode("utf-16"))
+    assert readers.read(path, format="xen-rrd-updates", source_file="x").equals(readers.read(source, source_file="x"))
+
+
+def test_a_two_member_gzip_is_read_whole(tmp_path):
+    body = gzip.decompress(DUMP_GZ.read_bytes())
+    cut = body.index(b"<rra>")
+    two = tmp_path / "two.xml.gz"
+    two.write_bytes(gzip.compress(body[:cut]) + gzip.compress(body[cut:]))  # as `cat a.gz b.gz` makes
+    assert readers.read(two, source_file="x").equals(readers.read(DUMP_GZ, source_file="x"))
+    packed = tmp_path / "asc.json.gz"
+    raw = PYPERF.read_bytes()
+    packed.write_bytes(gzip.compress(raw[:100]) + gzip.compress(raw[100:]))
+    assert readers.read(packed, source_file="x").equals(readers.read(PYPERF, source_file="x"))
+
+
+@pytest.mark.parametrize("source, fmt, suffix", [(DUMP_GZ, None, ".xml.gz"), (PYPERF, "pyperf", ".json.gz")])
+def test_gzip_trailing_garbage_is_refused(tmp_path, source, fmt, suffix):
+    packed = source.read_bytes() if source.suffix == ".gz" else gzip.compress(source.read_bytes())
+    path = tmp_path / f"tail{suffix}"
+    path.write_bytes(packed + b"garbage\n")
+    with pytest.raises(ParseError, match=rf"tail{re.escape(suffix)}: byte {len(packed)}: expected another gzip member "
+                                         r"or the end of the file after member 1, found 8 trailing byte\(s\) "
+                                         r"b'garbage\\n'"):
+        readers.read(path, format=fmt)
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(packed[:-12])
+    with pytest.raises(ParseError, match=r"cut.*: gzip member 1: expected complete .*, found a truncated gzip stream"):
+        readers.read(cut, format=fmt)
+
+
+@pytest.mark.parametrize("copy_line, line, label, first", [(2, 3, "Memory", 2), (5, 6, "L3 Cache", 5)])
+def test_a_cache_memory_row_given_twice_is_refused_by_read_and_ingest(tmp_path, capsys, copy_line, line, label,
+                                                                       first):
+    from workbench import cli
+
+    lines = CACHEMEM.read_text().splitlines(keepends=True)
+    lines.insert(copy_line, lines[copy_line - 1])
+    path = tmp_path / "twice.txt"
+    path.write_text("".join(lines))
+    message = (f"twice.txt:{line}: expected each of the rows memory, L1, L2, L3 once (rows are read by position), "
+               f"found a second '{label}' row (the first is on line {first})")
+    with pytest.raises(ParseError, match=re.escape(message)):
+        readers.read(path)
+    assert cli.main(["ingest", str(path), "-o", str(tmp_path / "o.parquet")]) == 2
+    assert capsys.readouterr().err.strip().endswith(message)
