@@ -18,7 +18,7 @@ def load_json(data: bytes, source: str, what: str) -> Any:
     """Strict JSON (NaN and Infinity refused: no measurement is infinite); gzip accepted
     (pyperf writes ``.json.gz``)."""
     if data[:2] == b"\x1f\x8b":
-        data = gunzip(data, source=source, limit=GZIP_LIMIT, what=f"a gzip stream holding {what}")
+        data = gunzip(data, source=source, limit=GZIP_LIMIT, what=f"gzip data holding {what}")
     try:
         data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -151,7 +151,7 @@ def _kind(data: bytes, source: str) -> str:
 
 
 def _gunzip(data: bytes, source: str) -> bytes:
-    return gunzip(data, source=source, limit=GZIP_LIMIT, what="a gzipped dump")
+    return gunzip(data, source=source, limit=GZIP_LIMIT, what="gzip data")
 
 
 def _xml_root(head: bytes) -> bytes | None:
