@@ -94,3 +94,24 @@ def test_a_cache_memory_row_given_twice_is_refused_by_read_and_ingest(tmp_path, 
         readers.read(path)
     assert cli.main(["ingest", str(path), "-o", str(tmp_path / "o.parquet")]) == 2
     assert capsys.readouterr().err.strip().endswith(message)
+
+
+def test_an_azure_noise_row_with_an_extra_field_is_located(tmp_path):
+    good = sorted((FIXTURES / "azure-noise" / "good").rglob("*.csv"))[0]
+    lines = good.read_bytes().split(b"\n")
+    lines[2] += b",extra"
+    bad = tmp_path / good.relative_to(FIXTURES / "azure-noise" / "good")
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"\n".join(lines))
+    with pytest.raises(ParseError, match=r"unit=ns.csv:3: expected 4 fields, as in the header, found 5 fields$"):
+        readers.read(bad)
+
+
+def test_a_carriage_return_in_a_pdh_header_is_no_traceback(tmp_path):
+    """Was csv.Error 'new-line character seen in unquoted field' (found by the fuzzer)."""
+    source = FIXTURES / "pdh-csv" / "esxtop_batch_constructed.csv"
+    data = source.read_bytes()
+    at = data.index(b'","') + 1
+    path = tmp_path / "cr.csv"
+    path.write_bytes(data[:at] + b"\r" + data[at:])  # a lone CR between two header cells
+    assert readers.read(path, source_file="x").equals(readers.read(source, source_file="x"))

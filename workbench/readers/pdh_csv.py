@@ -93,7 +93,10 @@ def parse(data: bytes, *, source: str) -> Parsed:
         raise _locate(text, source, exc) from None
     stamp = raw.columns[0]
     counters = raw.columns[1:]
-    header = next(csv.reader(io.StringIO(first)))
+    try:
+        header = next(csv.reader(io.StringIO(first, newline="")))
+    except csv.Error as exc:  # a lone CR inside the header line
+        raise ParseError(source, 1, "one header line of quoted fields", str(exc)) from None
     seen = set()
     for name in header[1:]:
         if name in seen:  # polars would rename the second one silently
@@ -155,11 +158,14 @@ def parse(data: bytes, *, source: str) -> Parsed:
 
 def _locate(text: str, source: str, exc: Exception) -> ParseError:
     """The first row whose field count differs from the header's (what polars refused)."""
-    rows = csv.reader(io.StringIO(text))
-    width = len(next(rows))
-    for number, row in enumerate(rows, start=2):
-        if row and len(row) != width:
-            return ParseError(source, number, f"{width} fields, as in the header", f"{len(row)} fields")
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        width = len(next(rows))
+        for number, row in enumerate(rows, start=2):
+            if row and len(row) != width:
+                return ParseError(source, number, f"{width} fields, as in the header", f"{len(row)} fields")
+    except csv.Error as exc:
+        return ParseError(source, rows.line_num, "rows of quoted fields", str(exc))
     return ParseError(source, None, "rows with one quoted field per header column",
                       f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
 
