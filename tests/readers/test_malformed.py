@@ -125,18 +125,16 @@ CSVLOG = FIXTURES / "everest" / "constructed" / "aida64_csvlog_utilization_layou
 @pytest.mark.parametrize("old, new, message", [
     (b",2914,", b",1e999,", r"csvlog.csv:8: expected .*within the range of a double"),
     (b",2914,", b",1.8e308,", r"csvlog.csv:8: expected .*within the range of a double"),
-    (b",2914,", ",２９１４,".encode(), r"csvlog.csv:8: expected "),
-    (b"Version,AIDA64 v7.65.7400", b"Version,", r"csvlog.csv"),  # was IndexError in the metadata
+    (b",2914,", ",２９１４,".encode(), r"csvlog.csv:8: expected .*ASCII digits"),  # was read as 2914 MiB
+    (b"Version,AIDA64 v7.65.7400", b"Version,", None),  # was IndexError in the metadata
 ])
 def test_aida64_csv_log_refuses_infinity_and_unicode_digits(tmp_path, old, new, message):
     path = tmp_path / "csvlog.csv"
     data = CSVLOG.read_bytes()
     assert old in data
     path.write_bytes(data.replace(old, new, 1))
-    try:
-        table = readers.read(path, format="everest-csvlog")
-    except ParseError as exc:
-        assert re.search(message, str(exc)), str(exc)
-    else:
-        assert not table["value"].is_infinite().any()
-        assert new != b",1e999," and new != b",1.8e308,"
+    if message is None:
+        assert readers.read(path, format="everest-csvlog").height > 0
+        return
+    with pytest.raises(ParseError, match=message):
+        readers.read(path, format="everest-csvlog")
