@@ -165,3 +165,14 @@ def test_a_closed_output_ends_quietly_with_141():
     proc.stdout.close()  # read nothing: every write fails
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_a_table_whose_metadata_is_nested_100000_deep_is_one_line(tmp_path, thesis_table):
+    import polars as pl
+
+    path = tmp_path / "deep.parquet"
+    thesis_table.write_parquet(path, metadata={"workbench": "[" * 100_000})
+    with pytest.raises(WorkbenchError, match=r"deep.parquet: Parquet metadata 'workbench': expected a JSON document, "
+                                             r"found maximum recursion depth exceeded"):
+        storage.read_table_and_metadata(path)
+    assert pl.read_parquet(path).height == thesis_table.height

@@ -309,7 +309,7 @@ def _document(stored: dict[str, str], source: str) -> dict[str, Any]:
         return _from_legacy(stored, source)
     try:
         document = json.loads(stored[KEY])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         raise ParseError(source, f"Parquet metadata '{KEY}'", "a JSON document", f"{exc}") from None
     if not isinstance(document, dict) or not set(document) <= set(SECTIONS):
         raise ParseError(source, f"Parquet metadata '{KEY}'", f"a JSON object with sections among "
@@ -360,7 +360,7 @@ def _from_legacy(stored: dict[str, str], source: str) -> dict[str, Any]:
             document["producer"] = {"name": LEGACY_RUN_KEY}
             document["events"] = doc.pop("trials")
             document["settings"] = doc
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ParseError(source, "Parquet metadata", "the JSON a previous workbench version wrote",
                          f"{type(exc).__name__}: {exc}") from None
     if rest:
