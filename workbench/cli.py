@@ -640,7 +640,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from . import runner, storage
 
-    if not args.resume:
+    if not args.resume and not args.output.exists():  # an existing folder: the runner says how to resume it
         storage.check_output(args.output, inputs=[args.plan], directory=True)
     plan = runner.load_plan(args.plan)
     progress = None if args.quiet else (lambda line: print(f"run: {line}", file=sys.stderr, flush=True))
