@@ -138,3 +138,14 @@ def test_aida64_csv_log_refuses_infinity_and_unicode_digits(tmp_path, old, new, 
         return
     with pytest.raises(ParseError, match=message):
         readers.read(path, format="everest-csvlog")
+
+
+def test_a_5000_digit_item_line_in_a_text_report_does_not_hang():
+    """Found by bench/fuzz.py: split_item's reading pattern backtracked cubically on a long
+    digit run (minutes for one line); now only the line's tail is searched."""
+    from workbench.readers.everest.report_text import split_item
+
+    key = "      A key that runs into its value"
+    assert split_item(key + "9" * 5000 + " MB", 30) == (key[:30].strip(), (key + "9" * 5000 + " MB")[30:].strip())
+    assert split_item("      CPU Core Temperature longer key42 °C  (108 °F)", 30) == (
+        "CPU Core Temperature longer key", "42 °C  (108 °F)")
