@@ -11,8 +11,8 @@ Cases, drawn at random until the time is up (seeded, so a run can be repeated):
   (a temporary, a half-written output) is counted as a leftover.
 
 Outcomes (``tests/fuzzing.py``): table, refused (a one-line WorkbenchError), infinite (a
-table holding inf), traceback (any other exception), plus slow (a case over `--slow`
-seconds) and leftover files. Prints the table and the first example of each distinct
+table holding inf), traceback (any other exception), hung (stopped after `--hang` seconds),
+plus slow (a case over `--slow` seconds) and leftover files. Prints the table and the first example of each distinct
 defect. Run: ``PYTHONPATH=. .venv/bin/python bench/fuzz.py --minutes 5``. Asserts nothing.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ import collections
 import contextlib
 import io
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests import fuzzing  # noqa: E402
 
-OUTCOMES = ("table", "refused", "infinite", "traceback")
+OUTCOMES = ("table", "refused", "infinite", "traceback", "hung")
 
 
 def ingest_case(sample: fuzzing.Sample, data: bytes) -> tuple[fuzzing.Outcome, int]:
@@ -67,12 +68,22 @@ def ingest_case(sample: fuzzing.Sample, data: bytes) -> tuple[fuzzing.Outcome, i
         return fuzzing.Outcome("table" if rc == 0 else "refused", ""), len(left)
 
 
+class _Hung(BaseException):
+    """Raised by SIGALRM in a case past --hang seconds (not an Exception: `judge` must not
+    take it for the reader's own error)."""
+
+
+def _alarm(signum, frame):
+    raise _Hung
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--max-bytes", type=int, default=4 << 20, help="largest sample to mutate (default 4 MiB)")
     parser.add_argument("--slow", type=float, default=10.0, help="seconds above which a case counts as slow")
+    parser.add_argument("--hang", type=float, default=60.0, help="seconds after which a case is stopped as hung")
     args = parser.parse_args()
 
     from workbench import readers
@@ -84,39 +95,45 @@ def main() -> None:
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     examples: dict[str, tuple[str, str, str]] = {}
     slow: list[tuple[float, str, str]] = []
-    leftovers = cases = 0
+    cases = 0
     print(f"{len(samples)} samples in {len(set(s.format for s in samples))} formats; seed {args.seed}; "
           f"{args.minutes:g} min", flush=True)
+    signal.signal(signal.SIGALRM, _alarm)
     deadline = time.monotonic() + args.minutes * 60
     while time.monotonic() < deadline:
         cases += 1
         roll = rng.random()
-        started = time.monotonic()
         if roll < 0.1:
             fmt = rng.choice(names)
             data = rng.randbytes(rng.randrange(4000))
-            label, what = f"{fmt} <- random bytes", f"{len(data)} random bytes"
-            outcome = fuzzing.judge(fmt, data, "fuzz.bin")
+            sample, label, what = None, f"{fmt} <- random bytes", f"{len(data)} random bytes"
         else:
             sample = rng.choice(samples)
-            fmt = sample.format
+            fmt = sample.format if roll >= 0.2 else f"{sample.format} (ingest)"
             data, what = fuzzing.mutate(contents[sample], rng)
             label = sample.source
-            if roll < 0.2:
-                fmt = f"{fmt} (ingest)"
+        started = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, args.hang)
+        try:
+            if sample is None:
+                outcome = fuzzing.judge(fmt, data, "fuzz.bin")
+            elif roll < 0.2:
                 outcome, left = ingest_case(sample, data)
-                leftovers += left
                 if left:
                     counts[fmt]["leftover"] += left
-                    examples.setdefault(f"leftover {sample.format}", (label, what, f"{left} file(s)"))
+                    examples.setdefault(f"leftover {fmt}", (label, what, f"{left} file(s)"))
             else:
                 outcome = fuzzing.judge(fmt, data, sample.source)
+        except _Hung:
+            outcome = fuzzing.Outcome("hung", f"stopped after {args.hang:g} s")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         seconds = time.monotonic() - started
         if seconds > args.slow:
             slow.append((seconds, label, what))
             counts[fmt]["slow"] += 1
         counts[fmt][outcome.kind] += 1
-        if outcome.kind in ("infinite", "traceback"):
+        if outcome.kind in ("infinite", "traceback", "hung"):
             key = f"{outcome.kind} {fmt}: {outcome.detail.splitlines()[0][:100]}"
             examples.setdefault(key, (label, what, outcome.detail))
         if cases % 500 == 0:
