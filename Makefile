@@ -7,12 +7,20 @@ export MPLBACKEND := agg
 
 # Debian packages the tests use as independent references (rrdtool), to build
 # benchmarks (gcc for stream.c in `workbench run`), to make
-# a self-signed certificate (openssl) or for
-# benchmarks (sysstat's sadc/sar). Installed once, when missing.
-SYSTEM_PACKAGES := rrdtool sysstat openssl gcc libc6-dev
-SYSTEM_COMMANDS := rrdtool sadf openssl gcc
+# a self-signed certificate (openssl), for
+# benchmarks (sysstat's sadc/sar) or to open the rendered reports in a real
+# browser (chromium, tests/test_browser.py). Installed once, when missing.
+SYSTEM_PACKAGES := rrdtool sysstat openssl gcc libc6-dev chromium
+SYSTEM_COMMANDS := rrdtool sadf openssl gcc chromium
 
-.PHONY: report test lab clean system-deps
+# make lab: where JupyterLab listens (only this machine by default), extra
+# arguments (`make lab ARGS="--port=9999 --no-browser"`), and --allow-root when
+# run as root (Jupyter refuses root otherwise).
+LAB_IP   ?= 127.0.0.1
+ARGS     ?=
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: report test lab clean system-deps nbstrip
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +37,8 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      $(SYSTEM_PACKAGES) >/dev/null; \
 	  else \
 	    echo "error: the tests need the Debian packages: $(SYSTEM_PACKAGES) (sudo apt-get install $(SYSTEM_PACKAGES))"; exit 1; \
 	  fi; \
@@ -40,10 +49,18 @@ test: $(STAMP) system-deps
 	$(BIN)/ruff check workbench tests bench
 	$(BIN)/python -m pytest
 
-## make lab: JupyterLab on notebooks/ with the package importable
-lab: $(STAMP)
+## make nbstrip: notebooks are committed without outputs (a git clean filter,
+## see .gitattributes and workbench/nbstrip.py; the file on disk keeps them)
+nbstrip:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git config filter.nbstrip.clean "$(PYTHON) workbench/nbstrip.py" && \
+	  git config filter.nbstrip.smudge cat; \
+	fi
+
+## make lab: JupyterLab on notebooks/ with the package importable (ARGS= passed on)
+lab: $(STAMP) nbstrip
 	$(BIN)/python -m pip install --quiet -e '.[lab]'
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=$(LAB_IP) $(LAB_ROOT) $(ARGS)
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.ipynb

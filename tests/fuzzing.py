@@ -147,6 +147,11 @@ def judge(fmt_name: str | None, data: bytes, source: str) -> Outcome:
     except Exception as exc:  # noqa: BLE001 - what the fuzzer exists to find
         tail = "".join(traceback.format_exception(exc)[-3:])
         return Outcome("traceback", f"{type(exc).__name__}: {str(exc)[:200]}\n{tail[-600:]}")
+    except BaseException as exc:  # a Rust panic in polars (pyo3's PanicException) is no Exception
+        if type(exc).__name__ != "PanicException":
+            raise
+        tail = "".join(traceback.format_exception(exc)[-3:])
+        return Outcome("traceback", f"PanicException: {str(exc)[:200]}\n{tail[-600:]}")
     for column in ("value", "interval"):
         infinite = table[column].is_infinite().fill_null(False)
         if infinite.any():

@@ -81,7 +81,13 @@ def test_report_failure_exits_nonzero(tmp_path, capsys):
 def test_console_script_runs_as_a_program(tmp_path):
     """The installed entry point, as a user runs it."""
     proc = subprocess.run([sys.executable, "-m", "workbench", "formats"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout.startswith("thesis")
+    assert proc.returncode == 0 and proc.stdout.splitlines()[0].split() == ["format", "suffixes", "reads"]
+    lines = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[1:]}
+    from workbench import readers
+
+    assert list(lines) == list(readers.formats())  # every format, in detection order
+    assert lines["pdh-csv"][:2] == [".csv", ".blg.csv"] and lines["sysbench"][:3] == [".txt", ".log", ".res"]
+    assert lines["sysstat"][:3] == [".csv", ".json", ".xml"] and lines["dstat"][0] == ".csv"
     proc = subprocess.run([sys.executable, "-m", "workbench", "ingest", str(FIXTURES / "manifests" / "no_id.toml"),
                            "-o", str(tmp_path / "o.parquet")], capture_output=True, text=True)
     assert proc.returncode == 2
@@ -119,8 +125,17 @@ def _commands():
     import argparse
 
     parser = cli._parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return parser, sub.choices
+
+    def leaves(p, prefix=""):
+        sub = next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None:
+            return {prefix.strip(): p}
+        out = {}
+        for name, child in sub.choices.items():
+            out.update(leaves(child, f"{prefix} {name}"))
+        return out
+
+    return parser, leaves(parser)
 
 
 def test_every_option_of_every_command_has_help_and_q_v():
@@ -149,12 +164,14 @@ def test_help_imports_no_heavy_library():
     """`workbench --help` stays fast because it loads neither polars, numpy nor scipy (the
     time itself is measured in bench/cli_startup.py, not asserted)."""
     code = ("import sys, contextlib, io\nfrom workbench import cli\n"
-            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-            "    cli.main(['--help'])\n"
-            "    cli.main(['compare', '--help'])\n"
-            "print(sorted(m for m in ('polars', 'numpy', 'scipy', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+            "for argv in sys.argv[1:]:\n"
+            "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "        cli.main(argv.split())\n"
+            "    print(argv, sorted(m for m in ('polars', 'numpy', 'scipy', 'pandas') if m in sys.modules))")
+    _, commands = _commands()
+    argvs = ["--help", "--version", *(f"{name} --help" for name in commands)]
+    out = subprocess.run([sys.executable, "-c", code, *argvs], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [f"{argv} []" for argv in argvs]
 
 
 @pytest.mark.parametrize("output, message", [

@@ -81,3 +81,70 @@ def test_axes_show_the_native_unit_of_a_metric_outside_the_vocabulary():
     one = table.filter((table["condition"] == "native") & (table["run"] == 1))
     assert figures.capture_series(one, "everest-csv:temperature", ax=plt.figure().gca()).get_ylabel() == \
         "everest-csv:temperature (°C)"
+
+
+# --------------------------------------------------------------------------- palette and legends (issue 16 item 3)
+
+def _colours(ax) -> set[str]:
+    """Every colour the axes draw data with (lines, markers, bars, dots), as #rrggbb."""
+    from matplotlib.colors import to_hex, to_rgba
+
+    out = set()
+    for line in ax.lines:
+        out |= {line.get_color(), line.get_markerfacecolor(), line.get_markeredgecolor()}
+    for patch in ax.patches:
+        out.add(patch.get_facecolor())
+    for coll in ax.collections:
+        out |= {tuple(c) for c in coll.get_facecolors()} | {tuple(c) for c in coll.get_edgecolors()}
+    rgba = [to_rgba(c) for c in out if not (isinstance(c, str) and c == "none")]
+    return {to_hex(c) for c in rgba if c[3] > 0}
+
+
+def _allowed(colour: str) -> bool:
+    from workbench.figures._base import OKABE_ITO
+
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    grey = max(r, g, b) - min(r, g, b) <= 8
+    band = colour in ("#e8eef7", "#f7efe3")  # capture_series' pale stage bands
+    return grey or band or colour in {c.lower() for c in OKABE_ITO}
+
+
+def _figures(thesis_table):
+    """Each figure function drawn on its own axes, on real data."""
+    from workbench import readers, stats
+
+    from .conftest import FIXTURES
+
+    capture = readers.read(FIXTURES / "capture" / "good.capture.jsonl", condition="native")
+    felter = __import__("workbench").open(FIXTURES.parent.parent / "data" / "experiments" / "felter2014.toml")
+    drawn = {}
+    for name, draw in {
+        "fig9": lambda ax: figures.fig9_overhead_model(thesis.load(THESIS_DIR, 9), ax=ax),
+        "fig65": lambda ax: figures.fig65_cpu_per_core(thesis_table, ax=ax),
+        "fig67": lambda ax: figures.fig67_host_memory(thesis_table, ax=ax),
+        "fig69": lambda ax: figures.fig69_71_cache_memory(thesis_table, ax=ax),
+        "fig74": lambda ax: figures.fig74_75_memory(thesis_table, ax=ax),
+        "fig79": lambda ax: figures.fig79_cpu_memory(thesis_table, ax=ax),
+        "ratios": lambda ax: figures.comparison_ratios(stats.compare_all(felter.table, baseline="native"), ax=ax),
+        "runs": lambda ax: figures.run_distributions(felter.table, "stream_copy_bw", ax=ax),
+        "capture": lambda ax: figures.capture_series(capture, "cpu_util", ax=ax),
+    }.items():
+        fig, ax = plt.subplots(figsize=(8, 4))
+        draw(ax)
+        fig.canvas.draw()
+        drawn[name] = ax
+    return drawn
+
+
+def test_every_figure_uses_the_colour_blind_safe_palette_and_keeps_legends_off_the_data(thesis_table):
+    drawn = _figures(thesis_table)
+    for name, ax in drawn.items():
+        colours = _colours(ax)
+        assert colours and all(_allowed(c) for c in colours), (name, sorted(colours))
+        legend = ax.get_legend()
+        if legend is not None:  # outside the axes: no overlap with the data area
+            box, area = legend.get_window_extent(), ax.get_window_extent()
+            assert box.x0 >= area.x1 or box.y1 <= area.y0, name
+    # conditions keep their colours in every figure: kvm and docker are told apart
+    ratios = {line.get_color() for line in drawn["ratios"].lines if line.get_color() != "black"}
+    assert len(ratios) == 2

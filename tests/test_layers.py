@@ -18,12 +18,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "workbench"
 
 #: Top-level module or package of workbench -> layer (lowest first).
 LAYERS: dict[str, int] = {
-    "errors": 0, "_version": 0,
+    "errors": 0, "_version": 0, "markup": 0, "nbstrip": 0,
     "schema": 1,
     "storage": 2, "readers": 2,
-    "experiment": 3, "machine": 3, "guards": 3,
+    "experiment": 3, "machine": 3, "guards": 3, "store": 3,
     "capture": 4, "probe": 4, "xen_fetch": 4, "runner": 4, "workloads": 4,
-    "stats": 5, "levels": 5, "calibration": 5, "thesis": 5,  # thesis re-judges with stats
+    "stats": 5, "levels": 5, "calibration": 5, "thesis": 5, "study": 5, "fleet": 5,  # thesis re-judges with stats
     "figures": 6,
     "report": 7, "notebook": 7,
     "cli": 8, "__main__": 8,

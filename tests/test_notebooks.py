@@ -42,8 +42,9 @@ def compare_reports(tmp_path_factory):
     results = report.render_reports(ROOT / "notebooks" / "reports.toml", out,
                                     only=["thesis-compare", "felter2014"], progress=False)
     assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
-    return {r.entry.name: re.sub(r"<[^>]+>", " ", (out / f"{r.entry.name}.html").read_text(encoding="utf-8"))
-            for r in results}
+    pages = {r.entry.name: re.sub(r"<[^>]+>", " ", (out / f"{r.entry.name}.html").read_text(encoding="utf-8"))
+             for r in results}
+    return {**pages, "_out": out}
 
 
 def test_thesis_comparison_is_insufficient_data_with_descriptive_differences(compare_reports):
@@ -131,3 +132,65 @@ def test_levels_report_shows_azure_components_and_plan(tmp_path):
     assert ("To detect a 2 % difference between D8s_v5 and B8ms (two-sided Welch t test on guest means, "
             "alpha = 0.05, power = 0.8): 259 guest(s) per condition x 4 run(s) per guest") in text
     assert "Costs per unit: guest 300 s, run 8.25 s." in text
+
+
+def test_index_shows_each_reports_headline(compare_reports):
+    index = (compare_reports["_out"] / "index.html").read_text(encoding="utf-8")
+    assert 'class="headline">10 claims of the paper: 5 agree, 1 partly, 1 contradicts, 3 cannot tell' in index
+    assert 'class="headline">paravirtualized: insufficient data in 2 of 3 cells, bounds only in 1' in index
+
+
+def test_report_of_your_own_data_from_the_command_line(tmp_path, capsys, monkeypatch):
+    """`workbench report SOURCE -o DIR`: paths as given from the current directory, no reports.toml."""
+    from workbench import cli, storage
+    from workbench.experiment import load
+
+    table = load(ROOT / "data" / "experiments" / "thesis.toml").table()
+    storage.write_table(table, tmp_path / "mine.parquet")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["report", "mine.parquet", "-o", "out"]) == 2  # a table names no baseline
+    assert "mine.parquet: a table names no baseline: give one (--baseline NAME)" in capsys.readouterr().err
+    assert cli.main(["report", "mine.parquet", "--baseline", "virtualized", "-o", "out", "-q"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("ok     mine ") and lines[0].endswith("mine.html")
+    assert lines[1].strip() == "paravirtualized: insufficient data in 2 of 3 cells, bounds only in 1"
+    page = (tmp_path / "out" / "mine.html").read_text(encoding="utf-8")
+    assert "paravirtualized vs virtualized" in page and (tmp_path / "out" / "index.html").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "nothing.toml"], "nothing.toml: no such file"),
+    (["report", "."], "expected an experiment manifest (.toml) or a measurement table (.parquet), found a folder"),
+    (["report", "notes.txt"], "found '.txt'"),
+    (["report", "x.toml", "--only", "thesis"], "--config and --only are for the default set"),
+    (["report", "--baseline", "native"], "--baseline goes with SOURCE"),
+])
+def test_report_source_errors(tmp_path, capsys, monkeypatch, args, message):
+    from workbench import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "x.toml").write_text("")
+    assert cli.main(args) == 2 and message in capsys.readouterr().err
+
+
+def test_standing_report_places_a_value_among_the_azure_vms(tmp_path):
+    """The where-you-stand report on the bundled Azure subset, with a value given instead of
+    a probe run (a test never depends on this machine): percentile per SKU and the spreads."""
+    cfg = tmp_path / "reports.toml"
+    cfg.write_text(f'''[[report]]
+name = "standing"
+notebook = "{(ROOT / "notebooks" / "standing.ipynb").as_posix()}"
+title = "standing"
+[report.parameters]
+source = "{(ROOT / "data" / "azure-vm-noise-2024" / "idle-latency.parquet").as_posix()}"
+value_ns = 91.0
+''')
+    [result] = report.render_reports(cfg, tmp_path / "out", progress=False)
+    assert result.ok, result.error
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (tmp_path / "out" / "standing.html").read_text(encoding="utf-8")))
+    assert "Idle DRAM latency placed: 91.0 ns (the value given)" in text
+    # D8s_v5: 22,507 VMs, median 89.4 ns, 80.9 % of them below 91 ns (ties half); B8ms: 21,107, 95.3 ns, 34.98 %
+    assert re.search(r"D8s_v5 22507 89\.40? 91\.00? 80\.90? 9\.16 2\.09", text)
+    assert re.search(r"B8ms 21107 95\.30? 91\.00? 34\.98 10\.62 6\.45", text)
+    assert "What differs between the instruments" in text

@@ -22,7 +22,7 @@ from workbench import cli
 from .conftest import DATA, FIXTURES
 
 GOLDEN = FIXTURES / "golden"
-EXPERIMENTS = ("felter2014", "thesis")
+EXPERIMENTS = ("felter2014", "thesis", "felter2014-randomaccess", "felter2014-linpack")
 
 
 def _compare(capsys, name: str, *extra: str) -> str:

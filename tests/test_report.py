@@ -90,6 +90,11 @@ n = 5
     assert "plt.subplots" not in page
     assert "value=35" in page
     assert "<title>The ok fixture</title>" in page
+    # standalone: no script, nothing from elsewhere, and a policy saying so; both themes
+    assert ('<meta http-equiv="Content-Security-Policy" content="default-src &#x27;none&#x27;; img-src data:; '
+            "style-src &#x27;unsafe-inline&#x27;; base-uri &#x27;none&#x27;; form-action &#x27;none&#x27;\">") in page
+    assert "<script" not in page and not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert "@media (prefers-color-scheme: dark)" in page
 
     index = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="ok.html"' in index
@@ -253,3 +258,112 @@ notebook = "broken.ipynb"
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "FAILED" in index and "broken" in index and 'href="ok.html"' not in index
+
+
+# --------------------------------------------------------------------------- robustness (issue 18 item 7)
+
+
+def tmp_leftovers(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if p.name.startswith(".") or ".tmp" in p.name)
+
+
+def test_cell_that_never_returns_is_stopped_by_the_timeout(tmp_path):
+    config = write_config(tmp_path, """
+[[report]]
+name = "loops"
+notebook = "@FIXTURES@/loops.ipynb"
+timeout = 1.2  # rounded up to whole seconds
+
+[[report]]
+name = "ok"
+notebook = "@FIXTURES@/ok.ipynb"
+""")
+    out = tmp_path / "out"
+    loops, ok = render_reports(config, out, progress=False, timeout=None)
+    assert loops.status == "failed" and ok.ok
+    assert loops.error == ("CellTimeoutError: a cell ran longer than 2 s (the per-cell timeout; "
+                           "'timeout' in the report's entry changes it)")
+    nb = nbformat.read(loops.ipynb, as_version=4)
+    assert "started" in outputs_text(nb) and "never reached" not in outputs_text(nb)
+    assert tmp_leftovers(out) == []
+    assert "a cell ran longer than 2 s" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_timeout_config_errors(tmp_path):
+    for value, shown in (("0", "0"), ("-1", "-1"), ('"10"', "'10'"), ("true", "True"), ("inf", "inf")):
+        config = write_config(tmp_path, f'[[report]]\nname = "ok"\nnotebook = "@FIXTURES@/ok.ipynb"\n'
+                                        f'timeout = {value}\n')
+        with pytest.raises(ReportError, match=re.escape(
+                f"report #1 ('ok'): 'timeout' must be a positive number of seconds, not {shown}")):
+            load_config(config)
+
+
+def test_kernel_stderr_and_death_are_recorded_not_leaked(tmp_path, capfd):
+    """The kernel's fd 2, its death and the executor's log stay off our stderr (the
+    kernel inherits our fd 2, so capfd sees anything that leaks) and land in the
+    result, the index and the page's warnings box (each line once)."""
+    config = write_config(tmp_path, '[[report]]\nname = "stderr"\nnotebook = "@FIXTURES@/stderr.ipynb"\n')
+    out = tmp_path / "out"
+    capfd.readouterr()
+    [result] = render_reports(config, out, progress=False)
+    leaked = capfd.readouterr()
+    assert leaked.err == "" and leaked.out == ""
+    assert result.status == "failed" and result.error == "DeadKernelError: Kernel died"
+    assert result.stderr.splitlines() == ["written to fd 2 by the kernel",
+                                          "Kernel died while waiting for execute reply."]
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "written to fd 2 by the kernel" in index and "Kernel died while waiting" in index
+    page = result.html.read_text(encoding="utf-8")
+    box = re.search(r'<aside class="warnings" role="note">(.*?)</aside>', page, re.S).group(1)
+    items = re.findall(r"<li>(.*?)</li>", box)
+    # Python's own two-line warning format (this fixture does not call notebook.setup())
+    assert items[0].endswith("UserWarning: a warning from the notebook")
+    assert items[1] == '  warnings.warn(&quot;a warning from the notebook&quot;, stacklevel=1)'
+    assert items[2:] == ["the same line twice", "written to fd 2 by the kernel",
+                         "Kernel died while waiting for execute reply."]
+    assert page.count("the same line twice") == 1  # collected once, removed from the cell
+    assert tmp_leftovers(out) == []
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_signal_leaves_no_temporary_file_and_writes_the_index(tmp_path, signum):
+    """`workbench report` stopped by SIGTERM or Ctrl-C (SIGINT) while a notebook runs:
+    no *.tmp.ipynb, and the index lists the interrupted report (not the one after it)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    config = write_config(tmp_path, """
+[[report]]
+name = "loops"
+notebook = "@FIXTURES@/loops.ipynb"
+
+[[report]]
+name = "after"
+notebook = "@FIXTURES@/ok.ipynb"
+""")
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "report", "--config", str(config), "-o", str(out),
+                             "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        # papermill saves the notebook after each cell: wait for the loop cell to be running
+        while not any(p.name.startswith(".loops.") and "started" in p.read_text("utf-8", "replace")
+                      for p in (out.iterdir() if out.is_dir() else ())):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        proc.send_signal(getattr(signal, signum))
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (stdout, stderr)
+    assert stderr == "workbench report: interrupted\n"
+    assert tmp_leftovers(out) == []
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+    text = re.sub(r"<[^>]+>", " ", (out / "index.html").read_text(encoding="utf-8"))
+    assert "1 report(s): 0 ok, 0 failed, 1 interrupted (later reports not rendered)" in text
+    assert "INTERRUPTED" in text and "interrupted (SIGTERM or Ctrl-C) while rendering" in text
+    assert "after" not in text

@@ -35,7 +35,10 @@ def test_every_metric_has_a_canonical_unit_from_the_design():
     assert schema.METRICS["load_avg"].unit == "1"
     assert schema.METRICS["bench_score"].unit == "score"
     assert schema.METRICS["cpu_ready"].unit == "percent"  # VMware %RDY (issue 14)
-    assert len(schema.METRICS) == 27
+    assert schema.METRICS["random_access_rate"].unit == "1/s"  # benchmark results (issue 14)
+    assert schema.METRICS["flops"].unit == "flop/s"
+    assert schema.METRICS["swap_in"].unit == "bytes/s"  # dstat paging (issue 14)
+    assert len(schema.METRICS) == 42
 
 
 @pytest.mark.parametrize("change, column, message", [
@@ -80,10 +83,14 @@ def test_display_units():
 # declared it (stats.direction: *_bw and bench_score higher, mem_latency lower, usage by prefix).
 _DIRECTIONS = {
     "higher-is-better": {"mem_read_bw", "mem_write_bw", "mem_copy_bw", "stream_copy_bw", "stream_scale_bw",
-                         "stream_add_bw", "stream_triad_bw", "bench_score"},
-    "lower-is-better": {"mem_latency", "bench_time"},
+                         "stream_add_bw", "stream_triad_bw", "bench_score",
+                         # benchmark results (issue 14)
+                         "ops_rate", "mem_transfer_bw", "random_access_rate", "flops", "io_read_bw", "io_write_bw",
+                         "io_read_iops", "io_write_iops", "net_throughput"},
+    "lower-is-better": {"mem_latency", "bench_time", "op_latency", "io_read_latency", "io_write_latency",
+                        "net_latency"},
     "usage": {"cpu_util", "cpu_steal", "cpu_ready", "cpu_iowait", "mem_used", "mem_util", "load_avg", "net_rx", "net_tx",
-              "disk_read", "disk_write", "swap_used", "proc_cpu_util", "proc_rss"},
+              "disk_read", "disk_write", "swap_used", "swap_in", "swap_out", "proc_cpu_util", "proc_rss"},
     "neutral": {"mem_total", "mem_free", "swap_total"},
 }
 

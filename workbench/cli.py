@@ -70,23 +70,25 @@ def _refuse_secrets(argv: list[str]) -> None:
 
 
 class _Registry:
-    """``choices`` read from a library registry when argparse first needs them (a value
-    given, or help), so that the choices follow the registry and ``workbench --help``
-    does not import the statistics stack."""
+    """An option's ``type`` that accepts the names of a library registry, read when a
+    value is given: the choices follow the registry, and ``--help`` (which argparse
+    formats by iterating any ``choices``) imports no statistics stack."""
 
     def __init__(self, module: str, name: str) -> None:
         self.module, self.name = module, name
+        self.__name__ = name  # argparse names a type in its messages
 
     def _names(self) -> list[str]:
         import importlib
 
         return list(getattr(importlib.import_module(f".{self.module}", __package__), self.name))
 
-    def __contains__(self, value: object) -> bool:
-        return value in self._names()
-
-    def __iter__(self):
-        return iter(self._names())
+    def __call__(self, value: str) -> str:
+        names = self._names()
+        if value not in names:
+            raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from "
+                                             f"{', '.join(repr(n) for n in names)})")
+        return value
 
 
 class Progress:
@@ -159,10 +161,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="reader option for the FILEs, e.g. timezone=Europe/Madrid for an AIDA64 CSV log")
     p.set_defaults(func=_ingest)
 
-    p = sub.add_parser("report", help="render the report notebooks into reports/")
+    p = sub.add_parser("report", help="render the default reports, or the comparison report of your own data",
+                       description="workbench report [-o DIR]: the default reports (notebooks/reports.toml) into "
+                                   "reports/. workbench report SOURCE [-o DIR]: the comparison report of a manifest "
+                                   "(.toml) or a table (.parquet), paths as given from the current directory.")
+    p.add_argument("source", nargs="?", metavar="SOURCE",
+                   help="an experiment manifest or a measurement table to report on (default: the default reports)")
+    p.add_argument("--baseline", metavar="NAME", help="with SOURCE: the baseline condition (a table names none; "
+                                                       "default: the manifest's)")
     p.add_argument("--config", type=Path, help="the reports' configuration (default notebooks/reports.toml)")
     p.add_argument("-o", "--output-dir", type=Path, help="where the reports go (default reports/)")
     p.add_argument("--only", action="append", metavar="NAME", help="render only this report (repeatable)")
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                   help="longest a notebook cell may run before the report fails (default 600 s)")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("audit", help="check the thesis tables for internal consistency")
@@ -196,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=float, help="seconds between polls (default: --interval)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     p.add_argument("--polls", type=int, help="stop after this many polls")
-    p.add_argument("--cf", choices=_Registry("xen_fetch", "CF_CHOICES"), metavar="CF",
+    p.add_argument("--cf", type=_Registry("xen_fetch", "CF_CHOICES"), metavar="CF",
                    help="consolidation function to ask for: AVERAGE (default, as XenCenter), MIN, MAX, LAST or all")
     p.add_argument("--format", choices=("xml", "json"), default="xml", help="rrd_updates form (default xml)")
     p.add_argument("--ca-file", type=Path, help="CA bundle or the host's certificate to verify TLS against")
@@ -260,7 +271,8 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_capture)
 
     p = sub.add_parser("compare", help="compare conditions against a baseline (statistics, verdicts)")
-    p.add_argument("table", metavar="TABLE_OR_MANIFEST", help="a Parquet table or an experiment manifest")
+    p.add_argument("table", metavar="TABLE_OR_MANIFEST_OR_STORE",
+                   help="a Parquet table, an experiment manifest or a store folder (`workbench store`)")
     p.add_argument("--baseline", help="baseline condition (default: the manifest's)")
     p.add_argument("--metric", action="append", metavar="M", help="restrict to this metric (repeatable)")
     p.add_argument("--by", help="comma-separated columns defining a cell (default: metric,component,"
@@ -269,7 +281,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="of every interval (default 0.95)")
     p.add_argument("--alpha", type=float, default=0.05,
                    help="family-wise error rate of the tests, Holm over all comparisons (default 0.05)")
-    p.add_argument("--test", default="welch_hsu", choices=_Registry("stats", "TESTS"), metavar="TEST",
+    p.add_argument("--test", default="welch_hsu", type=_Registry("stats", "TESTS"), metavar="TEST",
                    help="two-sample test: welch_hsu (default), welch, mannwhitneyu, brunnermunzel, or one added "
                         "with workbench.stats.register_test")
     p.add_argument("--format", default="text", choices=["text", "text-verbose", "csv", "json"],
@@ -277,7 +289,19 @@ def _parser() -> argparse.ArgumentParser:
                         "csv/json: every column at full precision, cells not compared included")
     p.add_argument("--include-flagged", action="store_true",
                    help="keep rows flagged as disturbed by the interference guards (left out by default)")
+    _fleet_options(p)
+    p.add_argument("--replicate", choices=("run", "guest"), default="run",
+                   help="the independent unit: run (default), or guest (each VM's runs averaged first: for a fleet "
+                        "whose VMs are the replicates, e.g. the Azure VM noise dataset)")
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser("vm-summary", help="per VM: runs, mean, std, min, max of each metric (lazy; Dask on request)",
+                       description="workbench vm-summary STORE_OR_TABLE [--where COND] [--engine dask --scheduler ADDR]")
+    p.add_argument("table", metavar="STORE_OR_TABLE", help="a store folder, a Parquet table or a manifest")
+    _fleet_options(p)
+    p.add_argument("--format", default="text", choices=["text", "csv"], help="text: a table (default); csv: every "
+                                                                            "column at full precision")
+    p.set_defaults(func=_vm_summary)
 
     p = sub.add_parser(
         "run", help="run a plan: every condition once per round, in a fresh random order (RMIT)",
@@ -289,10 +313,44 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in FOLDER (same plan, same orders)")
     p.set_defaults(func=_run)
 
+    p = sub.add_parser(
+        "store", help="a partitioned Parquet store of many inputs: add, ls, rm",
+        description="workbench store add STORE FILE_OR_FOLDER_OR_MANIFEST... | store ls STORE | store rm STORE INPUT...: "
+                    "a Hive-partitioned Parquet dataset that `compare STORE --where ...` reads lazily. Adding an "
+                    "input already in the store (same content, same labels) changes nothing; an interrupted add "
+                    "leaves the previous state readable, and running it again completes it.")
+    ssub = p.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    q = ssub.add_parser("add", help="add files, folders (every file a reader takes) or manifests")
+    q.add_argument("store", type=Path, metavar="STORE", help="the store's folder (created when new)")
+    q.add_argument("inputs", nargs="+", metavar="FILE_OR_FOLDER_OR_MANIFEST",
+                   help="input files, folders (every file a reader takes) or experiment manifests")
+    q.add_argument("--partition-by", metavar="COLS",
+                   help="comma-separated partition columns of a new store (default experiment,source,date; "
+                        "any of the labels, metric, component, unit, source, date, month)")
+    q.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="label for every row of the FILEs")
+    q.add_argument("--format", help="skip content detection and use this reader")
+    q.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="reader option for the FILEs")
+    q.set_defaults(func=_store_add)
+    q = ssub.add_parser("ls", help="list the inputs of a store")
+    q.add_argument("store", type=Path, metavar="STORE", help="the store's folder")
+    q.set_defaults(func=_store_ls)
+    q = ssub.add_parser("rm", help="remove inputs (by the name `ls` shows, or 8+ digits of their key)")
+    q.add_argument("store", type=Path, metavar="STORE", help="the store's folder")
+    q.add_argument("inputs", nargs="+", metavar="INPUT_OR_KEY", help="what to remove, as `store ls` names it")
+    q.set_defaults(func=_store_rm)
+
     p = sub.add_parser("formats", help="list the input formats workbench can read")
     p.set_defaults(func=_formats)
-    for command in sub.choices.values():  # every command, including those added above later
-        _common_options(command)
+
+    def common(parsers) -> None:  # every command and sub-command, including those added above later
+        for command in parsers:
+            nested = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+            if nested:
+                common(nested[0].choices.values())
+            else:
+                _common_options(command)
+
+    common(sub.choices.values())
     return parser
 
 
@@ -419,13 +477,27 @@ def _report(args: argparse.Namespace) -> int:
 
     config = args.config or report.DEFAULT_CONFIG
     out_dir = args.output_dir or report.DEFAULT_OUT_DIR
-    results = report.render_reports(config, out_dir, only=args.only,
-                                    progress=not args.quiet and sys.stderr.isatty())
+    if args.source is None and args.baseline:
+        raise WorkbenchError("--baseline goes with SOURCE (the default reports name their own)")
+    if args.source is not None:
+        if args.config or args.only:
+            raise WorkbenchError("SOURCE renders one comparison report: --config and --only are for the default set")
+        Progress(args, "report", every=0.0)(f"rendering the comparison report of {args.source}")
+        results = [report.render_source(args.source, out_dir, baseline=args.baseline,
+                                        timeout=args.timeout or report.DEFAULT_CELL_TIMEOUT)]
+    else:
+        results = report.render_reports(config, out_dir, only=args.only,
+                                        progress=not args.quiet and sys.stderr.isatty(),
+                                        timeout=args.timeout or report.DEFAULT_CELL_TIMEOUT)
     for r in results:
         mark = "ok    " if r.ok else "FAILED"
         print(f"{mark} {r.entry.name:<20} {r.seconds:6.1f}s  {r.html or r.ipynb or ''}")
+        if r.headline:
+            print(f"       {r.headline}")
         if not r.ok:
             print(f"       {r.error}", file=sys.stderr)
+        if r.stderr and args.verbose:
+            print(f"       the kernel wrote: {r.stderr}", file=sys.stderr)
     print(f"index: {Path(out_dir) / report.INDEX_NAME}")
     return 0 if all(r.ok for r in results) else 1
 
@@ -445,8 +517,11 @@ def _audit(args: argparse.Namespace) -> int:
 def _formats(args: argparse.Namespace) -> int:
     from . import readers
 
-    for name, fmt in readers.formats().items():
-        print(f"{name:<22} {fmt.description}")
+    rows = [(name, " ".join(fmt.suffixes) or "-", fmt.description) for name, fmt in readers.formats().items()]
+    width = max(len(r[1]) for r in rows)
+    print(f"{'format':<22} {'suffixes':<{width}} reads")
+    for name, suffixes, description in rows:
+        print(f"{name:<22} {suffixes:<{width}} {description}")
     return 0
 
 
@@ -604,19 +679,50 @@ def _capture(args: argparse.Namespace) -> int:
     return result.exit_status if result.exit_status >= 0 else 128 - result.exit_status
 
 
+def _fleet_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--where", metavar="CONDITION",
+                   help="only rows where this SQL condition holds, e.g. \"host = 'x' and time >= '2024-01-01'\"")
+    p.add_argument("--engine", choices=("polars", "dask"), default="polars",
+                   help="where the per-run (or per-VM) aggregation runs: polars, lazily (default), or Dask over a "
+                        "store's files (statistics always run here)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address, e.g. tcp://10.0.0.1:8786 "
+                                                          "(default: Dask's local scheduler)")
+
+
+def _source(args: argparse.Namespace):
+    """``(what the fleet functions read, baseline)``: a store folder as it is, else the
+    opened table (a manifest's baseline kept)."""
+    from . import experiment, store
+
+    if store.is_store(args.table):
+        return args.table, None
+    if args.engine == "dask":
+        raise WorkbenchError(f"--engine dask reads a store; {args.table} is not one (make one with "
+                             "`workbench store add STORE FILE...`)")
+    dataset = experiment.open(args.table)
+    return dataset.table, dataset.baseline
+
+
 def _compare(args: argparse.Namespace) -> int:
-    from . import experiment, stats
+    from . import fleet, stats
 
     line = Progress(args, "compare", every=0.0)
     line(f"reading {args.table}")
-    dataset = experiment.open(args.table)
-    table = dataset.table
+    source, manifest_baseline = _source(args)
+    if args.replicate == "guest":
+        table = fleet.per_guest(source, where=args.where, engine=args.engine, scheduler=args.scheduler)
+    elif isinstance(source, str) or args.where is not None:
+        table = fleet.run_table(source, where=args.where, engine=args.engine, scheduler=args.scheduler)
+    else:
+        table = source
+    baseline = args.baseline or manifest_baseline
+    if not baseline:
+        raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table or a store names none"
+                             f"{'' if not args.table.endswith('.toml') else ', nor does this manifest'})")
+    if table.is_empty():
+        raise WorkbenchError(f"{args.table}: no rows{' where ' + args.where if args.where else ''}")
     line(f"comparing {table.height} rows")
     _verbose(args, f"read {args.table}: {table.height} rows, {table['condition'].n_unique()} conditions")
-    baseline = args.baseline or dataset.baseline
-    if not baseline:
-        raise WorkbenchError("no baseline: give --baseline NAME (a Parquet table names none"
-                             f"{'' if args.table.endswith('.parquet') else ', nor does this manifest'})")
     by = tuple(c.strip() for c in args.by.split(",")) if args.by else None
     result = stats.compare_all(table, baseline=baseline, metrics=args.metric, by=by,
                                confidence_level=args.confidence_level, alpha=args.alpha, test=args.test,
@@ -634,6 +740,58 @@ def _compare(args: argparse.Namespace) -> int:
             print(f"no cell has both '{baseline}' and another condition")
         for line in result.verdicts():
             print(f"- {line}")
+    return 0
+
+
+def _store_add(args: argparse.Namespace) -> int:
+    from . import store
+
+    parts = [c.strip() for c in args.partition_by.split(",")] if args.partition_by else None
+    options = dict(_pair(o, "--option") for o in args.option)
+    say = None if args.quiet else (lambda line: print(f"store: {line}", file=sys.stderr, flush=True))
+    result = store.add(args.store, args.inputs, partition_by=parts, labels=_labels(args.label), format=args.format,
+                       options=options, progress=say)
+    rows = sum(e.rows for e in result.added)
+    print(f"{len(result.added)} input(s) added ({rows} rows), {len(result.skipped)} already in the store -> {args.store}")
+    return 0
+
+
+def _store_ls(args: argparse.Namespace) -> int:
+    from . import store
+
+    cat = store.catalogue(args.store)
+    listing = store.entries(args.store)
+    print(f"{args.store}: partitioned by {','.join(cat.partitioning)}; {listing.height} input(s), "
+          f"{int(listing['rows'].sum() or 0)} rows")
+    for row in listing.iter_rows(named=True):
+        print(f"{row['key']}  {row['rows']:>9}  {row['partitions']:>5}  {row['added']}  {row['input']}")
+    return 0
+
+
+def _store_rm(args: argparse.Namespace) -> int:
+    from . import store
+
+    gone = store.remove(args.store, args.inputs)
+    print(f"{len(gone)} input(s) removed ({sum(e.rows for e in gone)} rows): "
+          + ", ".join(e.input for e in gone))
+    return 0
+
+
+def _vm_summary(args: argparse.Namespace) -> int:
+    from . import fleet
+
+    source, _ = _source(args)
+    summary = fleet.vm_summary(source, where=args.where, engine=args.engine, scheduler=args.scheduler)
+    if args.format == "csv":
+        sys.stdout.write(summary.write_csv())
+        return 0
+    import polars as pl
+
+    shown = fleet.summary_columns(summary)
+    with pl.Config(tbl_rows=50, tbl_cols=-1, tbl_width_chars=160, tbl_hide_dataframe_shape=True,
+                   float_precision=4):
+        print(shown.drop("first", "last"))
+    print(f"{summary.height} VM x metric rows; values in display units (column display_unit)")
     return 0
 
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -283,10 +283,13 @@ class Dataset:
     level_costs: dict[str, float] = field(default_factory=dict)
 
 
-def open(path: str | os.PathLike) -> Dataset:  # noqa: A001 - as polars/xarray name theirs
-    """Open a manifest (``.toml``: read its inputs) or a table the workbench wrote (Parquet).
+def open(path: str | os.PathLike, *, where: str | None = None) -> Dataset:  # noqa: A001 - as polars/xarray name theirs
+    """Open a manifest (``.toml``: read its inputs), a table the workbench wrote (Parquet)
+    or a store (a folder :mod:`workbench.store` made; read into memory).
 
-    The one way notebooks, reports and the CLI get a table to analyse.
+    The one way notebooks, reports and the CLI get a table to analyse. `where` keeps
+    the rows where a SQL condition holds (:func:`workbench.store.filtered`), read
+    lazily from a store.
 
     Raises
     ------
@@ -295,14 +298,23 @@ def open(path: str | os.PathLike) -> Dataset:  # noqa: A001 - as polars/xarray n
     WorkbenchError
         For a table file that is missing or not a workbench table (one line).
     """
+    from . import store  # same layer; store imports this module for manifests
+
     path = Path(path)
+    if store.is_store(path):
+        return Dataset(store.read(path, where), None, path.name, store.metadata(path))
     if path.suffix == ".toml":
         exp = load(path)
         table, sources = exp.read()
-        return Dataset(table, exp.baseline, exp.title, {"sources": sources} if sources else {}, exp.levels,
-                       exp.level_costs)
-    table, metadata = storage.read_table_and_metadata(path)
-    return Dataset(table, None, path.stem, metadata)
+        dataset = Dataset(table, exp.baseline, exp.title, {"sources": sources} if sources else {}, exp.levels,
+                          exp.level_costs)
+    else:
+        table, metadata = storage.read_table_and_metadata(path)
+        dataset = Dataset(table, None, path.stem, metadata)
+    if where is None:
+        return dataset
+    kept = store.filtered(dataset.table.lazy(), where).collect()
+    return replace(dataset, table=kept)
 
 
 def _apply_condition_hypervisors(table: pl.DataFrame, conditions: dict[str, dict]) -> pl.DataFrame:

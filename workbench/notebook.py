@@ -23,6 +23,20 @@ def setup() -> None:
     warnings.formatwarning = _one_line
 
 
+#: Where :func:`headline` puts its line in a display's metadata; the report module
+#: reads it back from the executed notebook for the index.
+HEADLINE_KEY = "workbench_headline"
+
+
+def headline(text: str) -> None:
+    """Show the report's one-line result, and record it for the reports' index."""
+    from IPython.display import Markdown, display
+
+    from .markup import md
+
+    display(Markdown(f"**Result:** {md(text)}"), metadata={HEADLINE_KEY: text})
+
+
 def _one_line(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 

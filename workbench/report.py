@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
+import re
 import secrets
 import sys
 import time
@@ -60,6 +62,8 @@ __all__ = [
     "load_config",
     "render_notebook",
     "render_reports",
+    "render_source",
+    "source_entry",
     "write_index",
 ]
 
@@ -69,6 +73,9 @@ DEFAULT_CONFIG = Path("notebooks/reports.toml")
 DEFAULT_OUT_DIR = Path("reports")
 
 INDEX_NAME = "index.html"
+#: The template notebooks, beside the package in the repository (``workbench report
+#: SOURCE`` renders ``compare.ipynb`` from here whatever the current directory).
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 # The kernel must render figures as image/png outputs. ipykernel only
 # installs the inline backend when MPLBACKEND is unset, so an inherited
@@ -77,7 +84,11 @@ INDEX_NAME = "index.html"
 # headless.
 KERNEL_MPLBACKEND = "module://matplotlib_inline.backend_inline"
 
-_ENTRY_KEYS = ("name", "notebook", "title", "parameters")
+_ENTRY_KEYS = ("name", "notebook", "title", "parameters", "timeout")
+
+#: Seconds one cell may run before the report is stopped and marked failed
+#: (``timeout`` of an entry overrides it; the full memory probe takes about a minute).
+DEFAULT_CELL_TIMEOUT = 600.0
 
 
 class ReportError(WorkbenchError):
@@ -116,6 +127,9 @@ class ReportEntry:
         Human-readable title shown in the index and the HTML ``<title>``.
     parameters : dict
         Parameters injected by papermill (plain TOML values, no dates).
+    timeout : float or None
+        Seconds one cell may run (None: the caller's default,
+        :data:`DEFAULT_CELL_TIMEOUT`).
     """
 
     name: str
@@ -123,6 +137,7 @@ class ReportEntry:
     title: str
     # hash=False: a dict is unhashable, and entries are identified by name.
     parameters: dict = field(default_factory=dict, hash=False)
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +149,8 @@ class ReportResult:
     entry : ReportEntry
         The entry rendered.
     status : str
-        ``"ok"`` or ``"failed"``.
+        ``"ok"``, ``"failed"``, or ``"interrupted"`` (SIGTERM or Ctrl-C while it
+        ran; reports after it are not rendered and not listed).
     ipynb, html : Path or None
         The executed notebook and its HTML page, None when not produced
         (a failed run still keeps whatever could be saved).
@@ -142,6 +158,12 @@ class ReportResult:
         Wall-clock time of execution plus conversion.
     error : str or None
         ``"<ExceptionName>: <message>"`` for failures, else None.
+    headline : str or None
+        The one-line result the notebook recorded with :func:`workbench.notebook.headline`.
+    stderr : str
+        What the kernel process and the executor wrote to stderr (a kernel
+        that died, C code writing to file descriptor 2), kept here instead of
+        reaching the caller's terminal; shown in the index and the page.
     """
 
     entry: ReportEntry
@@ -150,6 +172,8 @@ class ReportResult:
     html: Path | None
     seconds: float
     error: str | None
+    stderr: str = ""
+    headline: str | None = None  #: the report's one-line result (notebook.headline), for the index
 
     @property
     def ok(self) -> bool:
@@ -259,6 +283,11 @@ def _parse_entry(path: Path, base: Path, number: int, raw: dict) -> ReportEntry:
     if not isinstance(title, str):
         raise fail("'title' must be a string")
 
+    timeout = raw.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not 0 < timeout < float("inf")):
+        raise fail(f"'timeout' must be a positive number of seconds, not {timeout!r}")
+
     parameters = raw.get("parameters", {})
     if not isinstance(parameters, dict):
         raise fail("'parameters' must be a table ([report.parameters])")
@@ -267,7 +296,7 @@ def _parse_entry(path: Path, base: Path, number: int, raw: dict) -> ReportEntry:
         if problem:
             raise fail(f"parameter {key!r}: {problem}")
     return ReportEntry(name=name, notebook=notebook_path, title=title,
-                       parameters=dict(parameters))
+                       parameters=dict(parameters), timeout=None if timeout is None else float(timeout))
 
 
 def _unsupported_value(value: object) -> str | None:
@@ -307,7 +336,8 @@ def _quoted(keys: Sequence[str]) -> str:
 def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
                    out_dir: str | os.PathLike = DEFAULT_OUT_DIR, *,
                    only: Sequence[str] | None = None,
-                   progress: bool = True) -> list[ReportResult]:
+                   progress: bool = True,
+                   timeout: float | None = DEFAULT_CELL_TIMEOUT) -> list[ReportResult]:
     """Render every report of a config file, then write ``index.html``.
 
     Parameters
@@ -321,6 +351,9 @@ def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
         lists only these.
     progress : bool
         Show a tqdm progress bar on stderr.
+    timeout : float or None
+        Seconds one cell may run (an entry's ``timeout`` overrides it); a cell
+        that runs longer fails its report and the next one starts. None: no limit.
 
     Returns
     -------
@@ -333,6 +366,10 @@ def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
         For config errors, unknown names in ``only``, or an output folder
         that cannot be created. Notebook failures do not raise; they are
         reported in the results and the index.
+    KeyboardInterrupt
+        On Ctrl-C or SIGTERM (turned into KeyboardInterrupt while rendering):
+        the report being rendered leaves no temporary file, and the index is
+        written first, listing what finished and the interrupted report.
     """
     entries = load_config(config)
     if only is not None:
@@ -346,16 +383,57 @@ def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
 
     out = _prepare_out_dir(out_dir)
     results: list[ReportResult] = []
-    with tqdm(entries, desc="reports", unit="report", file=sys.stderr,
-              disable=not progress) as bar:
-        for entry in bar:
-            bar.set_postfix_str(entry.name)
-            results.append(render_notebook(entry, out))
-    write_index(results, out)
+    current: ReportEntry | None = None
+    started = 0.0
+    try:
+        with _sigterm_as_interrupt(), tqdm(entries, desc="reports", unit="report", file=sys.stderr,
+                                           disable=not progress) as bar:
+            for entry in bar:
+                current, started = entry, time.perf_counter()
+                bar.set_postfix_str(entry.name)
+                results.append(render_notebook(entry, out, timeout=timeout))
+                current = None
+    except KeyboardInterrupt:
+        if current is not None:
+            results.append(ReportResult(entry=current, status="interrupted", ipynb=None, html=None,
+                                        seconds=time.perf_counter() - started,
+                                        error="interrupted (SIGTERM or Ctrl-C) while rendering"))
+        raise
+    finally:
+        # On every way out: the index lists what exists (a second signal while it
+        # is written leaves the old index, never half of a new one).
+        write_index(results, out)
     return results
 
 
-def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike) -> ReportResult:
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: clean up, write the index, stop."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While rendering, SIGTERM raises :class:`_Terminated` (a KeyboardInterrupt)
+    instead of killing the process before it cleans up. Only in the main thread
+    (signal handlers cannot be set elsewhere)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
+                    timeout: float | None = DEFAULT_CELL_TIMEOUT) -> ReportResult:
     """Execute one entry with papermill and convert it to HTML.
 
     Parameters
@@ -364,6 +442,9 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike) -> ReportRes
         The report to render.
     out_dir : str or PathLike
         Output folder; created if missing.
+    timeout : float or None
+        Seconds one cell may run unless the entry sets its own ``timeout``;
+        None: no limit.
 
     Returns
     -------
@@ -371,12 +452,16 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike) -> ReportRes
         ``status == "failed"`` if execution or conversion raised; the
         partially executed notebook (and its HTML, if it converts) is still
         saved. Outputs of an earlier run that this run could not replace are
-        removed, so the folder never mixes old pages with a new index.
+        removed, so the folder never mixes old pages with a new index. The
+        kernel's stderr is in ``stderr``, not on the caller's.
     """
     # Imported here: papermill and nbconvert take a while to import, and the
     # CLI (and config checking) should not pay for that when not rendering.
+    import tempfile
+
     import nbformat
     import papermill
+    from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
     out = _prepare_out_dir(out_dir)
@@ -385,71 +470,199 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike) -> ReportRes
     # papermill saves the notebook repeatedly while it runs, so it writes to
     # a temporary name; the '.ipynb' suffix keeps papermill's I/O handler happy.
     tmp_ipynb = out / f".{entry.name}.{secrets.token_hex(4)}.tmp.ipynb"
+    limit = entry.timeout if entry.timeout is not None else timeout
+    if limit is not None:
+        limit = math.ceil(limit)  # nbclient counts whole seconds
 
     error: str | None = None
     ipynb: Path | None = None
     html_path: Path | None = None
+    headline: str | None = None
     start = time.perf_counter()
-    try:
+    # The kernel's stderr (fd 2) and the executor's log go to this file, never to ours.
+    with tempfile.TemporaryFile(buffering=0) as kernel_stderr:
+        _append_only(kernel_stderr.fileno())  # the kernel and our log write to it in turn
         try:
-            with _kernel_environment():
-                papermill.execute_notebook(
-                    str(entry.notebook), str(tmp_ipynb),
-                    parameters=dict(entry.parameters),
-                    kernel_name="python3",
-                    cwd=str(entry.notebook.parent),
-                    log_output=False,
-                    progress_bar=False,
-                    report_mode=False,
-                    **_kernel_engine_kwargs(),
-                )
-        except PapermillExecutionError as exc:
-            error = f"{exc.ename}: {exc.evalue}"
-        except Exception as exc:  # noqa: BLE001 - any failure must not stop the other reports
-            error = _describe(exc)
-
-        if tmp_ipynb.exists():
             try:
-                nb = nbformat.read(tmp_ipynb, as_version=4)
-                # papermill recorded the temporary name; record where it lives.
-                nb.metadata.setdefault("papermill", {})["output_path"] = str(final_ipynb)
-                atomic_write(final_ipynb, nbformat.writes(nb))
-                ipynb = final_ipynb
-                atomic_write(final_html, _notebook_html(nb, entry.title))
-                html_path = final_html
-            except Exception as exc:  # noqa: BLE001
-                if error is None:
-                    stage = "HTML conversion" if ipynb is not None else "saving the notebook"
-                    error = f"{stage} failed: {_describe(exc)}"
-        elif error is None:  # pragma: no cover - papermill always saves on success
-            error = "papermill produced no notebook"
-    finally:
-        tmp_ipynb.unlink(missing_ok=True)
+                with _kernel_environment(), _executor_log(kernel_stderr):
+                    papermill.execute_notebook(
+                        str(entry.notebook), str(tmp_ipynb),
+                        parameters=dict(entry.parameters),
+                        kernel_name="python3",
+                        cwd=str(entry.notebook.parent),
+                        log_output=False,
+                        progress_bar=False,
+                        report_mode=False,
+                        execution_timeout=limit,
+                        **_kernel_engine_kwargs(kernel_stderr.fileno()),
+                    )
+            except PapermillExecutionError as exc:
+                error = f"{exc.ename}: {exc.evalue}"
+            except CellTimeoutError:
+                error = (f"CellTimeoutError: a cell ran longer than {limit:g} s (the per-cell timeout; "
+                         "'timeout' in the report's entry changes it)")
+            except Exception as exc:  # noqa: BLE001 - any failure must not stop the other reports
+                error = _describe(exc)
+
+            kernel_stderr.seek(0)
+            stderr = "\n".join(line for line in kernel_stderr.readall().decode("utf-8", "replace").splitlines()
+                               if line.strip() not in _SHUTDOWN_NOISE).strip()
+            if tmp_ipynb.exists():
+                try:
+                    nb = nbformat.read(tmp_ipynb, as_version=4)
+                    headline = _headline(nb)
+                    # papermill recorded the temporary name; record where it lives.
+                    nb.metadata.setdefault("papermill", {})["output_path"] = str(final_ipynb)
+                    atomic_write(final_ipynb, nbformat.writes(nb))
+                    ipynb = final_ipynb
+                    atomic_write(final_html, _notebook_html(nb, entry.title, stderr.splitlines()))
+                    html_path = final_html
+                except Exception as exc:  # noqa: BLE001
+                    if error is None:
+                        stage = "HTML conversion" if ipynb is not None else "saving the notebook"
+                        error = f"{stage} failed: {_describe(exc)}"
+            elif error is None:  # pragma: no cover - papermill always saves on success
+                error = "papermill produced no notebook"
+        finally:
+            tmp_ipynb.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
 
     for produced, stale in ((ipynb, final_ipynb), (html_path, final_html)):
         if produced is None:
             stale.unlink(missing_ok=True)
     return ReportResult(entry=entry, status="ok" if error is None else "failed",
-                        ipynb=ipynb, html=html_path, seconds=seconds, error=error)
+                        ipynb=ipynb, html=html_path, seconds=seconds, error=error, stderr=stderr,
+                        headline=headline)
 
 
-def _kernel_engine_kwargs() -> dict:
+def _headline(nb) -> str | None:
+    """The last line a notebook recorded with :func:`workbench.notebook.headline`."""
+    from .notebook import HEADLINE_KEY
+
+    found = None
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            value = output.get("metadata", {}).get(HEADLINE_KEY)
+            if isinstance(value, str):
+                found = value
+    return found
+
+
+def source_entry(source: str | os.PathLike, *, baseline: str | None = None, title: str | None = None
+                 ) -> ReportEntry:
+    """A comparison report for any manifest (.toml) or stored table (.parquet): the
+    ``compare`` notebook with `source` resolved against the current directory. A table
+    names no baseline: give `baseline` (a manifest's is the default)."""
+    path = Path(source).expanduser().resolve()
+    if not path.exists():
+        raise ReportError(source, None, "no such file: give an experiment manifest (.toml) or a table (.parquet)")
+    if path.is_dir() or path.suffix not in (".toml", ".parquet"):
+        raise ReportError(source, None, "expected an experiment manifest (.toml) or a measurement table (.parquet), "
+                                        f"found {'a folder' if path.is_dir() else repr(path.suffix or 'no suffix')}")
+    if path.suffix == ".parquet" and not baseline:
+        raise ReportError(source, None, "a table names no baseline: give one (--baseline NAME)")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip(".-") or "report"
+    parameters = {"source": str(path), **({"baseline": baseline} if baseline else {})}
+    return ReportEntry(name=name, notebook=NOTEBOOKS / "compare.ipynb",
+                       title=title or f"Comparison: {path.name}", parameters=parameters)
+
+
+def render_source(source: str | os.PathLike, out_dir: str | os.PathLike = DEFAULT_OUT_DIR, *,
+                  baseline: str | None = None, timeout: float | None = DEFAULT_CELL_TIMEOUT) -> ReportResult:
+    """Render the comparison report of `source` (:func:`source_entry`) into `out_dir`,
+    with an index."""
+    result = render_notebook(source_entry(source, baseline=baseline), out_dir, timeout=timeout)
+    write_index([result], out_dir)
+    return result
+
+
+#: What every kernel may log at the end of a run, not a problem of the report:
+#: jupyter_client interrupts each kernel before it asks it to shut down
+#: (``KernelManager._async_shutdown_kernel``), and ipykernel logs the interrupt
+#: when it lands between two messages.
+_SHUTDOWN_NOISE = frozenset({"[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.",
+                             "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel",
+                             "KeyboardInterrupt caught in kernel"})
+
+
+def _kernel_engine_kwargs(stderr_fd: int) -> dict:
     """Extra papermill engine options for the kernel manager.
 
+    The kernel is started with its stderr on `stderr_fd` (:func:`_kernel_manager_class`).
     jupyter_client >= 8.10 can give the kernel CurveZMQ keys; without them
     ipykernel >= 7.4 prints a "running over TCP without encryption" warning
-    to our stderr for every notebook. Only ask for it where it is supported.
+    to stderr for every notebook. Only ask for it where it is supported.
     """
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    config = Config({"QuietKernelManager": {"stderr_fd": stderr_fd}})
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        config["KernelManager"] = Config({"transport_encryption": "auto"})
+    return {"config": config, "kernel_manager_class": _kernel_manager_class()}
+
+
+_QUIET_KM = None
+
+
+def _kernel_manager_class():
+    """An AsyncKernelManager that starts the kernel with stderr on a given file
+    descriptor (made once, on first use: jupyter_client is imported lazily)."""
+    global _QUIET_KM
+    if _QUIET_KM is None:
+        from jupyter_client.manager import AsyncKernelManager
+        from traitlets import Integer
+
+        class QuietKernelManager(AsyncKernelManager):
+            stderr_fd = Integer(-1, help="file descriptor for the kernel's stderr (-1: inherit)").tag(config=True)
+
+            async def _async_launch_kernel(self, kernel_cmd, **kw):
+                if self.stderr_fd >= 0:
+                    kw["stderr"] = self.stderr_fd
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+        _QUIET_KM = QuietKernelManager
+    return _QUIET_KM
+
+
+def _append_only(fd: int) -> None:
+    import fcntl
+
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+
+
+class _RawText:
+    """A text stream writing straight to an unbuffered binary file."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> None:
+        self.raw.write(text.encode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        pass
+
+
+@contextmanager
+def _executor_log(raw) -> Iterator[None]:
+    """Send papermill's and nbclient's log (e.g. "Kernel died while waiting for
+    execute reply.") to `raw` (an unbuffered binary file) instead of the process's stderr."""
+    import logging
+
+    handler = logging.StreamHandler(_RawText(raw))
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("papermill")
+    saved = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
     try:
-        import zmq
-        from jupyter_client.manager import KernelManager
-        from traitlets.config import Config
-    except ImportError:  # pragma: no cover
-        return {}
-    if "transport_encryption" not in KernelManager.class_trait_names() or not zmq.has("curve"):
-        return {}
-    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = saved
 
 
 @contextmanager
@@ -466,16 +679,111 @@ def _kernel_environment() -> Iterator[None]:
             os.environ["MPLBACKEND"] = saved
 
 
-def _notebook_html(nb, title: str) -> str:
-    """Standalone HTML of an executed notebook, without code or prompts."""
+#: Every page forbids anything from elsewhere: no script at all, images only as data:
+#: URIs (the embedded figures), styles only inline. A label that got through as
+#: markup could still not run or fetch anything.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                           "base-uri 'none'; form-action 'none'")
+
+# System fonts only (no web fonts); light and dark follow the reader's setting.
+_PAGE_CSS = """
+:root { color-scheme: light dark; --fg: #1f2328; --bg: #ffffff; --muted: #59636e; --border: #d1d9e0;
+        --head: #f6f8fa; --link: #0550ae; --code: #f6f8fa; --warn-bg: #fff8c5; --warn-border: #9a6700;
+        --ok: #116329; --bad: #a40e26; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e6edf3; --bg: #0d1117; --muted: #9198a1; --border: #3d444d; --head: #151b23;
+          --link: #71b7ff; --code: #151b23; --warn-bg: #272115; --warn-border: #d29922;
+          --ok: #56d364; --bad: #ff9492; }
+}
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; line-height: 1.5;
+       color: var(--fg); background: var(--bg); margin: 0 auto; max-width: 72rem; padding: 1rem; }
+a { color: var(--link); }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.3rem; margin-top: 2rem; } h3 { font-size: 1.1rem; }
+.anchor-link { display: none; }
+code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .85rem; }
+pre { background: var(--code); padding: .5rem .75rem; border-radius: 6px; white-space: pre; }
+/* wide tables and long lines scroll inside their box, the page never does */
+.output_subarea, .output_area, pre { max-width: 100%; overflow-x: auto; }
+table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; margin: .5rem 0; }
+th, td { border-bottom: 1px solid var(--border); padding: .3rem .6rem; text-align: right; vertical-align: top;
+         white-space: nowrap; }
+thead th { background: var(--head); }
+tbody tr:hover { background: var(--head); }
+/* figures are drawn on white: keep them on a white card in the dark theme */
+img { max-width: 100%; height: auto; background: #ffffff; border-radius: 6px; padding: 4px;
+      box-sizing: border-box; }
+.warnings { border: 1px solid var(--warn-border); background: var(--warn-bg); border-radius: 6px;
+            padding: .25rem 1rem; margin: 1rem 0; }
+.warnings h2 { font-size: 1rem; margin: .5rem 0; }
+.warnings ul { margin: .25rem 0 .5rem; padding-left: 1.25rem; }
+.warnings li { white-space: pre-wrap; overflow-wrap: anywhere; }
+.meta { color: var(--muted); font-size: .85rem; }
+.output_stderr pre { border-left: 3px solid var(--warn-border); }
+"""
+
+
+def _notebook_html(nb, title: str, extra_warnings: Sequence[str] = ()) -> str:
+    """A standalone page of an executed notebook: no code or prompts, figures as
+    data: URIs, no script and nothing loaded from elsewhere (see
+    :data:`CONTENT_SECURITY_POLICY`), light and dark themes, and the notebook's
+    warnings (its stderr) collected once in a box at the top."""
+    import copy
+
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+    nb = copy.deepcopy(nb)  # the saved .ipynb keeps its outputs where they were
+    warnings = _collect_stderr(nb) + [w for w in extra_warnings if w.strip()]
+    # The "basic" template is the cells alone: no MathJax, require.js or any other
+    # script from a CDN, no stylesheet of its own. The page around it is ours.
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
-    # image/png outputs are inlined as data URIs by the default template,
-    # so the page needs no side files.
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-    return body
+    body, _ = exporter.from_notebook_node(nb)
+    return _page(title, body, warnings)
+
+
+def _collect_stderr(nb) -> list[str]:
+    """Remove every stderr stream from `nb`'s outputs; their distinct lines, in order."""
+    lines: dict[str, None] = {}
+    for cell in nb.cells:
+        outputs = cell.get("outputs")
+        if not outputs:
+            continue
+        kept = []
+        for out in outputs:
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                for line in out.get("text", "").splitlines():
+                    if line.strip():
+                        lines.setdefault(line.rstrip(), None)
+            else:
+                kept.append(out)
+        cell["outputs"] = kept
+    return list(lines)
+
+
+def _page(title: str, body: str, warnings: Sequence[str] = ()) -> str:
+    esc = html.escape
+    box = ""
+    if warnings:
+        items = "\n".join(f"<li>{esc(w)}</li>" for w in warnings)
+        box = (f'<aside class="warnings" role="note"><h2>Warnings ({len(warnings)})</h2>\n'
+               f"<ul>\n{items}\n</ul></aside>\n")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{esc(CONTENT_SECURITY_POLICY)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>{esc(title)}</title>
+<style>{_PAGE_CSS}</style>
+</head>
+<body>
+<main>
+{box}{body}
+</main>
+</body>
+</html>
+"""
 
 
 def _describe(exc: BaseException) -> str:
@@ -496,20 +804,17 @@ def _prepare_out_dir(out_dir: str | os.PathLike) -> Path:
 # --------------------------------------------------------------------------- index
 
 _INDEX_CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
-       margin: 2rem auto; max-width: 72rem; padding: 0 1rem; color: #222; }
 h1 { font-size: 1.5rem; margin-bottom: .2rem; }
-.meta { color: #666; margin-top: 0; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; vertical-align: top; padding: .45rem .6rem;
-         border-bottom: 1px solid #ddd; }
-th { background: #f5f5f5; }
+.meta { margin-top: 0; }
+.scroll { max-width: 100%; overflow-x: auto; }
+table { width: 100%; font-size: .9rem; }
+th, td { text-align: left; padding: .45rem .6rem; white-space: normal; }
 td.num { text-align: right; white-space: nowrap; }
-.name { color: #666; font-family: monospace; }
+.name { color: var(--muted); font-family: ui-monospace, Menlo, Consolas, monospace; }
 .links a { margin-right: .6rem; }
-.ok { color: #18794e; font-weight: bold; }
-.failed { color: #c62828; font-weight: bold; }
-pre { margin: 0; white-space: pre-wrap; word-break: break-word; font-size: .85rem; }
+.ok { color: var(--ok); font-weight: bold; }
+.failed { color: var(--bad); font-weight: bold; }
+td pre { margin: 0; padding: .25rem .5rem; white-space: pre-wrap; word-break: break-word; font-size: .8rem; }
 """
 
 
@@ -531,8 +836,11 @@ def write_index(results: Sequence[ReportResult], out_dir: str | os.PathLike) -> 
     out = _prepare_out_dir(out_dir)
     esc = html.escape
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    failed = sum(not r.ok for r in results)
-    summary = f"{len(results)} report(s): {len(results) - failed} ok, {failed} failed"
+    failed = sum(r.status == "failed" for r in results)
+    interrupted = sum(r.status == "interrupted" for r in results)
+    summary = f"{len(results)} report(s): {len(results) - failed - interrupted} ok, {failed} failed"
+    if interrupted:
+        summary += f", {interrupted} interrupted (later reports not rendered)"
 
     rows = []
     for r in results:
@@ -545,36 +853,40 @@ def write_index(results: Sequence[ReportResult], out_dir: str | os.PathLike) -> 
         if r.html is not None:
             title = f'<a href="{_href(r.html, out)}">{title}</a>'
         status = ('<span class="ok">ok</span>' if r.ok
-                  else '<span class="failed">FAILED</span>')
+                  else f'<span class="failed">{esc(r.status.upper())}</span>')
+        problem = "\n\n".join(p for p in (r.error or "", f"stderr:\n{r.stderr}" if r.stderr else "") if p)
         params = "\n".join(f"{k} = {json.dumps(v, ensure_ascii=False)}"
                            for k, v in r.entry.parameters.items())
+        headline = f'<div class="headline">{esc(r.headline)}</div>' if r.headline else ""
         rows.append(
             "<tr>"
-            f'<td>{title}<br><span class="name">{esc(r.entry.name)}</span>'
+            f'<td>{title}<br><span class="name">{esc(r.entry.name)}</span>{headline}'
             f'<div class="links">{" ".join(links)}</div></td>'
             f"<td>{status}</td>"
             f'<td class="num">{r.seconds:.1f}&nbsp;s</td>'
             f"<td><pre>{esc(params)}</pre></td>"
-            f"<td><pre>{esc(r.error or '')}</pre></td>"
+            f"<td><pre>{esc(problem)}</pre></td>"
             "</tr>")
 
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{esc(CONTENT_SECURITY_POLICY)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
 <title>workbench reports</title>
-<style>{_INDEX_CSS}</style>
+<style>{_PAGE_CSS}{_INDEX_CSS}</style>
 </head>
 <body>
 <h1>workbench reports</h1>
 <p class="meta">Generated {esc(generated)} &middot; {esc(summary)}</p>
-<table>
-<thead><tr><th>Report</th><th>Status</th><th>Duration</th><th>Parameters</th><th>Error</th></tr></thead>
+<div class="scroll"><table>
+<thead><tr><th>Report</th><th>Status</th><th>Duration</th><th>Parameters</th><th>Error and stderr</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}
 </tbody>
-</table>
+</table></div>
 </body>
 </html>
 """

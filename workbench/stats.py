@@ -69,7 +69,6 @@ frozen dataclasses composed of small parts (:class:`Estimate`, :class:`TestResul
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -282,6 +281,9 @@ def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY, *, warn: boo
     """One value per cell x condition x run: the mean of the run's samples, or its
     best for ``aggregate = best`` (max where higher is better, else min).
 
+    A column ``samples`` in `table` (rows that are already run means, as
+    :func:`workbench.fleet.run_table` makes them) weights each row by the samples it stands for.
+
     Columns: ``by``, condition, run, value, samples, series (True when the run is a
     time series of more than one timed sample), and the scopes, guests and hosts the
     run's rows come from. Rows that are only bounds (column ``bound``) are left out.
@@ -307,9 +309,13 @@ def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY, *, warn: boo
                       "into one run; give each input its own run numbers (e.g. run = N in the manifest)",
                       RunLabelWarning, stacklevel=3)
     best = (pl.when(pl.col("_higher").first()).then(pl.col("value").max()).otherwise(pl.col("value").min()))
+    # A table already reduced to run means (workbench.fleet.run_table) says how many
+    # samples each row stands for: its runs' values are then the weighted means.
+    weighted = "samples" in data.columns
+    mean = ((pl.col("value") * pl.col("samples")).sum() / pl.col("samples").sum()) if weighted else pl.col("value").mean()
     return (data.group_by(keys, maintain_order=True)
-            .agg(value=pl.when(pl.col("aggregate").first() == "best").then(best).otherwise(pl.col("value").mean()),
-                 samples=pl.len(),
+            .agg(value=pl.when(pl.col("aggregate").first() == "best").then(best).otherwise(mean),
+                 samples=pl.col("samples").sum().cast(pl.UInt32) if weighted else pl.len(),
                  series=(pl.col("time").is_not_null().sum() > 1),
                  scopes=pl.col("scope").unique().sort(),
                  guests=pl.col("guest").unique().sort(),
@@ -674,6 +680,38 @@ class ComparisonSet:
             out[condition] = f"{(g - 1) * 100:+.2f} % over {len(cells)} cells ({better} is better)"
         return out
 
+    def headline(self) -> str:
+        """One line for an index: per condition, what the tested cells say ("kvm 1.09-3.01 %
+        slower than native in 8 of 8 cells; docker: no detectable difference in 8 of 8
+        cells"), or that the data are insufficient."""
+        parts = []
+        for condition in dict.fromkeys(c.treatment.condition for c in self.comparisons):
+            cells = [c for c in self.comparisons if c.treatment.condition == condition]
+            tested = [c for c in cells if c.status is Status.TESTED]
+            found = [c for c in tested if c.significant]
+            n = len(cells)
+            if not tested:
+                bounded = sum(c.status is Status.BOUNDS_ONLY for c in cells)
+                parts.append(f"{condition}: insufficient data in {n - bounded} of {n} cells"
+                             + (f", bounds only in {bounded}" if bounded else ""))
+                continue
+            if not found:
+                parts.append(f"{condition}: no detectable difference in {len(tested)} of {n} cells")
+                continue
+            phrases = {_phrase(vocabulary(c.metric, c.unit), c.ratio.value - 1 if c.relative else c.difference.value)
+                       for c in found}
+            if len(phrases) == 1 and all(c.relative for c in found):
+                sizes = sorted(abs(c.ratio.value - 1) * 100 for c in found)
+                span = f"{sizes[0]:.1f} %" if len(sizes) == 1 or f"{sizes[0]:.1f}" == f"{sizes[-1]:.1f}" \
+                    else f"{sizes[0]:.1f}-{sizes[-1]:.1f} %"
+                phrase = next(iter(phrases))
+                verb = f"{phrase.replace('uses ', 'uses ' + span + ' ')}" if phrase.startswith("uses") \
+                    else f"{span} {phrase.removeprefix('is ')}"
+                parts.append(f"{condition} {verb} than {self.baseline} in {len(found)} of {n} cells")
+            else:
+                parts.append(f"{condition}: differs from {self.baseline} in {len(found)} of {n} cells")
+        return "; ".join(parts) if parts else f"no cell has both {self.baseline} and another condition"
+
     def to_text(self) -> str:
         """The table as aligned text, a block per condition, the rule stated once below it,
         then the cells not compared: the default output of ``workbench compare``."""
@@ -742,8 +780,10 @@ class ComparisonSet:
     def to_markdown(self) -> str:
         """The table (a Markdown table per condition, with its geometric mean), the rule
         once, every verdict in words under it, then the cells not compared. Labels from
-        input files are escaped for Markdown and HTML (:func:`markdown_text`)."""
-        esc = markdown_text
+        input files are escaped for Markdown (:func:`workbench.markup.md`: no raw HTML,
+        link, image or math)."""
+        from .markup import md as esc
+
         lines: list[str] = []
         frame = self.table()
         geomeans = self.geomeans()
@@ -768,18 +808,6 @@ class ComparisonSet:
             lines.append(f"\n**Not compared** ({len(missing)}):\n")
             lines += [f"- **{esc(label)}**: {esc(reason)}" for label, reason in missing]
         return "\n".join(lines)
-
-
-def markdown_text(text: str) -> str:
-    """`text` (from an input file) as literal text in Markdown that is rendered to HTML:
-    HTML-escaped (Markdown passes raw HTML through), then every Markdown metacharacter
-    backslash-escaped, so ``[x](javascript:...)`` or ``![p](http://...)`` stay text."""
-    import html
-
-    return _MARKDOWN_META.sub(r"\\\g<0>", html.escape(text, quote=True))
-
-
-_MARKDOWN_META = re.compile(r"[\\`*_{}\[\]()#+\-!|~$]")
 
 
 TABLE_COLUMNS = ("condition", "cell", "unit", "baseline", "treatment", "change", "interval", "p", "n", "note")
@@ -899,7 +927,7 @@ def _summary_frame(summaries: dict[tuple, Summary], by: Sequence[str], units: di
             row.update(lower_bound=None if s.bound_lower is None else s.bound_lower * factor,
                        upper_bound=None if s.bound_upper is None else s.bound_upper * factor)
         rows.append(row)
-    return pl.DataFrame(rows, strict=False)
+    return pl.DataFrame(rows, strict=False, infer_schema_length=None)  # a float may first appear after 100 rows
 
 
 def compare(table: pl.DataFrame, metric: str, *, baseline: str, condition: str | None = None,

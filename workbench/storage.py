@@ -112,6 +112,18 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     return _replace(path, lambda fh: fh.write(payload))
 
 
+def replace_with(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Call `write` on a new temporary file beside `path`, then rename it to `path` (what
+    :func:`atomic_write` does with bytes, for a writer that streams, such as pyarrow's).
+
+    Raises
+    ------
+    WorkbenchError
+        As :func:`atomic_write`; the temporary file is removed.
+    """
+    return _replace(path, write)
+
+
 def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), force: bool = False,
                  directory: bool = False) -> Path:
     """The one output guard: every command that writes calls it before any work.
@@ -288,7 +300,7 @@ def parse_table(data: bytes, *, source: str) -> tuple[pl.DataFrame, dict[str, An
     _check_magic(data[:16], data[-len(MAGIC):], source)
     try:
         frame = pl.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # polars raises several types for a damaged file
+    except (Exception, pl.exceptions.PanicException) as exc:  # several types for a damaged file; a Rust panic too
         raise ParseError(source, "Parquet data", "a readable Parquet file", f"{type(exc).__name__}: {exc}") from None
     missing = [c for c in schema.COLUMNS if c not in frame.columns]
     if missing:
@@ -299,7 +311,7 @@ def parse_table(data: bytes, *, source: str) -> tuple[pl.DataFrame, dict[str, An
 def _footer(target: Any, source: str) -> dict[str, str]:
     try:
         stored = pl.read_parquet_metadata(target)
-    except Exception as exc:
+    except (Exception, pl.exceptions.PanicException) as exc:
         raise ParseError(source, "Parquet footer", "a readable Parquet file", f"{type(exc).__name__}: {exc}") from None
     return {k: v for k, v in stored.items() if k not in _INTERNAL}
 
@@ -392,4 +404,4 @@ def _read_error(path: str | os.PathLike, exc: OSError) -> WorkbenchError:
 
 
 __all__ = ["KEY", "SECTIONS", "atomic_write", "check_output", "parse_table", "read_metadata", "read_table",
-           "read_table_and_metadata", "write_table"]
+           "read_table_and_metadata", "replace_with", "write_table"]

@@ -108,3 +108,20 @@ def test_a_path_without_partitions_and_no_options():
 def test_a_wrong_header_is_not_detected_as_this_format():
     with pytest.raises(WorkbenchError, match="format not recognised"):
         readers.read(BROKEN / "bad_header.csv")
+
+
+def test_every_mlc_bandwidth_test_is_mem_read_bw_with_its_mix_as_the_stage():
+    fleet = FIXTURES / "fleet" / "azure" / "test_suite=Intel_Memory_Latency_Checker"
+    tail = "vm_lifespan=long/vm_region=eastus/vm_sku=D8s_v5/unit=MiB_s.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no native metric left among them
+        mixed = readers.read(fleet / "test_name=Test:_Max_Bandwidth_-_2:1_Reads-Writes" / tail)
+        triad = readers.read(fleet / "test_name=Test:_Peak_Injection_Bandwidth_-_Stream-Triad_Like" / tail)
+        reads = readers.read(fleet / "test_name=Test:_Max_Bandwidth_-_All_Reads" / tail)
+    assert (mixed["metric"].unique().to_list(), mixed["component"].unique().to_list()) == (["mem_read_bw"], ["memory"])
+    assert mixed["stage"].unique().to_list() == ["Max Bandwidth: 2:1 Reads-Writes"]
+    assert triad["stage"].unique().to_list() == ["Peak Injection Bandwidth: Stream-Triad Like"]
+    assert reads["stage"].unique().to_list() == ["Max Bandwidth: All Reads"]
+    # "71528.61,149.05,2023-06-23 16:23:24.600,0": MiB/s -> bytes/s
+    assert mixed.row(0, named=True)["value"] == pytest.approx(71528.61 * 1024 * 1024)
+    assert len(azure_noise.BANDWIDTH) == 10  # 2 kinds x 5 mixes, as in the dataset's folders

@@ -149,3 +149,20 @@ def test_a_5000_digit_item_line_in_a_text_report_does_not_hang():
     assert split_item(key + "9" * 5000 + " MB", 30) == (key[:30].strip(), (key + "9" * 5000 + " MB")[30:].strip())
     assert split_item("      CPU Core Temperature longer key42 °C  (108 °F)", 30) == (
         "CPU Core Temperature longer key", "42 °C  (108 °F)")
+
+
+def test_a_parquet_file_that_makes_polars_panic_is_a_parse_error(tmp_path):
+    """Found by bench/fuzz.py: a damaged row group makes polars' Rust code panic, and pyo3's
+    PanicException is a BaseException (no `except Exception` stops it)."""
+    import random
+
+    from .. import fuzzing
+
+    data = (DATA / "azure-vm-noise-2024" / "idle-latency.parquet").read_bytes()
+    damaged, what = fuzzing.mutate(data, random.Random(973959363))
+    assert what == "insert b'null' at 85006; duplicate line 998; delete line 734"
+    path = tmp_path / "damaged.parquet"
+    path.write_bytes(damaged)
+    with pytest.raises(ParseError, match=r"damaged.parquet: Parquet data: expected a readable Parquet file, found "
+                                         r"PanicException: "):
+        readers.read(path)

@@ -74,11 +74,10 @@ def test_detected_and_listed():
                          r"\\counter, found Memory Available MBytes"),
     ("bad_timestamp", r"bad_timestamp\.csv:3: expected a time stamp MM/DD/YYYY HH:MM:SS\.fff, found 2024-01-01 00:00:05"),
     ("bad_number", r"bad_number\.csv:3: expected a number or a blank in column '\\\\h\\Memory\\Available "
-                   r"MBytes' \(ASCII digits\), found '12,5'"),
+                   r"MBytes', found 12,5"),
     ("time_backwards", r"time_backwards\.csv:3: expected time stamps in increasing order, found 01/01/2024 00:00:00"),
     ("ragged_row", r"ragged_row\.csv:2: expected 2 fields, as in the header, found 3 fields"),
-    ("infinite", r"infinite\.csv:2: expected a number or a blank in column '.*Available MBytes' within the range "
-                 r"of a double \(up to 1\.8e308\), found '1e999'"),
+    ("infinite", r"infinite\.csv:2: expected a finite number in column '.*Available MBytes', found 1e999"),
     ("duplicate_counter", r"duplicate_counter\.csv:1: expected each counter once in the header, found "
                           r".*Available MBytes twice"),
 ])

@@ -37,6 +37,15 @@ FILES = [
     (FIXTURES / "peers" / "hyperfine_sort_vs_gzip.json", "hyperfine", ("command.2", "gzip -c")),
     (FIXTURES / "peers" / "pyperf_sorted_ascending.json", "pyperf", ("pyperf.perf_version", "2.11.0")),
     (FIXTURES / "peers" / "phoronix_composite_constructed.xml", "phoronix", ("systems", "native, kvm")),
+    (FIXTURES / "benchmarks" / "sysbench_memory_pkb.txt", "sysbench", ("sysbench_version", "1.0.11")),
+    (FIXTURES / "benchmarks" / "lmbench3_summary_pkb_azure.txt", "lmbench", ("hostname", "pkb-72796bca-0")),
+    (DATA / "felter2014" / "randomaccess" / "native.one-socket.log", "gups", ("updates", "1000000000")),
+    (DATA / "felter2014" / "linpack" / "docker.log", "linpack", ("cores", "16")),
+    (FIXTURES / "benchmarks" / "fio-3.33_json_here.json", "fio", ("fio_version", "fio-3.33")),
+    (DATA / "felter2014" / "network" / "network.csv", "results-csv", None),
+    (FIXTURES / "benchmarks" / "mlc-3.10_kuleuven_icelake.txt", "mlc", ("version", "v3.10")),
+    (FIXTURES / "sysstat" / "expected.sadf-j", "sysstat", ("release", "1.2.3-TEST")),
+    (FIXTURES / "dstat" / "felter_kvm_head40.csv", "dstat", ("session1.host", "arldcn24")),
 ]
 
 

@@ -5,8 +5,9 @@ import polars as pl
 from matplotlib.axes import Axes
 
 from ..errors import WorkbenchError
+from ..markup import mpl
 from ..schema import display_unit
-from ._base import _ax
+from ._base import _ax, _colors
 
 
 def capture_series(table: pl.DataFrame, metric: str, ax: Axes | None = None, *,
@@ -59,11 +60,12 @@ def capture_series(table: pl.DataFrame, metric: str, ax: Axes | None = None, *,
         return (name != "total", [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)])
 
     names = sorted(series["component"].unique().to_list(), key=order)
+    colors = _colors(n for n in names if n != "total")
     for name in names:
         part = series.filter(pl.col("component") == name)
         bold = name == "total" and len(names) > 1
-        ax.plot(part["seconds"].to_numpy(), part["value"].to_numpy() * factor, label=name,
-                lw=2.0 if bold else 1.0, color="black" if bold else None, zorder=3 if bold else 2)
+        ax.plot(part["seconds"].to_numpy(), part["value"].to_numpy() * factor, label=mpl(name),
+                lw=2.0 if bold else 1.0, color="black" if bold else colors.get(name, "black"), zorder=3 if bold else 2)
 
     # Stage bands from the samples themselves, so any capture table (also one read
     # back from Parquet or ingested with others) shows its stages.
@@ -81,7 +83,7 @@ def capture_series(table: pl.DataFrame, metric: str, ax: Axes | None = None, *,
         left = ends[a - 1] if a > 0 else begins[a]
         ax.axvspan(left, ends[b - 1], color=colors[n % 2], zorder=0, lw=0)
         # Names of neighbouring stages alternate between two heights so short stages stay legible.
-        ax.text(left, 1.0 if n % 2 == 0 else 0.92, f" {stage[a]}", transform=ax.get_xaxis_transform(),
+        ax.text(left, 1.0 if n % 2 == 0 else 0.92, f" {mpl(stage[a])}", transform=ax.get_xaxis_transform(),
                 va="top", ha="left", fontsize=8, color="#333333", clip_on=True)
 
     spec = METRICS.get(metric)
@@ -90,9 +92,9 @@ def capture_series(table: pl.DataFrame, metric: str, ax: Axes | None = None, *,
     elif np.nanmin(series["value"].to_numpy(), initial=0.0) >= 0:
         ax.set_ylim(bottom=0)
     ax.set_xlabel("seconds since the capture started")
-    ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
+    ax.set_ylabel(mpl(f"{metric} ({unit})" if unit else metric))
     host = series["host"][0] if "host" in series.columns else None
-    ax.set_title(f"{metric}{f' on {host}' if host else ''}" + (f": {spec.description}" if spec else ""),
+    ax.set_title(mpl(f"{metric}{f' on {host}' if host else ''}" + (f": {spec.description}" if spec else "")),
                  fontsize=10)
     if 1 < len(names) <= 12:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)

@@ -6,8 +6,9 @@ import seaborn as sns
 from matplotlib.axes import Axes
 
 from ..errors import WorkbenchError
+from ..markup import mpl
 from ..schema import display_unit
-from ._base import _PALETTE, _ax
+from ._base import _ax, _colors, _legend_outside
 
 
 def comparison_ratios(comparisons, ax: Axes | None = None) -> Axes:
@@ -19,12 +20,12 @@ def comparison_ratios(comparisons, ax: Axes | None = None) -> Axes:
     """
     ax = _ax(ax)
     items = list(comparisons)
-    labels, colors = [], []
+    labels = []
+    palette = _colors(c.treatment.condition for c in items)
     for i, c in enumerate(items):
         cell = ", ".join(str(v) for k, v in c.cell if v is not None and k not in ("aggregate", "interval"))
-        labels.append(f"{c.treatment.condition}: {cell}")
-        color = _PALETTE.get(c.treatment.condition, "#555555")
-        colors.append(color)
+        labels.append(mpl(f"{c.treatment.condition}: {cell}"))
+        color = palette[c.treatment.condition]
         r = c.ratio
         if r.low is not None:
             ax.errorbar(r.value, i, xerr=[[r.value - r.low], [r.high - r.value]], fmt="o", color=color, capsize=3)
@@ -34,7 +35,7 @@ def comparison_ratios(comparisons, ax: Axes | None = None) -> Axes:
     ax.set_yticks(range(len(items)), labels)
     ax.invert_yaxis()
     base = items[0].baseline.condition if items else "baseline"
-    ax.set_xlabel(f"ratio of means to {base} (open: descriptive only, no interval)")
+    ax.set_xlabel(mpl(f"ratio of means to {base} (open: descriptive only, no interval)"))
     ax.set_title("Ratio to the baseline with its interval")
     return ax
 
@@ -52,11 +53,20 @@ def run_distributions(table: pl.DataFrame, metric: str, ax: Axes | None = None, 
     unit, factor = display_unit(metric, rows["unit"][0])  # a metric outside the vocabulary: its native unit
     values["shown"] = values["value"] * factor
     hue = by if by in values and values[by].notna().any() else None
+    # Labels from input drawn as text, never mathtext; colours from the palette.
+    values["condition"] = values["condition"].map(mpl)
+    if hue is not None:
+        values[hue] = values[hue].map(lambda v: v if v is None else mpl(v))
+        levels = list(dict.fromkeys(values[hue].dropna()))
+        palette = dict(zip(levels, (_colors(levels)[v] for v in levels)))
+    else:
+        palette = None
     sns.stripplot(data=values, x="shown", y="condition", hue=hue, dodge=hue is not None, ax=ax, jitter=0.2,
-                  alpha=0.8)
-    ax.set_xlabel(f"{metric} per run ({unit})")
+                  alpha=0.8, palette=palette, color=None if hue is not None else _colors(["x"])["x"])
+    _legend_outside(ax, title=mpl(hue) if hue else None)
+    ax.set_xlabel(mpl(f"{metric} per run ({unit})"))
     ax.set_ylabel("")
-    ax.set_title(f"{metric}: one dot per run")
+    ax.set_title(mpl(f"{metric}: one dot per run"))
     return ax
 
 

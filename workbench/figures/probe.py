@@ -4,8 +4,9 @@ from __future__ import annotations
 import polars as pl
 from matplotlib.axes import Axes
 
+from ..markup import mpl
 from ..schema import CACHE_MEMORY, display_unit
-from ._base import _ax
+from ._base import OKABE_ITO, _ax
 
 
 def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes | None = None, *,
@@ -38,7 +39,7 @@ def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes
 
     ax = _ax(ax)
     summary = summary_of_one(table, confidence_level=confidence_level, include_flagged=include_flagged)
-    colours = dict(zip(BANDWIDTH_METRICS, ("#1b9e77", "#d95f02", "#7570b3")))
+    colours = dict(zip(BANDWIDTH_METRICS, OKABE_ITO))
 
     def series(mode: str, metric: str):
         rows = summary.filter((pl.col("stage") == stage_name(stage, mode)) & (pl.col("metric") == metric)
@@ -69,10 +70,10 @@ def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes
                         capsize=3)
         handles.append(Line2D([], [], color="black", ls=":", marker="s", label="latency, single-thread"))
         for x, y, comp in zip(rows["x"], rows["median"] * lat_scale, rows["component"]):
-            lat_ax.annotate(comp, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            lat_ax.annotate(mpl(comp), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     for level, size in (caches or {}).items():
         ax.axvline(size, color="grey", lw=0.8, ls=(0, (1, 3)))
-        ax.text(size, 1.0, f" {level} {format_size(size)}", transform=ax.get_xaxis_transform(),
+        ax.text(size, 1.0, mpl(f" {level} {format_size(size)}"), transform=ax.get_xaxis_transform(),
                 rotation=90, va="top", ha="right", fontsize=7, color="grey")
     for a in (ax, lat_ax):
         a.set_yscale("log")
@@ -82,7 +83,7 @@ def probe_bandwidth_latency(table: pl.DataFrame, sizes: dict[str, int], ax: Axes
     ax.set_ylabel("bandwidth (MB/s, log scale)")
     lat_ax.set_ylabel(f"latency ({lat_unit}, log scale)")
     order = [lv for lv in LEVELS if lv in sizes]
-    ax.set_title(f"Memory probe: bandwidth and latency against working-set size ({', '.join(order)})")
+    ax.set_title(mpl(f"Memory probe: bandwidth and latency against working-set size ({', '.join(order)})"))
     # Below the axes: inside, it would hide the L1 points at the left.
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncol=4, frameon=False)
     return ax

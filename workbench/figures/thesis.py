@@ -9,8 +9,9 @@ import polars as pl
 import seaborn as sns
 from matplotlib.axes import Axes
 
+from ..markup import mpl
 from ..schema import CACHE_MEMORY, MIB
-from ._base import _PALETTE, APPROX_SOURCE, _ax, _hatch_approx, _select
+from ._base import _PALETTE, APPROX_SOURCE, OKABE_ITO, _ax, _hatch_approx, _legend_outside, _select
 
 
 def fig9_overhead_model(cells: pl.DataFrame, ax: Axes | None = None) -> Axes:
@@ -25,14 +26,14 @@ def fig9_overhead_model(cells: pl.DataFrame, ax: Axes | None = None) -> Axes:
     useful = [val(r, "useful processing total") for r in rows]
     guests = [val(r, "guest instances") for r in rows]
     labels = [f"{r}\n({g:g} guests)" for r, g in zip(rows, guests)]
-    ax.bar(labels, useful, color="#1b9e77", label="useful processing")
-    ax.bar(labels, cost, bottom=useful, color="#d95f02", label="virtualization cost")
+    ax.bar(labels, useful, color=OKABE_ITO[0], label="useful processing")
+    ax.bar(labels, cost, bottom=useful, color=OKABE_ITO[1], label="virtualization cost")
     for i, (u, c) in enumerate(zip(useful, cost)):
         ax.text(i, u + c + 1, f"{u + c:g} %", ha="center")
     ax.set_ylim(0, 110)
     ax.set_ylabel("CPU time (%)")
     ax.set_title("Figure 9: CPU share per method at 10 % useful work per guest")
-    ax.legend(loc="lower right")
+    _legend_outside(ax)
     return ax
 
 
@@ -40,11 +41,13 @@ def fig65_cpu_per_core(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
     """Figures 65/66: host CPU use per core in the nine stages (EVEREST, VMware host)."""
     ax = _ax(ax)
     data = _select(table, "cpu_util", source="thesis-table").to_pandas()
+    data["stage"] = data["stage"].map(mpl)
     order = list(dict.fromkeys(data["stage"]))
     # The thesis numbers cores from 1 ("Núcleo N° 1"); components from cpu0.
     data["core"] = "core " + (data["component"].str.removeprefix("cpu").astype(int) + 1).astype(str)
     sns.barplot(data=data, y="stage", x="value", hue="core", order=order, orient="h", ax=ax,
-                palette=["#377eb8", "#e41a1c"])
+                palette=list(OKABE_ITO[:2]), saturation=1)
+    _legend_outside(ax)
     ax.set_xlim(0, 100)
     ax.axvline(50, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("CPU use (%)")
@@ -59,18 +62,19 @@ def fig67_host_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
     data = _select(table, ["mem_used", "mem_free", "mem_util"], source="thesis-table",
                    condition="virtualized")
     cases = list(dict.fromkeys(data["stage"].to_list()))
+    names = [mpl(c) for c in cases]
     wide = {m: [float(data.filter((pl.col("stage") == c) & (pl.col("metric") == m))["value"][0]) for c in cases]
             for m in ("mem_used", "mem_free", "mem_util")}
     used = [v / MIB for v in wide["mem_used"]]
     free = [v / MIB for v in wide["mem_free"]]
-    ax.barh(cases, used, color="#d95f02", label="used")
-    ax.barh(cases, free, left=used, color="#cccccc", label="free")
+    ax.barh(names, used, color=OKABE_ITO[1], label="used")
+    ax.barh(names, free, left=used, color="#cccccc", label="free")
     for i, (u, pct) in enumerate(zip(used, wide["mem_util"])):
         ax.text(u / 2, i, f"{u:.0f} MiB ({pct:g} %)", va="center", ha="center", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("host physical memory (MiB)")
     ax.set_title("Figures 67/68: host memory, VMware Workstation host")
-    ax.legend(loc="lower right")
+    _legend_outside(ax)
     return ax
 
 
@@ -91,10 +95,12 @@ def fig69_71_cache_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
                {m: label.lower() for m, label in CACHE_MEMORY.columns})))
     # The thesis's host has no L3: its rows are left out.
     order = [f"{c} {label.lower()}" for c in CACHE_MEMORY.levels[:3] for _, label in CACHE_MEMORY.columns]
-    sns.barplot(data=rel.to_pandas(), y="what", x="change", hue="stage", order=order, orient="h",
-                hue_order=stages[1:], ax=ax, palette=["#7570b3", "#e7298a"])
+    rel = rel.with_columns(pl.col("stage", "what").map_elements(mpl, return_dtype=pl.String))
+    sns.barplot(data=rel.to_pandas(), y="what", x="change", hue="stage", order=[mpl(o) for o in order], orient="h",
+                hue_order=[mpl(s) for s in stages[1:]], ax=ax, palette=list(OKABE_ITO[:2]), saturation=1)
+    _legend_outside(ax)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel(f"change vs '{stages[0]}' (%)")
+    ax.set_xlabel(mpl(f"change vs '{stages[0]}' (%)"))
     ax.set_ylabel("")
     ax.set_title("Figures 69-71: EVEREST Cache & Memory, change with guests running")
     return ax
@@ -108,6 +114,7 @@ def fig74_75_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
     used["what"] = used.apply(lambda r: f"{r['condition']}: {'guests' if r['scope'] == 'guest' else 'host'}",
                               axis=1)
     used["MiB"] = used["value"] / MIB
+    used["what"] = used["what"].map(mpl)
     order = sorted(used["what"].unique(), key=lambda w: (not w.startswith("virtualized"), "guests" in w))
     used = used.set_index("what").loc[order].reset_index()
     bars = ax.bar(used["what"], used["MiB"],
@@ -144,20 +151,20 @@ def fig79_cpu_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
             value, bound = rows["value"][0], rows["bound"][0]
             centre = x - 0.4 + width * (i + 0.5)
             if bound is None:
-                (bar,) = ax.bar(centre, value, width, color=color, label=condition if x == 0 else None)
+                (bar,) = ax.bar(centre, value, width, color=color, label=mpl(condition) if x == 0 else None)
                 _hatch_approx(ax, [bar], [True])
                 ax.annotate(f"≈ {value:g} %", (centre, value), xytext=(0, 3), textcoords="offset points",
                             ha="center", va="bottom")
                 continue
             ax.hlines(value, centre - width / 2, centre + width / 2, color=color, linewidth=3,
-                      label=condition if x == 0 else None)
+                      label=mpl(condition) if x == 0 else None)
             tip = value + (12 if bound == "lower" else -12)
             ax.annotate("", (centre, tip), xytext=(centre, value),
                         arrowprops=dict(arrowstyle="->", color=color, linewidth=2))
             ax.annotate(f"{'>' if bound == 'lower' else '<'} {value:g} %", (centre, value),
                         xytext=(0, -12 if bound == "lower" else 4), textcoords="offset points", ha="center")
     ax.set_xticks(range(len(resources)), list(resources.values()))
-    ax.legend(title="condition")
+    _legend_outside(ax, title="condition")
     ax.set_ylim(0, 100)
     ax.set_ylabel("host use (%)")
     ax.set_xlabel("")

@@ -250,13 +250,23 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
 # isort: off
 from . import thesis  # noqa: E402,F401  (our own CSV: exact header, most specific)
 from . import azure_noise  # noqa: E402,F401  (exact CSV header 'value,runtime,starttime,VM_id')
+from . import results_csv  # noqa: E402,F401  (a CSV header of the table's own columns: metric, value, unit)
 from . import capture  # noqa: E402,F401
 from . import table  # noqa: E402,F401  (Parquet magic: the workbench's own tables)
 from . import everest  # noqa: E402,F401
 from . import xen_rrd  # noqa: E402,F401
+# gups before stream: an HPCC output file holds STREAM's table too
+from . import gups  # noqa: E402,F401  ('Billion(10^9) Updates', HPCC's banner or a RandomAccess section)
 from . import stream  # noqa: E402,F401
 from . import pdh_csv  # noqa: E402,F401  (its quoted '(PDH-CSV' header cell)
 from . import peers  # noqa: E402,F401  (JSON objects led by "results"/"benchmarks", <PhoronixTestSuite>)
+from . import sysbench  # noqa: E402,F401  (a 'sysbench <version>' banner line)
+from . import lmbench  # noqa: E402,F401  ('[lmbench' header or '"stride=' first)
+from . import linpack  # noqa: E402,F401  ('Intel(R) Optimized LINPACK Benchmark')
+from . import fio  # noqa: E402,F401  ('"fio version"' or a '(groupid=N, jobs=N): err=' job line)
+from . import mlc  # noqa: E402,F401  ('Intel(R) Memory Latency Checker')
+from . import sysstat  # noqa: E402,F401  ("# hostname;interval;timestamp;", {"sysstat":, <sysstat>)
+from . import dstat  # noqa: E402,F401  (its first line "Dstat <version> CSV output")
 # isort: on
 
 __all__ = ["Format", "ParseError", "Parsed", "detect", "formats", "read", "read_file", "reader_options",

@@ -32,10 +32,15 @@ time        end of the test: ``starttime + runtime`` (UTC)
 interval    ``runtime`` (seconds)
 aggregate   ``single`` (one result per test execution)
 metric      see :data:`METRICS`: Intel MLC idle latency -> ``mem_latency`` (ns -> s,
-            component ``memory``); MLC max bandwidth, all reads -> ``mem_read_bw``
-            (MiB/s -> bytes/s: Phoronix's Intel MLC test reports "MiB/s", the dataset's
-            unit says ``MiB_s``); every other test keeps its native name and unit as
+            component ``memory``); every MLC bandwidth test (:data:`BANDWIDTH`: max
+            bandwidth and peak injection bandwidth, each with its read/write mix) ->
+            ``mem_read_bw``, component ``memory`` (MiB/s -> bytes/s: Phoronix's Intel MLC
+            test reports "MiB/s", the dataset's unit says ``MiB_s``), with the test and its
+            mix as the ``stage`` (``Max Bandwidth: All Reads``, ``Peak Injection
+            Bandwidth: 2:1 Reads-Writes``, ...), so that mixes are never averaged
+            together; every other test keeps its native name and unit as
             ``azure-noise:<test_name without "Test:_">`` with a NativeMetricWarning.
+stage       null, or the MLC bandwidth test and mix (above)
 =========== ==========================================================================
 
 :func:`parse` reads one CSV; the partition values come from `source` (the path as
@@ -65,8 +70,16 @@ PARTITIONS = ("test_suite", "test_name", "vm_lifespan", "vm_region", "vm_sku", "
 #: test_name -> (metric, component, unit partition it must come in, factor to the canonical unit).
 METRICS: dict[str, tuple[str, str, str, float]] = {
     "Test:_Idle_Latency": ("mem_latency", "memory", "ns", schema.NS),
-    "Test:_Max_Bandwidth_-_All_Reads": ("mem_read_bw", "memory", "MiB_s", schema.MIB),
 }
+#: MLC bandwidth tests (``Test:_<kind>_-_<mix>``) -> mem_read_bw with the stage ``<kind>: <mix>``.
+#: MLC counts the bytes read and written together, so for a mix with writes the value is
+#: the traffic of that mix, not reads alone: the stage says which, and a comparison
+#: never mixes stages. (Why mem_read_bw: the vocabulary has no "mixed traffic" metric,
+#: and the all-reads figure, the one most often quoted, is read bandwidth.)
+BANDWIDTH_KINDS = ("Max_Bandwidth", "Peak_Injection_Bandwidth")
+BANDWIDTH_MIXES = ("All_Reads", "3:1_Reads-Writes", "2:1_Reads-Writes", "1:1_Reads-Writes", "Stream-Triad_Like")
+BANDWIDTH: dict[str, str] = {f"Test:_{kind}_-_{mix}": f"{kind.replace('_', ' ')}: {mix.replace('_', ' ')}"
+                             for kind in BANDWIDTH_KINDS for mix in BANDWIDTH_MIXES}
 HYPERVISOR = "Microsoft Azure"
 #: The unit partitions that are not plain words ("Ns Per Event" and the like stay as they are).
 _NATIVE_UNITS = {"MiB_s": "MiB/s", "MiB_sec": "MiB/s"}
@@ -129,11 +142,14 @@ def parse(data: bytes, *, source: str, test_suite: str | None = None, test_name:
 
     test = parts["test_name"]
     known = METRICS.get(test)
+    stage = None
+    if known is None and test in BANDWIDTH:
+        known, stage = ("mem_read_bw", "memory", "MiB_s", schema.MIB), BANDWIDTH[test]
     if known is not None and known[2] == parts["unit"]:
         metric, component, _, factor = known
         unit_name = schema.METRICS[metric].unit
     else:
-        metric, component, factor = f"{NAME}:{test.removeprefix('Test:_')}", "total", 1.0
+        metric, component, factor, stage = f"{NAME}:{test.removeprefix('Test:_')}", "total", 1.0, None
         unit_name = _NATIVE_UNITS.get(parts["unit"], parts["unit"])
         warnings.warn(f"{source}: '{test}' is outside the metric vocabulary; kept as {metric} in {unit_name}",
                       NativeMetricWarning, stacklevel=2)
@@ -143,7 +159,7 @@ def parse(data: bytes, *, source: str, test_suite: str | None = None, test_name:
              .select(experiment=pl.lit(None, pl.String), condition=pl.lit(parts["vm_sku"]),
                      hypervisor=pl.lit(HYPERVISOR), host=pl.lit(f"azure-{parts['vm_region']}"),
                      guest=pl.lit(guest) + pl.col("VM_id").cast(pl.String), scope=pl.lit("guest"),
-                     stage=pl.lit(None, pl.String), run=pl.col("run"),
+                     stage=pl.lit(stage, pl.String), run=pl.col("run"),
                      time=(pl.col("starttime") + pl.duration(microseconds=(pl.col("runtime") * 1e6).round()
                                                              .cast(pl.Int64))).dt.replace_time_zone("UTC"),
                      interval=pl.col("runtime"), aggregate=pl.lit("single"), metric=pl.lit(metric),
