@@ -161,5 +161,5 @@ class UnknownFormatError(WorkbenchError):
 
 def _shorten(text: object, limit: int = 80) -> str:
     text = repr(text) if not isinstance(text, str) else text
-    text = text.replace("\n", "\\n")
+    text = text.replace("\n", "\\n").replace("\r", "\\r")  # one line on a terminal: no CR either
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -166,3 +166,39 @@ def test_a_parquet_file_that_makes_polars_panic_is_a_parse_error(tmp_path):
     with pytest.raises(ParseError, match=r"damaged.parquet: Parquet data: expected a readable Parquet file, found "
                                          r"PanicException: "):
         readers.read(path)
+
+
+def test_a_pdh_csv_that_makes_polars_panic_is_a_parse_error(tmp_path):
+    """Found by bench/fuzz.py: a file cut inside a quoted cell made polars' CSV reader panic."""
+    data = (FIXTURES / "pdh-csv" / "broken" / "duplicate_counter.csv").read_bytes()[:112]
+    data = data[:52] + b";" + data[52:]
+    data = data[:108] + b"NaN" + data[110:]
+    path = tmp_path / "cut.csv"
+    path.write_bytes(data)
+    with pytest.raises(ParseError, match=r"cut.csv:2: expected 3 fields, as in the header, found 2 fields$"):
+        readers.read(path)
+
+
+def test_a_carriage_return_in_an_error_message_is_escaped(tmp_path):
+    """An error is one line on a terminal: a CR from the input would overwrite it."""
+    data = (FIXTURES / "pdh-csv" / "broken" / "bad_counter_path.csv").read_bytes()
+    path = tmp_path / "cr.csv"
+    path.write_bytes(data[:29] + b"\r" + data[29:])
+    with pytest.raises(ParseError) as info:
+        readers.read(path)
+    assert "\r" not in str(info.value) and "\\r" in str(info.value)
+
+
+def test_results_csv_with_a_cr_in_its_header_and_sysstat_with_an_infinite_interval(tmp_path):
+    data = (FIXTURES / "benchmarks" / "broken" / "results_bad_value.csv").read_bytes()
+    path = tmp_path / "results.csv"
+    path.write_bytes(data[:18] + b"\r" + data[18:])
+    with pytest.raises(ParseError, match=r"results.csv:1: expected columns of the measurement table"):
+        readers.read(path, format="results-csv")
+    text = (FIXTURES / "sysstat" / "expected.sadf-d").read_text()
+    head, sep, rest = text.partition("\n")
+    body = rest.split(";", 2)
+    path = tmp_path / "inf.sadf-d"
+    path.write_text(head + sep + body[0] + ";1e999;" + body[2])
+    with pytest.raises(ParseError, match=r"inf.sadf-d.* expected an interval in seconds > 0, found '1e999'"):
+        readers.read(path)

@@ -91,10 +91,10 @@ def parse(data: bytes, *, source: str) -> Parsed:
     try:  # the counters typed: polars parses the numbers while reading (a blank " " is missing)
         raw = pl.read_csv(io.BytesIO(utf8), infer_schema=False, has_header=True, quote_char='"',
                           null_values=[" "], schema_overrides=[pl.String] + [pl.Float64] * (len(header) - 1))
-    except pl.exceptions.PolarsError:  # then as text, which names the cell that is not a number
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):  # then as text, which names the bad cell
         try:
             raw = pl.read_csv(io.BytesIO(utf8), infer_schema=False, has_header=True, quote_char='"')
-        except pl.exceptions.PolarsError as exc:
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:  # a panic: found by bench/fuzz.py
             raise _locate(text if text is not None else utf8.decode("utf-8"), source, exc) from None
     stamp = raw.columns[0]
     counters = raw.columns[1:]

@@ -575,7 +575,7 @@ def _numbers(text: pl.Series, lines: pl.Series, field: str, source: str) -> pl.S
 
 def _intervals(text: pl.Series, lines: pl.Series, source: str) -> pl.Series:
     seconds = text if text.dtype == pl.Float64 else text.cast(pl.Float64, strict=False)
-    bad = seconds.is_null() | (seconds <= 0)
+    bad = seconds.is_null() | (seconds <= 0) | seconds.is_infinite()  # 1e999 is no interval
     if bad.any():
         row = int(bad.arg_max())
         raise ParseError(source, _where(lines[row]), "an interval in seconds > 0", repr(text[row]))
