@@ -202,3 +202,14 @@ def test_results_csv_with_a_cr_in_its_header_and_sysstat_with_an_infinite_interv
     path.write_text(head + sep + body[0] + ";1e999;" + body[2])
     with pytest.raises(ParseError, match=r"inf.sadf-d.* expected an interval in seconds > 0, found '1e999'"):
         readers.read(path)
+
+
+def test_control_characters_from_the_input_are_escaped_in_messages(tmp_path):
+    """Found by bench/fuzz.py: a bit flip made a ',' a form feed, which split the message."""
+    data = (FIXTURES / "benchmarks" / "broken" / "results_wrong_unit.csv").read_bytes()
+    at = data.index(b",")
+    path = tmp_path / "ff.csv"
+    path.write_bytes(data[:at] + b"\x0c" + data[at + 1:])
+    with pytest.raises(ParseError) as info:
+        readers.read(path, format="results-csv")
+    assert len(str(info.value).splitlines()) == 1 and "\\x0c" in str(info.value)
