@@ -213,3 +213,20 @@ def test_control_characters_from_the_input_are_escaped_in_messages(tmp_path):
     with pytest.raises(ParseError) as info:
         readers.read(path, format="results-csv")
     assert len(str(info.value).splitlines()) == 1 and "\\x0c" in str(info.value)
+
+
+def test_azure_noise_huge_runtime_and_a_padded_header(tmp_path):
+    """Found by bench/fuzz.py: a runtime of 1e300 s overflowed the end time (a polars
+    InvalidOperationError), and ' starttime' passed the header check but not polars."""
+    good = sorted((FIXTURES / "azure-noise" / "good").rglob("*.csv"))[0]
+    lines = good.read_text().split("\n")
+    cells = lines[1].split(",")
+    cells[1] = "1e300"
+    bad = tmp_path / good.relative_to(FIXTURES / "azure-noise" / "good")
+    bad.parent.mkdir(parents=True)
+    bad.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]))
+    with pytest.raises(ParseError, match=r"unit=ns.csv:2: expected a positive duration in seconds in column "
+                                         r"'runtime', found '1e300'$"):
+        readers.read(bad)
+    bad.write_text("\n".join([lines[0].replace(",starttime", ", starttime"), *lines[1:]]))
+    assert readers.read(bad, format="azure-noise").drop("source_file").equals(readers.read(good).drop("source_file"))

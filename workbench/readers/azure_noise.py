@@ -124,6 +124,7 @@ def parse(data: bytes, *, source: str, test_suite: str | None = None, test_name:
             if text.count("\n") > 0 else pl.DataFrame(schema={c: pl.String for c in HEADER})
     except pl.exceptions.PolarsError as exc:  # ragged or malformed rows: find the first
         raise _ragged(text, source, exc) from None
+    raw = raw.rename({c: c.strip() for c in raw.columns})  # ' starttime' passed the header check stripped
     numbers = {c: _numbers.to_floats(raw[c], source=source, column=c, first_line=2) for c in ("value", "runtime")}
     typed = raw.with_columns(numbers["value"], numbers["runtime"],
                              pl.col("starttime").str.strptime(pl.Datetime("us"), _TIME_FORMAT, strict=False),
@@ -132,8 +133,8 @@ def parse(data: bytes, *, source: str, test_suite: str | None = None, test_name:
                 "starttime": "a time 'YYYY-MM-DD HH:MM:SS.fff'"}
     for column, what in expected.items():
         bad = typed[column].is_null()
-        if column == "runtime":
-            bad = bad | (typed[column] <= 0)  # the table's interval must be positive
+        if column == "runtime":  # the table's interval must be positive; the end time must fit a datetime
+            bad = bad | (typed[column] <= 0) | (typed[column] > _MAX_RUNTIME)
         if bad.any():
             row = int(bad.arg_max())
             raise ParseError(source, row + 2, f"{what} in column '{column}'", repr(raw[column][row]))
@@ -202,6 +203,10 @@ def read_partitioned(root: str | os.PathLike, **where: str | Iterable[str]) -> p
         raise WorkbenchError(f"{root}: no CSV file of the Azure VM noise layout matches ({shown})")
     root = Path(root)
     return pl.concat([read(f, format=NAME, source_file=f.relative_to(root).as_posix()) for f in files])
+
+
+#: Longest runtime accepted, seconds (a year; the dataset's runs take seconds to minutes).
+_MAX_RUNTIME = 365 * 86400.0
 
 
 def _ragged(text: str, source: str, exc: Exception) -> ParseError:
