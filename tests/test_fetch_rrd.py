@@ -249,7 +249,8 @@ def test_cli_has_no_password_option(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["fetch-rrd", "https://xs62", "-o", "out", "--password", "x"])
     assert info.value.code == 2
-    assert "unrecognized arguments: --password" in capsys.readouterr().err
+    assert capsys.readouterr().err == ("workbench: error: --password: passwords are never taken on the command line "
+                                       "(it stays in the shell history); use --password-env NAME, or the prompt\n")
 
 
 def test_cli_without_password_on_a_pipe_says_how(tmp_path):
@@ -307,3 +308,70 @@ def test_a_redirect_from_https_to_http_is_refused():
         _Redirects().redirect_request(req, None, 302, "Found", {}, "http://other.example/vm_rrd?uuid=u")
     moved = _Redirects().redirect_request(req, None, 302, "Found", {}, "https://member.example/vm_rrd?uuid=u")
     assert moved.full_url == "https://member.example/vm_rrd?uuid=u"
+
+
+# ------------------------------------------------------------------ issue 18 item 8
+
+def test_cli_exits_1_when_a_response_does_not_parse(pool, tmp_path, capsys, monkeypatch):
+    p, host, _ = pool
+    host.faults = ["garbage"]
+    monkeypatch.setenv("XS_PW", p.password)
+    rc = cli.main(["fetch-rrd", host.url, "-o", str(tmp_path / "g"), "--password-env", "XS_PW", "--polls", "2",
+                   "--every", "0.01", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    assert ("workbench fetch-rrd: error: raw/rrd_updates_000001.xml: kept as received, but it does not parse: "
+            "raw/rrd_updates_000001.xml: line 1, root element: expected root element <xport>" in err), err
+    meta = json.loads((tmp_path / "g" / "fetch.json").read_text())
+    assert len(meta["errors"]) == 1 and meta["polls"] == 2
+
+
+def test_a_password_argument_is_refused_without_echoing_it(capsys):
+    for args in (["--password=hunter2"], ["--passwd", "hunter2"], ["--pass=hunter2"]):
+        with pytest.raises(SystemExit) as info:
+            cli.main(["fetch-rrd", "https://xs62", "-o", "out", *args])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert "hunter2" not in err and "passwords are never taken on the command line" in err
+
+
+def test_an_unresolvable_name_fails_at_once_and_leaves_nothing(tmp_path):
+    lines: list[str] = []
+    out = tmp_path / "new" / "f"
+    with pytest.raises(WorkbenchError, match=r"^https://no-such-host\.invalid: the name 'no-such-host\.invalid' does "
+                                             r"not resolve \(.*\); check the URL$"):
+        xen_fetch.fetch(options("https://no-such-host.invalid", retries=5, backoff=30), "pw", out,
+                        report=lines.append)
+    assert not [line for line in lines if "retry" in line]
+    assert not (tmp_path / "new").exists()  # no empty raw/ (nor its parents) left behind
+
+
+def test_a_tls_handshake_failure_is_not_retried(pool, tmp_path):
+    _, host, _ = pool  # a plain-http server spoken to in TLS
+    lines: list[str] = []
+    url = host.url.replace("http://", "https://")
+    with pytest.raises(WorkbenchError, match=r"^https://127\.0\.0\.1:\d+: TLS failed \(.*\); is it an https port of a "
+                                             r"XenServer host\?$"):
+        xen_fetch.fetch(options(url, retries=5, backoff=30), "pw", tmp_path / "t", report=lines.append)
+    assert not [line for line in lines if "retry" in line]
+    assert not (tmp_path / "t").exists()
+
+
+def test_timeout_option_bounds_a_silent_server(tmp_path, capsys, monkeypatch):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts (the kernel does), never answers
+    monkeypatch.setenv("XS_PW", "pw")
+    try:
+        rc = cli.main(["fetch-rrd", f"http://127.0.0.1:{silent.getsockname()[1]}", "-o", str(tmp_path / "s"),
+                       "--password-env", "XS_PW", "--timeout", "0.3", "--retries", "0", "-q"])
+    finally:
+        silent.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and "timed out (gave up after 0 retries)" in err, err
+    with pytest.raises(SystemExit):
+        cli.main(["fetch-rrd", "http://x", "-o", str(tmp_path / "n"), "--timeout", "nope"])
+    with pytest.raises(WorkbenchError, match=r"`timeout` must be a positive number of seconds, found 0.0"):
+        xen_fetch.fetch(options("http://x", timeout=0.0), "pw", tmp_path / "z")

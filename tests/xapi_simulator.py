@@ -19,7 +19,8 @@ behaviour XEN_RRD.md §1 documents for xapi (tag XS62, ``rrdd_http_handler.ml``,
   The simulator's clock advances ``advance`` seconds per ``/rrd_updates`` request,
   and the values of row ``t`` are those of the sample row ``(t / 5) mod 6``.
 * faults for retry tests: ``faults`` is a list consumed by ``/rrd_updates`` requests,
-  ``"reset"`` (close without answering), ``"503"``, or ``None`` (answer normally).
+  ``"reset"`` (close without answering), ``"503"``, ``"garbage"`` (200 with a body that is
+  no RRD), or ``None`` (answer normally).
 """
 from __future__ import annotations
 
@@ -205,7 +206,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
             accept = self.headers.get("Accept")
             as_json = ("json" in accept or "*/*" in accept) if accept else "json" in query
-            body = sim.updates(query, as_json)
+            body = sim.updates(query, as_json) if fault != "garbage" else b"<html>proxy error</html>"
             self.send_response(200)
             if not as_json:
                 self.send_header("Content-Type", "text/xml")

@@ -301,7 +301,7 @@ class Capture:
         unknown = sorted(set(labels) - set(schema.LABELS))
         if unknown:
             raise WorkbenchError(f"unknown label '{unknown[0]}'; labels are: {', '.join(schema.LABELS)}")
-        self.labels = labels
+        self.labels = schema.check_labels(labels)  # before any sample: not after an hour of capture
         self._recent: deque[dict] = deque(maxlen=history)
         self._first_k = 0
         self._lock = threading.Lock()

@@ -28,6 +28,8 @@ EXIT_CODES = """exit status:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _refuse_secrets(argv)
     args = parser.parse_args(argv)
     # Library warnings (native metrics kept, a timezone assumed, a run excluded) are
     # shown as one line each, not with Python's file:line prefix.
@@ -51,6 +53,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     finally:
         warnings.showwarning = previous
+
+
+def _refuse_secrets(argv: list[str]) -> None:
+    """A password on the command line (``--password=x``, ``--pass x``) ends here, before
+    argparse could echo it back in "unrecognized arguments: ..." (shell history and ps
+    show it already: say so, never repeat it)."""
+    for arg in argv:
+        if arg == "--":
+            return
+        name = arg.split("=", 1)[0]
+        if name.startswith("--pass") and name != "--password-env":
+            print(f"workbench: error: {name}: passwords are never taken on the command line (it stays in the "
+                  "shell history); use --password-env NAME, or the prompt", file=sys.stderr)
+            raise SystemExit(2)
 
 
 class _Registry:
@@ -136,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="MANIFEST_OR_FILE",
                    help="an experiment manifest (.toml), or input files ('-' reads standard input)")
     p.add_argument("-o", "--output", required=True, type=_parquet_out, help="Parquet file to write")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (never an input)")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="label for every row of the FILEs (experiment, condition, host, guest, scope, stage, run)")
     p.add_argument("--format", metavar="NAME", help="skip content detection and use this reader "
@@ -197,6 +214,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure", action="store_true",
                    help="do not verify the TLS certificate (XenServer ships a self-signed one)")
     p.add_argument("--retries", type=int, default=5, help="retries of a failing request (default 5)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="seconds to wait for a silent server, per request (default 30)")
     p.set_defaults(func=_fetch_rrd)
 
     p = sub.add_parser(
@@ -206,6 +225,7 @@ def _parser() -> argparse.ArgumentParser:
                     "DRAM, in repeated trials (run 0 is the warm-up), as a measurement table with the "
                     "machine's description (CPU, clock, caches, OS, hypervisor) in the file's metadata.")
     p.add_argument("-o", "--output", required=True, type=_parquet_out, help="Parquet file to write")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (never an input)")
     p.add_argument("--quick", action="store_true",
                    help="a few seconds: 3 trials of ~10 ms measurements (DRAM arrays still follow STREAM's rule)")
     p.add_argument("--trials", type=int, help="trials including the warm-up (default 10; 3 with --quick)")
@@ -235,6 +255,7 @@ def _parser() -> argparse.ArgumentParser:
                     "when COMMAND exits, or on Ctrl-C/SIGTERM. Without COMMAND, each line typed on the terminal "
                     "starts a stage of that name. With COMMAND, exits with its exit status.")
     p.add_argument("-o", "--output", required=True, type=_parquet_out, help="Parquet file to write")
+    p.add_argument("--force", action="store_true", help="replace OUTPUT if it exists (never an input)")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between samples, 0.1-10 (default 1)")
     p.add_argument("--flush", type=float, default=1.0, metavar="SECONDS",
                    help="seconds between flushes to disk: what a crash can lose (default 1)")
@@ -357,12 +378,14 @@ def _ingest(args: argparse.Namespace) -> int:
         if len(args.inputs) > 1 or args.label or args.format or args.option:
             raise WorkbenchError("a manifest is ingested alone: labels, formats and options belong inside it")
         exp = experiment.load(manifests[0])
+        storage.check_output(args.output, inputs=[manifests[0], *(i.path for i in exp.inputs)], force=args.force)
         table, sources = exp.read()
         what = f"experiment '{exp.id}' ({len(exp.inputs)} inputs)"
     else:
         labels = _labels(args.label)
         import polars as pl
         options = dict(_pair(o, "--option") for o in args.option)
+        storage.check_output(args.output, inputs=args.inputs, force=args.force)
         frames, sources = [], {}
         for p in args.inputs:
             started = time.perf_counter()
@@ -427,18 +450,25 @@ def _pair(text: str, flag: str) -> tuple[str, str]:
 
 
 def _labels(pairs: list[str]) -> dict[str, object]:
-    from .schema import LABELS
+    """``--label KEY=VALUE`` pairs, checked by the one label validator before any work."""
+    import re
+
+    from .schema import LABELS, RUN_MAX, check_labels
     labels: dict[str, object] = {}
     for pair in pairs:
         key, value = _pair(pair, "--label")
         if key not in LABELS:
             raise WorkbenchError(f"--label {pair!r}: unknown label '{key}'; labels are: {', '.join(LABELS)}")
         if key == "run":
-            if not value.isdigit():
-                raise WorkbenchError(f"--label {pair!r}: run must be a non-negative integer")
+            if not re.fullmatch("[0-9]{1,10}", value) or int(value) > RUN_MAX:
+                raise WorkbenchError(f"--label {pair[:40]!r}: run must be an integer from 0 to {RUN_MAX}")
             labels[key] = int(value)
         else:
             labels[key] = value
+        try:
+            check_labels({key: labels[key]}, source=None)
+        except WorkbenchError as exc:
+            raise WorkbenchError(f"--label {pair[:60]!r}: {exc}") from None
     return labels
 
 
@@ -503,13 +533,14 @@ def _fetch_rrd(args: argparse.Namespace) -> int:
     import os
     import urllib.parse
 
-    from . import xen_fetch
+    from . import storage, xen_fetch
 
+    storage.check_output(args.output_dir, directory=True)  # before asking for a password
     options = xen_fetch.FetchOptions(
         url=args.url, user=args.user, auth=args.auth, login_url=args.login_url, vms=tuple(args.vm),
         interval=args.interval, every=args.every, duration=args.duration, max_polls=args.polls,
         cf=None if args.cf == "all" else (args.cf or xen_fetch.DEFAULT_CF), format=args.format, ca_file=args.ca_file,
-        insecure=args.insecure, retries=args.retries)
+        insecure=args.insecure, retries=args.retries, timeout=args.timeout)
     password = os.environ.get(args.password_env)
     if password is None:
         if not sys.stdin.isatty():
@@ -525,11 +556,11 @@ def _fetch_rrd(args: argparse.Namespace) -> int:
     print(f"host {result.host_url} (uuid {result.host_uuid or 'not seen'}); {xen_fetch.POOL_NOTE}")
     for error in result.errors:
         print(f"workbench fetch-rrd: error: {error}", file=sys.stderr)
-    return 0
+    return 1 if result.errors else 0  # a response kept but not read is a failed fetch
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from . import guards, machine, probe
+    from . import guards, machine, probe, storage
 
     live = not args.quiet
     line = Progress(args, "probe")
@@ -542,6 +573,7 @@ def _probe(args: argparse.Namespace) -> int:
             line(f"{what} {elapsed:.1f} s", force=True)
 
     labels = _labels(args.label)
+    storage.check_output(args.output, force=args.force)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", probe.ProbeWarning)
         result = probe.run(trials=args.trials, quick=args.quick, threads=args.threads,
@@ -586,10 +618,12 @@ def _capture(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from . import capture
+    from . import capture, storage
 
+    labels = _labels(args.label)
+    storage.check_output(args.output, force=args.force)
     cap = capture.Capture(args.output, interval=args.interval, flush_interval=args.flush, stages=args.stage,
-                          command=args.argv or None, processes=args.process, labels=_labels(args.label),
+                          command=args.argv or None, processes=args.process, labels=labels,
                           history=1)
     live = sys.stderr.isatty() and not args.quiet
 
@@ -762,8 +796,10 @@ def _vm_summary(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import runner
+    from . import runner, storage
 
+    if not args.resume and not args.output.exists():  # an existing folder: the runner says how to resume it
+        storage.check_output(args.output, inputs=[args.plan], directory=True)
     plan = runner.load_plan(args.plan)
     progress = None if args.quiet else (lambda line: print(f"run: {line}", file=sys.stderr, flush=True))
     try:

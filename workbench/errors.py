@@ -159,7 +159,12 @@ class UnknownFormatError(WorkbenchError):
             f"{self.path}: format not recognised{extra}{near}; known formats: {', '.join(self.known)}")
 
 
+# Every character that ends a line (str.splitlines) or moves a terminal's cursor, escaped.
+_LINE_BREAKERS = {c: f"\\x{c:02x}" for c in (*range(32), 0x7F, 0x85) if c != 9}
+_LINE_BREAKERS.update({10: "\\n", 13: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
 def _shorten(text: object, limit: int = 80) -> str:
     text = repr(text) if not isinstance(text, str) else text
-    text = text.replace("\n", "\\n")
+    text = text.translate(_LINE_BREAKERS)  # one line on a terminal: no CR, form feed, NEL, ... either
     return text if len(text) <= limit else text[: limit - 3] + "..."

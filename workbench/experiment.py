@@ -159,6 +159,10 @@ def load(path: str | os.PathLike) -> Experiment:
         doc = tomllib.loads(manifest.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ManifestError(manifest, "manifest", "no such file") from None
+    except IsADirectoryError:
+        raise ManifestError(manifest, "manifest", "is a directory, expected a TOML file") from None
+    except OSError as exc:
+        raise ManifestError(manifest, "manifest", f"cannot read ({exc.strerror or exc})") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ManifestError(manifest, "manifest", f"not valid TOML ({exc})") from None
 

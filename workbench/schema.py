@@ -482,6 +482,44 @@ def validate(frame: pl.DataFrame, *, source: str | None = None) -> pl.DataFrame:
     return frame
 
 
+#: Largest ``run`` (the column is int32).
+RUN_MAX = 2 ** 31 - 1
+
+
+def check_labels(labels: Mapping[str, Any], *, source: str | None = "labels") -> dict[str, Any]:
+    """The one label validator, run before any work (capture, probe, ingest, read): the
+    label values `validate` would refuse at the end, refused at the start.
+
+    Keys must be among :data:`LABELS`; ``run`` an integer 0..:data:`RUN_MAX` (int32);
+    ``scope`` one of :data:`SCOPES`; the other labels strings, not empty where the
+    table requires them (None = not given).
+
+    Raises
+    ------
+    SchemaError
+        Naming the label, what it must be and what was given.
+    """
+    out = {}
+    for name, value in labels.items():
+        if name not in LABELS:
+            raise SchemaError(name, f"a label among {', '.join(LABELS)}", "an unknown label", source)
+        if value is None:
+            out[name] = None
+        elif name == "run":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= RUN_MAX:
+                raise SchemaError("run", f"an integer from 0 to {RUN_MAX} (int32)", repr(value)[:40], source)
+            out[name] = value
+        elif not isinstance(value, str):
+            raise SchemaError(name, "a string", f"{type(value).__name__} {value!r}", source)
+        elif name == "scope" and value not in SCOPES:
+            raise SchemaError("scope", f"one of {', '.join(SCOPES)}", repr(value), source)
+        elif not value.strip() and not COLUMNS[name][1]:
+            raise SchemaError(name, "a non-empty string", repr(value), source)
+        else:
+            out[name] = value
+    return out
+
+
 def _check_in(frame: pl.DataFrame, column: str, legal: tuple[str, ...], source: str | None) -> None:
     bad = frame.filter(~pl.col(column).is_in(legal))
     if bad.height:

@@ -1048,7 +1048,14 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
     conditions = table["condition"].unique().to_list()
     if baseline not in conditions:
         raise WorkbenchError(f"baseline {baseline!r} has no rows; conditions: {', '.join(sorted(conditions))}")
-    data = table if metrics is None else table.filter(pl.col("metric").is_in(list(metrics)))
+    if metrics is not None:
+        metrics = list(metrics)
+        present = table["metric"].unique(maintain_order=True).to_list()
+        unknown = [m for m in metrics if m not in present]
+        if unknown:  # a typo must not read as "no difference found"
+            raise WorkbenchError(f"`metrics`: {unknown[0]!r} is not a metric of this table; its metrics: "
+                                 f"{', '.join(present)}")
+    data = table if metrics is None else table.filter(pl.col("metric").is_in(metrics))
     # What a machine has (memory installed) is not a result of the condition: listed, not judged.
     capacity = [n for n in data["metric"].unique().to_list() if n in METRICS and METRICS[n].capacity]
     skipped: list[dict] = []

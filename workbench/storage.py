@@ -37,7 +37,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterable
 
 import polars as pl
 
@@ -131,6 +131,73 @@ def replace_with(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> P
     return _replace(path, write)
 
 
+def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), force: bool = False,
+                 directory: bool = False) -> Path:
+    """The one output guard: every command that writes calls it before any work.
+
+    Never write over an input, nor over an existing result unless `force`; the place
+    must be writable now (not after an hour of capture). Nothing is created.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The output file, or with `directory` the output folder (which must then be new
+        or empty; `force` does not empty it: raw files are never replaced).
+    inputs : iterable of paths
+        Files the command reads; `path` may be none of them, even with `force`.
+    force : bool
+        Replace an existing output file (``--force``).
+
+    Raises
+    ------
+    WorkbenchError
+        One line naming `path` and what stands in the way.
+    """
+    out = Path(path)
+    if not str(path).strip():
+        raise WorkbenchError("expected an output name, found an empty string")
+    for given in inputs:
+        if str(given) == "-":
+            continue
+        if _same(out, Path(given)):
+            raise WorkbenchError(f"{out}: is an input of this command ({given}); refusing to write over it")
+    if directory:
+        if out.exists() and not out.is_dir():
+            raise WorkbenchError(f"{out}: exists and is not a directory; expected a new or empty directory")
+        if out.is_dir() and any(out.iterdir()):
+            raise WorkbenchError(f"{out}: is not empty; expected a new or empty directory")
+    elif out.is_dir():
+        raise WorkbenchError(f"{out}: is a directory, expected a file name")
+    elif out.exists() or out.is_symlink():
+        if not force:
+            raise WorkbenchError(f"{out}: exists already; pass --force to replace it")
+    parent = out if directory and out.is_dir() else out.parent
+    while not parent.exists():  # the folders to create: their nearest existing ancestor must take them
+        parent = parent.parent
+    if not parent.is_dir():
+        raise WorkbenchError(f"cannot write {out}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise WorkbenchError(f"cannot write {out}: {parent} is not writable"
+                             + (" (read-only file system)" if _read_only(parent) else ""))
+    return out
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
 def _replace(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
     """Call `write` on a new temporary file beside `path`, then rename it to `path`."""
     out = Path(path)
@@ -140,6 +207,9 @@ def _replace(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
         with open(tmp, "xb") as fh:
             write(fh)
         os.replace(tmp, out)
+    except FileExistsError:  # what mkdir says when a file stands where a folder should be
+        _unlink(tmp)
+        raise WorkbenchError(f"cannot write {out}: a file stands where a folder of its path should be") from None
     except OSError as exc:
         _unlink(tmp)
         raise WorkbenchError(f"cannot write {out}: {exc.strerror or exc}") from None
@@ -237,7 +307,7 @@ def parse_table(data: bytes, *, source: str) -> tuple[pl.DataFrame, dict[str, An
     _check_magic(data[:16], data[-len(MAGIC):], source)
     try:
         frame = pl.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # polars raises several types for a damaged file
+    except (Exception, pl.exceptions.PanicException) as exc:  # several types for a damaged file; a Rust panic too
         raise ParseError(source, "Parquet data", "a readable Parquet file", f"{type(exc).__name__}: {exc}") from None
     missing = [c for c in schema.COLUMNS if c not in frame.columns]
     if missing:
@@ -248,7 +318,7 @@ def parse_table(data: bytes, *, source: str) -> tuple[pl.DataFrame, dict[str, An
 def _footer(target: Any, source: str) -> dict[str, str]:
     try:
         stored = pl.read_parquet_metadata(target)
-    except Exception as exc:
+    except (Exception, pl.exceptions.PanicException) as exc:
         raise ParseError(source, "Parquet footer", "a readable Parquet file", f"{type(exc).__name__}: {exc}") from None
     return {k: v for k, v in stored.items() if k not in _INTERNAL}
 
@@ -258,7 +328,7 @@ def _document(stored: dict[str, str], source: str) -> dict[str, Any]:
         return _from_legacy(stored, source)
     try:
         document = json.loads(stored[KEY])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         raise ParseError(source, f"Parquet metadata '{KEY}'", "a JSON document", f"{exc}") from None
     if not isinstance(document, dict) or not set(document) <= set(SECTIONS):
         raise ParseError(source, f"Parquet metadata '{KEY}'", f"a JSON object with sections among "
@@ -309,7 +379,7 @@ def _from_legacy(stored: dict[str, str], source: str) -> dict[str, Any]:
             document["producer"] = {"name": LEGACY_RUN_KEY}
             document["events"] = doc.pop("trials")
             document["settings"] = doc
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ParseError(source, "Parquet metadata", "the JSON a previous workbench version wrote",
                          f"{type(exc).__name__}: {exc}") from None
     if rest:
@@ -340,5 +410,5 @@ def _read_error(path: str | os.PathLike, exc: OSError) -> WorkbenchError:
     return WorkbenchError(f"{path}: cannot read ({exc.strerror})")
 
 
-__all__ = ["KEY", "SECTIONS", "atomic_write", "parse_table", "read_metadata", "read_table", "read_table_and_metadata",
-           "replace_with", "write_table"]
+__all__ = ["KEY", "SECTIONS", "atomic_write", "check_output", "parse_table", "read_metadata", "read_table",
+           "read_table_and_metadata", "replace_with", "write_table"]

@@ -44,11 +44,16 @@ def load(directory: str | os.PathLike, figure: int) -> pl.DataFrame:
     """The transcription of one figure as a typed frame (one row per printed cell)."""
     if figure not in FILES:
         raise WorkbenchError(f"figure {figure} has no transcription; transcribed: {sorted(FILES)}")
+    if not Path(directory).is_dir():
+        raise WorkbenchError(f"{directory}: {'is not a directory' if Path(directory).exists() else 'no such directory'}; "
+                             "expected the folder of the thesis transcription (data/thesis)")
     path = Path(directory) / FILES[figure]
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise WorkbenchError(f"{path}: no such file (thesis transcription of figure {figure})") from None
+    except OSError as exc:
+        raise WorkbenchError(f"{path}: cannot read ({exc.strerror or exc})") from None
     return load_transcription(data, source=str(path))
 
 

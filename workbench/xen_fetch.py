@@ -36,6 +36,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import ssl
 import threading
 import time
@@ -352,6 +353,17 @@ class XapiClient:
                 f"{where}: TLS certificate not trusted ({reason.verify_message}); XenServer "
                 f"ships a self-signed certificate: pass it with --ca-file (dom0's /etc/xensource/xapi-ssl.pem "
                 f"certificate part) or, knowingly, --insecure") from None
+        # Retrying cannot help these: a name that does not resolve, a TLS handshake that
+        # fails (wrong protocol or port), a local file that cannot be written.
+        if isinstance(reason, socket.gaierror):
+            host = urllib.parse.urlsplit(where).hostname or where
+            raise WorkbenchError(f"{where}: the name {host!r} does not resolve ({reason.strerror or reason}); "
+                                 "check the URL") from None
+        if isinstance(reason, ssl.SSLError):
+            raise WorkbenchError(f"{where}: TLS failed ({reason.reason or reason}); is it an https port of a "
+                                 "XenServer host?") from None
+        if isinstance(exc, OSError) and getattr(exc, "filename", None):
+            raise WorkbenchError(f"cannot write {exc.filename}: {exc.strerror or exc}") from None
         raise _Retryable(f"{type(reason).__name__}: {reason}") from None
 
     def retrying(self, what: str, fn: Callable[[], Any]) -> Any:
@@ -404,10 +416,13 @@ def fetch(options: FetchOptions, password: str, output_dir: str | os.PathLike, *
     """
     _check(options)
     out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise WorkbenchError(f"{out}: exists and is not a directory; each fetch writes a new directory")
     if out.exists() and any(out.iterdir()):
         raise WorkbenchError(f"{out}: not empty; each fetch writes a new directory (raw data is immutable)")
-    raw = out / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
+    # Folders are made when the first response arrives (_Run.save): a run that fetched
+    # nothing (a wrong URL, a refused login) leaves nothing behind.
+    created = [p for p in (out, *out.parents) if not p.exists()]
     stop = stop or threading.Event()
     client = XapiClient(options, password, report, stop)
     run = _Run(options, client, out, report)
@@ -424,8 +439,15 @@ def fetch(options: FetchOptions, password: str, output_dir: str | os.PathLike, *
         report("interrupted: finishing the files")
     except WorkbenchError as exc:
         run.result.errors.append(str(exc))
-        run.finish()
         client.logout()
+        if not run.result.files:  # nothing fetched: leave no empty folders behind
+            for folder in (out / "raw", *created):
+                try:
+                    folder.rmdir()
+                except OSError:  # not ours to remove, or not empty
+                    break
+            raise
+        run.finish()
         raise
     run.finish()
     client.logout()
@@ -443,6 +465,8 @@ def _check(options: FetchOptions) -> None:
         raise WorkbenchError("the interval and the polling period must be positive")
     if options.retries < 0:
         raise WorkbenchError("`retries` must be >= 0")
+    if not 0 < options.timeout < 86400:  # also refuses NaN
+        raise WorkbenchError(f"`timeout` must be a positive number of seconds, found {options.timeout!r}")
 
 
 class _Run:
@@ -464,6 +488,10 @@ class _Run:
 
     def save(self, endpoint: str, query: dict[str, str], name: str, *, accept: str) -> RawFile:
         dest = self.out / "raw" / name
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkbenchError(f"cannot create {dest.parent}: {exc.strerror or exc}") from None
         size, digest, served = self.client.download(endpoint, query, dest, accept=accept)
         rec = RawFile(f"raw/{name}", endpoint, query, size, digest, _now(), served)
         self.result.files.append(rec)

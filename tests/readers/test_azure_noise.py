@@ -83,7 +83,7 @@ def test_read_partitioned_refuses_an_unknown_partition_and_no_match():
 @pytest.mark.parametrize("name, message", [
     ("bad_header.csv", r"bad_header.csv:1: expected the header 'value,runtime,starttime,VM_id', "
                        r"found value,runtime,start,VM_id"),
-    ("bad_value.csv", r"bad_value.csv:3: expected a number in column 'value', found 'n/a'"),
+    ("bad_value.csv", r"bad_value.csv:3: expected a number in column 'value' \(ASCII digits\), found 'n/a'"),
     ("bad_time.csv", r"bad_time.csv:3: expected a time 'YYYY-MM-DD HH:MM:SS.fff' in column 'starttime', "
                      r"found '23/06/2023 18:13'"),
     ("bad_vm.csv", r"bad_vm.csv:3: expected an integer VM id in column 'VM_id', found 'vm-0'"),

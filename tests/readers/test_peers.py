@@ -132,7 +132,7 @@ def test_phoronix_verdicts_and_refusal_to_claim():
     ("hyperfine_exit_codes_short.json", None,
      r'results\[1\]\."exit_codes": expected one exit code per run \(10\), found 9 exit codes$'),
     ("hyperfine_truncated.json", None,
-     r"hyperfine_truncated.json:32: expected a hyperfine --export-json document \(valid JSON\), found Expecting value"),
+     r"hyperfine_truncated.json:32: expected a hyperfine --export-json document \(Expecting value\), found the end of the text"),
     ("pyperf_format_version_2.json", None, r"\"version\": expected pyperf's JSON format version 1.0, found '2.0'$"),
     ("pyperf_calibration_only.json", None,
      r"benchmarks\[0\]\.\"runs\": expected runs with values for benchmark 'sorted_1000', found 1 run\(s\) with "

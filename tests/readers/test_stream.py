@@ -56,6 +56,10 @@ def test_detected_by_content():
                               "found no 'Add:' line .truncated run.."),
     ("bad_number.log", 30, "expected a rate and three times after 'Copy:', found 40.O956"),
     ("no_header.log", 24, "expected the 'Function ... Rate' table header before results"),
+    ("cut_in_last_run.log", 60, "expected STREAM results for the run starting at line 42, found none "
+                                r"\(the log ends inside that run: truncated\?\)"),
+    ("cut_before_validation.log", 33, r"expected 'Solution Validates' \(or 'Failed Validation'\) after the "
+                                      r"results of the run starting at line 1, as this stream.c prints, found none"),
 ])
 def test_broken_logs(name, line, message):
     with pytest.raises(ParseError, match=message) as info:

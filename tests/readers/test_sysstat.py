@@ -154,7 +154,7 @@ def test_files_made_here_by_sadc_read_alike_in_every_form(tmp_path):
     ("infinite.sadf-d", r"infinite\.sadf-d:2: expected a finite number for ldavg-1, found '1e999'"),
     ("extra_fields.sadf-dh", r"extra_fields\.sadf-dh:2: expected 27 fields, as the header's groups describe, "
                              r"found 28 fields"),
-    ("truncated.sadf-j", r"truncated\.sadf-j:28: expected JSON \(Expecting ',' delimiter\), found column 54"),
+    ("truncated.sadf-j", r"truncated\.sadf-j:28: expected JSON \(Expecting ',' delimiter\), found the end of the text"),
     ("no_hosts.sadf-j", r"no_hosts\.sadf-j: sysstat\.hosts: expected a list of hosts under .*, found keys "
                         r"\['sysdata-version', 'host'\]"),
     ("truncated.sadf-x", r"truncated\.sadf-x:51: expected well-formed XML, found Premature end of data"),

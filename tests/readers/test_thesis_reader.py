@@ -100,6 +100,23 @@ def good_line():
     (",".join(HEADER) + "\n65,4.2,1,a,b,c,core 1,45%,45,%,false,above,\n", 2, "'lower' or 'upper'"),
     (",".join(HEADER) + "\n65,4.2,1,a,b,c,core 1,45 furlongs,45,furlongs,false,,\n", 2, "a unit among"),
     (",".join(HEADER) + "\n", 2, "at least one transcribed cell"),
+    # issue 18: labels a figure does not have (were KeyError/ValueError), a cut quoted field,
+    # numbers Python reads but no transcription holds, infinity
+    (",".join(HEADER) + "\n67,4.2,1,a,nope,c,host OS boot,45%,45,%,false,,\n", 2,
+     "expected a row and column label of figure 67 .as data/thesis transcribes it., found row_en 'nope', "
+     "column_en 'host OS boot'"),
+    (",".join(HEADER) + "\n65,4.2,1,a,b,c,core one,45%,45,%,false,,\n", 2, "column_en 'core one'"),
+    (",".join(HEADER) + "\n69,4.2,1,a,L9 Cache,c,Read,45%,45,%,false,,\n", 2, "row_en 'L9 Cache'"),
+    (",".join(HEADER) + "\n65,4.2,1,a,b,c,core 1,45%,45,%,false,,\"cut here\n", 2,
+     r"expected complete CSV \(every quoted field closed\), found unexpected end of data"),
+    (",".join(HEADER) + "\n65,4.2,1,a,b,c,core 1,45%,1e999,%,false,,\n", 2,
+     r"within the range of a double \(up to 1.8e308\), found '1e999'"),
+    (",".join(HEADER) + "\n65,4.2,1,a,b,c,core 1,45%,inf,%,false,,\n", 2, "infinity is no measurement"),
+    (",".join(HEADER) + "\n65,4.2,1,a,b,c,core 1,45%,\uff14\uff15,%,false,,\n", 2, r"\(ASCII digits\), found '４５'"),
+    (",".join(HEADER) + "\n65,4.2,1,a,b,c,core 1,45%,4_5,%,false,,\n", 2, r"\(ASCII digits\), found '4_5'"),
+    (",".join(HEADER) + "\n65,4.2,1,a,b,c,core 1,45%," + "9" * 5000 + ",%,false,,\n", 2,
+     "of at most 4300 characters, found a number of 5000 characters"),
+    (",".join(HEADER) + "\n\uff16\uff15,4.2,1,a,b,c,core 1,45%,45,%,false,,\n", 2, "an integer in column 'figure'"),
 ])
 def test_broken_transcription_names_file_line_expected_found(text, line, message):
     with pytest.raises(ParseError, match=message) as info:

@@ -159,6 +159,7 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
     unknown = sorted(set(labels) - set(schema.LABELS))
     if unknown:
         raise ProbeError(f"unknown label '{unknown[0]}'; labels are: {', '.join(schema.LABELS)}")
+    schema.check_labels(labels)  # before any trial
     if "run" in labels:
         raise ProbeError("`run` is the trial number and is set by the probe (run 0 is the warm-up)")
     overrides = {name: parse_size(v, name=name) for name, v in (("l1", l1), ("l2", l2), ("l3", l3))

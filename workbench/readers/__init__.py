@@ -167,6 +167,8 @@ def read_file(path: str | os.PathLike, *, format: str | None = None, source_file
     unknown = sorted((set(labels) | set(defaults or ())) - set(schema.LABELS))
     if unknown:
         raise WorkbenchError(f"unknown label '{unknown[0]}'; labels are: {', '.join(schema.LABELS)}")
+    schema.check_labels(labels)
+    schema.check_labels(defaults or {}, source="defaults")
     data = _read_bytes(path)
     fmt = _format(path, data, format)
     shown = source_file if source_file is not None else str(path)

@@ -178,6 +178,8 @@ def xml_utf8(data: bytes, *, source: str) -> bytes:
     reads it (``iso-8859-1`` -> windows-1252), the declaration rewritten to UTF-8.
 
     A document without a declaration, or declaring UTF-8, is returned as is (no copy).
+    A UTF-16 document (a BOM, or ``<?`` as UTF-16) is transcoded to UTF-8 too, so that
+    the checks readers make on bytes (a DOCTYPE declaring entities) see its markup.
 
     Raises
     ------
@@ -185,6 +187,18 @@ def xml_utf8(data: bytes, *, source: str) -> bytes:
         For a label the Encoding Standard does not know, and for a byte the encoding
         does not define (line and byte).
     """
+    utf16 = _utf16(data[:4])
+    if utf16 is not None:
+        try:
+            text = data.decode(utf16)
+        except UnicodeDecodeError as exc:
+            raise ParseError(source, None, f"{utf16.upper()} text (the document starts as UTF-16)",
+                             f"bytes {data[exc.start:exc.start + 2]!r} at offset {exc.start}") from None
+        text = text.removeprefix("\ufeff")
+        decl = re.match(r"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']", text)
+        if decl is not None:
+            text = text[:decl.start(1)] + "UTF-8" + text[decl.end(1):]
+        return text.encode("utf-8")
     m = _XML_DECL.match(data[:512])
     if m is None:
         return data
@@ -202,6 +216,17 @@ def xml_utf8(data: bytes, *, source: str) -> bytes:
     # UTF-16 document's BOM itself): replace its label in the decoded text.
     head, _, rest = text.partition(label)
     return (head + "UTF-8" + rest).encode("utf-8")
+
+
+def _utf16(head: bytes) -> str | None:
+    """The UTF-16 codec a document's first bytes show (a BOM, or ``<?`` in UTF-16), else None."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if head.startswith(b"<\x00?\x00"):
+        return "utf-16-le"
+    if head.startswith(b"\x00<\x00?"):
+        return "utf-16-be"
+    return None
 
 
 __all__ = ["CODECS", "ENCODINGS", "LABELS", "Encoding", "decode", "lookup", "xml_utf8"]

@@ -49,6 +49,8 @@ folder (or the part of it a filter selects) into one validated table.
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import warnings
@@ -59,7 +61,7 @@ import polars as pl
 
 from .. import schema
 from ..errors import NativeMetricWarning, ParseError, WorkbenchError
-from . import Parsed
+from . import Parsed, _numbers
 
 NAME = "azure-noise"
 HEADER = ("value", "runtime", "starttime", "VM_id")
@@ -117,18 +119,22 @@ def parse(data: bytes, *, source: str, test_suite: str | None = None, test_name:
     header = tuple(c.strip() for c in first.strip().split(","))
     if header != HEADER:
         raise ParseError(source, 1, f"the header '{','.join(HEADER)}'", first.strip() or "an empty file")
-    raw = pl.read_csv(data, infer_schema=False, truncate_ragged_lines=False) if text.count("\n") > 0 \
-        else pl.DataFrame(schema={c: pl.String for c in HEADER})
-    typed = raw.with_columns(pl.col("value").cast(pl.Float64, strict=False),
-                             pl.col("runtime").cast(pl.Float64, strict=False),
+    try:
+        raw = pl.read_csv(text.encode("utf-8"), infer_schema=False, truncate_ragged_lines=False) \
+            if text.count("\n") > 0 else pl.DataFrame(schema={c: pl.String for c in HEADER})
+    except pl.exceptions.PolarsError as exc:  # ragged or malformed rows: find the first
+        raise _ragged(text, source, exc) from None
+    raw = raw.rename({c: c.strip() for c in raw.columns})  # ' starttime' passed the header check stripped
+    numbers = {c: _numbers.to_floats(raw[c], source=source, column=c, first_line=2) for c in ("value", "runtime")}
+    typed = raw.with_columns(numbers["value"], numbers["runtime"],
                              pl.col("starttime").str.strptime(pl.Datetime("us"), _TIME_FORMAT, strict=False),
                              pl.col("VM_id").cast(pl.Int64, strict=False))
     expected = {"value": "a number", "runtime": "a positive duration in seconds", "VM_id": "an integer VM id",
                 "starttime": "a time 'YYYY-MM-DD HH:MM:SS.fff'"}
     for column, what in expected.items():
         bad = typed[column].is_null()
-        if column == "runtime":
-            bad = bad | (typed[column] <= 0)  # the table's interval must be positive
+        if column == "runtime":  # the table's interval must be positive; the end time must fit a datetime
+            bad = bad | (typed[column] <= 0) | (typed[column] > _MAX_RUNTIME)
         if bad.any():
             row = int(bad.arg_max())
             raise ParseError(source, row + 2, f"{what} in column '{column}'", repr(raw[column][row]))
@@ -197,6 +203,23 @@ def read_partitioned(root: str | os.PathLike, **where: str | Iterable[str]) -> p
         raise WorkbenchError(f"{root}: no CSV file of the Azure VM noise layout matches ({shown})")
     root = Path(root)
     return pl.concat([read(f, format=NAME, source_file=f.relative_to(root).as_posix()) for f in files])
+
+
+#: Longest runtime accepted, seconds (a year; the dataset's runs take seconds to minutes).
+_MAX_RUNTIME = 365 * 86400.0
+
+
+def _ragged(text: str, source: str, exc: Exception) -> ParseError:
+    """The first row whose field count is not the header's (what polars refused)."""
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for number, row in enumerate(rows, start=1):
+            if row and len(row) != len(HEADER):
+                return ParseError(source, number, f"{len(HEADER)} fields, as in the header", f"{len(row)} fields")
+    except csv.Error as err:
+        return ParseError(source, rows.line_num, "rows of comma-separated fields", str(err))
+    return ParseError(source, None, f"rows of {len(HEADER)} comma-separated fields",
+                      f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
 
 
 def _sniff(head: bytes) -> bool:

@@ -72,7 +72,7 @@ import polars as pl
 
 from .. import schema, storage
 from ..errors import NativeMetricWarning, ParseError, WorkbenchError, WorkbenchWarning
-from . import Parsed
+from . import Parsed, _jsonload
 
 NAME = "capture"
 SOURCE = "psutil-capture"
@@ -162,8 +162,8 @@ def _parse_jsonl(data: bytes, *, source: str) -> CaptureFile:
         # rest of the line is gone. One JSON object per line means a torn line can
         # never parse, so trying it is safe.
         try:
-            record = json.loads(torn)
-        except ValueError:
+            record = _jsonload.loads(torn, source=source, line_offset=len(lines))
+        except ParseError:
             record = None
         if isinstance(record, dict):
             lines.append(torn)
@@ -194,8 +194,8 @@ def _parse_jsonl(data: bytes, *, source: str) -> CaptureFile:
 
 def _json_line(raw: bytes, number: int, source: str) -> dict:
     try:
-        record = json.loads(raw)
-    except ValueError:
+        record = _jsonload.loads(raw, source=source, what="a JSON object", line_offset=number - 1)
+    except _jsonload.JSONSyntaxError:  # the line as found (too deep, a number out of range: as raised)
         raise ParseError(source, number, "a JSON object", raw.decode("utf-8", "replace")) from None
     if not isinstance(record, dict):
         raise ParseError(source, number, "a JSON object", raw.decode("utf-8", "replace"))
@@ -209,8 +209,9 @@ def _header(record: dict, source: str) -> dict:
     if record.get("version") != VERSION:
         raise ParseError(source, 1, f"format version {VERSION}", f"version {record.get('version')!r}")
     for key in ("start", "interval"):
-        if not _is_number(record.get(key)) or not record[key] > 0:
-            raise ParseError(source, f"line 1 '{key}'", "a positive number", repr(record.get(key)))
+        if not _is_number(record.get(key)) or not 0 < record[key] < _LAST_SECOND:
+            raise ParseError(source, f"line 1 '{key}'", "a positive number of seconds before the year 10000",
+                             repr(record.get(key)))
     metrics = record.get("metrics")
     if not isinstance(metrics, dict):
         raise ParseError(source, "line 1 'metrics'", "an object metric -> [unit, aggregate]", repr(metrics))
@@ -237,7 +238,13 @@ def _check_event(record: dict, number: int, source: str) -> None:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite JSON number (not a bool) within a timestamp's range (the loader refuses
+    infinities; a finite 1e300 would still overflow a microsecond time)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < _LAST_SECOND
+
+
+#: 10000-01-01 in seconds since the epoch: no time, offset or duration of a capture reaches it.
+_LAST_SECOND = 253402300800
 
 
 def build_table(header: dict, samples: list[dict], events: list[dict] = (), *, source: str,
@@ -303,7 +310,7 @@ def build_table(header: dict, samples: list[dict], events: list[dict] = (), *, s
             for comp, v in by_component.items():
                 if v is None:
                     v = math.nan
-                elif not _is_number(v):
+                elif isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                     raise ParseError(source, where, f"'{name}' '{comp}': a number or null", repr(v))
                 metric.append(native.get(name, name))
                 component.append(comp)

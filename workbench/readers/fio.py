@@ -23,13 +23,12 @@ slat/clat, percentiles, bandwidth samples, CPU and depth distributions.
 """
 from __future__ import annotations
 
-import json
 import re
 import warnings
 
 from .. import schema
 from ..errors import ExcludedDataWarning, ParseError
-from . import Parsed
+from . import Parsed, _jsonload
 from ._bench import head_bytes, warn_native
 from ._bench import number as _num
 from ._bench import text as _decode
@@ -70,11 +69,7 @@ def _row(job: str, direction: str, index: int, value: float, source: str) -> dic
 
 
 def _json(text: str, source: str, line: int) -> tuple[list[dict], dict[str, str]]:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ParseError(source, line + exc.lineno - 1, "a JSON document (fio --output-format=json)",
-                         f"{exc.msg} at column {exc.colno}") from None
+    doc = _jsonload.loads(text, source=source, what="a JSON document (fio --output-format=json)", line_offset=line - 1)
     jobs = doc.get("jobs") if isinstance(doc, dict) else None
     if not isinstance(jobs, list) or not jobs:
         raise ParseError(source, "jobs", "a non-empty 'jobs' list", repr(jobs)[:40])

@@ -43,7 +43,7 @@ from ..errors import NativeMetricWarning, ParseError
 from . import Parsed
 
 NAME = "pdh-csv"
-_HEAD = re.compile(r'^\ufeff?"\(PDH-CSV (\d+\.\d+)\) \(([^)]*)\)\((-?\d+)\)"')
+_HEAD = re.compile(r'^\ufeff?"\(PDH-CSV ([0-9]+\.[0-9]+)\) \(([^)]*)\)\((-?[0-9]{1,6})\)"')
 _PATH = re.compile(r"^\\\\([^\\]+)\\([^\\(]+?)(?:\((.*)\))?\\(.+)$")
 _TIME = "%m/%d/%Y %H:%M:%S%.f"
 _MIB = schema.MIB
@@ -84,14 +84,17 @@ def parse(data: bytes, *, source: str) -> Parsed:
         raise ParseError(source, 1, '"(PDH-CSV 4.0) (<time zone>)(<bias minutes>)" as the first header cell',
                          first[:60])
     version, zone, bias = head.group(1), head.group(2), int(head.group(3))
-    header = next(csv.reader(io.StringIO(first)))
+    try:
+        header = next(csv.reader(io.StringIO(first, newline="")))
+    except csv.Error as exc:  # a lone CR inside the header line
+        raise ParseError(source, 1, "one header line of quoted fields", str(exc)) from None
     try:  # the counters typed: polars parses the numbers while reading (a blank " " is missing)
         raw = pl.read_csv(io.BytesIO(utf8), infer_schema=False, has_header=True, quote_char='"',
                           null_values=[" "], schema_overrides=[pl.String] + [pl.Float64] * (len(header) - 1))
-    except pl.exceptions.PolarsError:  # then as text, which names the cell that is not a number
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):  # then as text, which names the bad cell
         try:
             raw = pl.read_csv(io.BytesIO(utf8), infer_schema=False, has_header=True, quote_char='"')
-        except pl.exceptions.PolarsError as exc:
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:  # a panic: found by bench/fuzz.py
             raise _locate(text if text is not None else utf8.decode("utf-8"), source, exc) from None
     stamp = raw.columns[0]
     counters = raw.columns[1:]
@@ -187,11 +190,14 @@ def _first_line(utf8: bytes) -> str:
 
 def _locate(text: str, source: str, exc: Exception) -> ParseError:
     """The first row whose field count differs from the header's (what polars refused)."""
-    rows = csv.reader(io.StringIO(text))
-    width = len(next(rows))
-    for number, row in enumerate(rows, start=2):
-        if row and len(row) != width:
-            return ParseError(source, number, f"{width} fields, as in the header", f"{len(row)} fields")
+    rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        width = len(next(rows))
+        for number, row in enumerate(rows, start=2):
+            if row and len(row) != width:
+                return ParseError(source, number, f"{width} fields, as in the header", f"{len(row)} fields")
+    except csv.Error as exc:
+        return ParseError(source, rows.line_num, "rows of quoted fields", str(exc))
     return ParseError(source, None, "rows with one quoted field per header column",
                       f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
 

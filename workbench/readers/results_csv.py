@@ -33,6 +33,14 @@ _OPTIONAL = (*schema.LABELS, "aggregate", "source", "note")
 _FIRST = ("metric", *schema.LABELS)
 
 
+def _rows(reader, source: str):
+    """(line, cells) of the data rows; a csv.Error (a field over csv's size limit) is a ParseError."""
+    try:
+        yield from enumerate(reader, 2)
+    except csv.Error as exc:
+        raise ParseError(source, reader.line_num, "CSV rows", str(exc)) from None
+
+
 def parse(data: bytes, *, source: str) -> Parsed:
     """Parse a results CSV (see the module docstring)."""
     try:
@@ -40,8 +48,11 @@ def parse(data: bytes, *, source: str) -> Parsed:
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         raise ParseError(source, line, "UTF-8 text", f"byte 0x{data[exc.start]:02x}") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:  # a lone CR in the header (found by bench/fuzz.py)
+        raise ParseError(source, 1, "a header line of comma-separated column names", str(exc)) from None
     if not header:
         raise ParseError(source, 1, "a header naming the table's columns (metric,component,value,unit,...)",
                          "an empty file")
@@ -56,7 +67,7 @@ def parse(data: bytes, *, source: str) -> Parsed:
     if len(set(header)) != len(header):
         raise ParseError(source, 1, "each column once", ",".join(header))
     rows = []
-    for number, cells in enumerate(reader, 2):
+    for number, cells in _rows(reader, source):
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):

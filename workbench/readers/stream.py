@@ -32,21 +32,21 @@ from dataclasses import dataclass, field
 
 from .. import schema
 from ..errors import ExcludedDataWarning, ParseError
-from . import Parsed
+from . import Parsed, _numbers
 
 NAME = "stream"
 KERNELS = {"Copy": "stream_copy_bw", "Scale": "stream_scale_bw", "Add": "stream_add_bw",
            "Triad": "stream_triad_bw"}
 
 # A new run starts at any of these once the current run has results.
-_RUN_START = re.compile(r"^(Running stream|STREAM version|This system uses \d+ bytes)")
+_RUN_START = re.compile(r"^(Running stream|STREAM version|This system uses [0-9]+ bytes)")
 _HEADER = re.compile(r"^Function\s+(?:Best\s+)?Rate\s*\(?\s*(MB|GB)/s\)?\s+Avg time\s+Min time\s+Max time")
 _RESULT = re.compile(r"^(Copy|Scale|Add|Triad):\s+(.*)$")
-_NUMBER = r"[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
+_NUMBER = _numbers.UNSIGNED
 _FIELDS = re.compile(rf"^({_NUMBER})\s+({_NUMBER})\s+({_NUMBER})\s+({_NUMBER})\s*$")
 _HEADER_ANYWHERE = re.compile(_HEADER.pattern, re.M)
-_THREADS = re.compile(r"^Number of Threads (requested|counted)\s*=\s*(\d+)")
-_ARRAY = re.compile(r"^Array size\s*=\s*(\d+)")
+_THREADS = re.compile(r"^Number of Threads (requested|counted)\s*=\s*([0-9]+)")
+_ARRAY = re.compile(r"^Array size\s*=\s*([0-9]+)")
 _FACTOR = {"MB": 1e6, "GB": 1e9}
 
 
@@ -59,6 +59,9 @@ class _Run:
     rates: dict[str, float] = field(default_factory=dict)
     last_result_line: int = 0
     validated: bool | None = None
+    #: the run printed what only a validating stream.c prints (5.x's version line,
+    #: "Results Comparison"): its validation line must follow its results
+    validates: bool = False
 
     @property
     def stage(self) -> str | None:
@@ -79,10 +82,13 @@ def parse(data: bytes, *, source: str) -> Parsed:
         if _RUN_START.match(line) and run.rates:
             runs.append(_finish(run, source, number - 1))
             run = _Run(first_line=number)
+        if line.startswith(("STREAM version", "Results Comparison")):
+            run.validates = True
         if m := _THREADS.match(line):
-            run.threads[m.group(1)] = int(m.group(2))
+            run.threads[m.group(1)] = _numbers.to_int(m.group(2), source=source, line=number, what="a thread count",
+                                                      maximum=_numbers.INT32[1])
         elif m := _ARRAY.match(line):
-            run.array_size = int(m.group(1))
+            run.array_size = _numbers.to_int(m.group(1), source=source, line=number, what="an array size")
         elif m := _HEADER.match(line):
             run.factor = _FACTOR[m.group(1)]
         elif m := _RESULT.match(line):
@@ -95,14 +101,22 @@ def parse(data: bytes, *, source: str) -> Parsed:
                 raise ParseError(source, number, f"a rate and three times after '{kernel}:'", rest.strip())
             if kernel in run.rates:
                 raise ParseError(source, number, f"one '{kernel}:' line per run", "a second one")
-            run.rates[kernel] = float(fields.group(1)) * run.factor
+            run.rates[kernel] = _numbers.to_float(fields.group(1), source=source, line=number,
+                                                  what=f"the {kernel} rate") * run.factor
             run.last_result_line = number
         elif line.startswith("Solution Validates"):
             run.validated = True
         elif line.startswith("Failed Validation"):
             run.validated = False
-    if run.rates or not runs:
-        runs.append(_finish(run, source, len(lines)))
+    # The last run is kept or refused, never dropped: a log cut after a run's first line
+    # (or inside its results) raises in _finish, naming where the run started.
+    runs.append(_finish(run, source, len(lines)))
+    validating = any(r.validates or r.validated is not None for r in runs)
+    for r in runs:
+        if validating and r.validated is None:
+            raise ParseError(source, r.last_result_line,
+                             f"'Solution Validates' (or 'Failed Validation') after the results of the run starting "
+                             f"at line {r.first_line}, as this stream.c prints", "none (a log cut before it?)")
 
     rows = []
     for index, r in enumerate(runs, 1):
@@ -118,6 +132,9 @@ def parse(data: bytes, *, source: str) -> Parsed:
 
 def _finish(run: _Run, source: str, line: int) -> _Run:
     missing = [k for k in KERNELS if k not in run.rates]
+    if not run.rates and run.first_line > 1:
+        raise ParseError(source, line, f"STREAM results for the run starting at line {run.first_line}",
+                         "none (the log ends inside that run: truncated?)")
     if not run.rates:
         raise ParseError(source, line, "STREAM results ('Copy:', 'Scale:', 'Add:', 'Triad:' lines)",
                          "none (not a STREAM log, or truncated before its results)")

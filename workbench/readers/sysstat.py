@@ -56,7 +56,6 @@ long rows first (their files are small).
 from __future__ import annotations
 
 import io
-import json
 import re
 import warnings
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -66,7 +65,7 @@ from lxml import etree
 
 from .. import schema
 from ..errors import NativeMetricWarning, ParseError, WorkbenchError
-from . import Parsed
+from . import Parsed, _jsonload
 from .xen_rrd._xml import check_prolog
 
 NAME = "sysstat"
@@ -367,12 +366,7 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
 # ------------------------------------------------------------------ sadf -j / -x
 
 def _parse_json(data: bytes, source: str) -> tuple[pl.DataFrame, dict]:
-    try:
-        doc = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise ParseError(source, None, "UTF-8 JSON", f"byte {exc.start}: {data[exc.start:exc.start + 1]!r}") from None
-    except json.JSONDecodeError as exc:
-        raise ParseError(source, exc.lineno, f"JSON ({exc.msg})", f"column {exc.colno}") from None
+    doc = _jsonload.loads(data, source=source, what="JSON")  # bounded: depth, size, finite numbers
     hosts = doc.get("sysstat", {}).get("hosts") if isinstance(doc, dict) and isinstance(doc.get("sysstat"), dict) \
         else None
     if not isinstance(hosts, list) or not hosts:
@@ -581,7 +575,7 @@ def _numbers(text: pl.Series, lines: pl.Series, field: str, source: str) -> pl.S
 
 def _intervals(text: pl.Series, lines: pl.Series, source: str) -> pl.Series:
     seconds = text if text.dtype == pl.Float64 else text.cast(pl.Float64, strict=False)
-    bad = seconds.is_null() | (seconds <= 0)
+    bad = seconds.is_null() | (seconds <= 0) | seconds.is_infinite()  # 1e999 is no interval
     if bad.any():
         row = int(bad.arg_max())
         raise ParseError(source, _where(lines[row]), "an interval in seconds > 0", repr(text[row]))

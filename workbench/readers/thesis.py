@@ -31,7 +31,7 @@ import polars as pl
 
 from .. import schema
 from ..errors import ParseError
-from . import Parsed
+from . import Parsed, _numbers
 
 NAME = "thesis"
 HEADER = ["figure", "section", "row", "row_es", "row_en", "column_es", "column_en",
@@ -71,7 +71,12 @@ def parse(data: bytes, *, source: str) -> Parsed:
         mapper = _MAPPERS.get(cell["figure"])
         if mapper is None or cell["value"] is None:
             continue
-        mapped = mapper(cell)
+        try:
+            mapped = mapper(cell)
+        except (KeyError, ValueError, IndexError):  # a label the figure does not have
+            raise ParseError(source, line, f"a row and column label of figure {cell['figure']} "
+                             "(as data/thesis transcribes it)",
+                             f"row_en {cell['row_en']!r}, column_en {cell['column_en']!r}") from None
         if mapped is None:
             continue
         factor = _FACTORS.get(cell["unit"])
@@ -95,7 +100,15 @@ def _parse_cells(data: bytes, *, source: str) -> list[tuple[int, dict[str, Any]]
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ParseError(source, None, "UTF-8 text", f"byte {data[exc.start]:#04x} at offset {exc.start}") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a file cut inside a quoted field is an error, not a shorter last cell
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _cells(reader, source)
+    except csv.Error as exc:
+        raise ParseError(source, reader.line_num, "complete CSV (every quoted field closed)", str(exc)) from None
+
+
+def _cells(reader: Any, source: str) -> list[tuple[int, dict[str, Any]]]:
     header = next(reader, None)
     if header != HEADER:
         raise ParseError(source, 1, f"the header {','.join(HEADER)}", ",".join(header or []) or "an empty file")
@@ -108,13 +121,12 @@ def _parse_cells(data: bytes, *, source: str) -> list[tuple[int, dict[str, Any]]
             raise ParseError(source, line, f"{len(HEADER)} fields", f"{len(cols)} fields")
         cell: dict[str, Any] = dict(zip(HEADER, cols))
         for name in ("figure", "row"):
-            if not re.fullmatch(r"\d+", cell[name]):
+            if not re.fullmatch(r"[0-9]{1,9}", cell[name]):
                 raise ParseError(source, line, f"an integer in column '{name}'", repr(cell[name]))
             cell[name] = int(cell[name])
-        try:
-            cell["value"] = float(cell["value"]) if cell["value"].strip() else None
-        except ValueError:
-            raise ParseError(source, line, "a number (or nothing) in column 'value'", repr(cell["value"])) from None
+        cell["value"] = _numbers.to_float(cell["value"], source=source, line=line,
+                                          what="a number (or nothing) in column 'value'") \
+            if cell["value"].strip() else None
         if cell["approximate"] not in ("true", "false"):
             raise ParseError(source, line, "true or false in column 'approximate'", repr(cell["approximate"]))
         cell["approximate"] = cell["approximate"] == "true"
@@ -127,7 +139,10 @@ def _parse_cells(data: bytes, *, source: str) -> list[tuple[int, dict[str, Any]]
 
 
 def _fig65(cell: dict) -> dict:
-    core = int(cell["column_en"].split()[-1])  # "core 1" -> cpu0
+    label = cell["column_en"].split()
+    if len(label) != 2 or label[0] != "core" or not re.fullmatch("[1-9][0-9]?", label[1]):
+        raise ValueError(cell["column_en"])
+    core = int(label[1])  # "core 1" -> cpu0
     return dict(metric="cpu_util", component=f"cpu{core - 1}", stage=cell["row_en"], scope="host")
 
 

@@ -15,6 +15,7 @@ import polars as pl
 from ... import schema
 from ...errors import AssumptionWarning as AssumptionWarning  # re-exported by readers.everest
 from ...errors import NativeMetricWarning, ParseError
+from .. import _numbers
 
 #: What trial builds print instead of a value (§2.2, §2.4); the value is withheld.
 TRIAL = "[ TRIAL VERSION ]"
@@ -96,13 +97,13 @@ def value_with_unit(text: str, units: dict[str, float], *, source: str, line: in
     text = text.replace("\xa0", " ").strip()
     if text == TRIAL:
         return math.nan
-    m = re.fullmatch(r"(-?\d+(?:\.\d+)?)\s*(\S+)", text)
+    m = re.fullmatch(r"(-?[0-9]+(?:\.[0-9]+)?)\s*(\S+)", text)
     if not m:
         raise ParseError(source, line, f"{what}: a number and a unit ({', '.join(units)})", repr(text))
     if m.group(2) not in units:
         raise ParseError(source, line, f"{what} in one of the units {', '.join(units)}",
                          f"unit {m.group(2)!r} in {text!r}")
-    return float(m.group(1)) * units[m.group(2)]
+    return _numbers.to_float(m.group(1), source=source, line=line, what=what) * units[m.group(2)]
 
 
 def sensor_reading(text: str) -> tuple[float, str] | None:
@@ -111,9 +112,9 @@ def sensor_reading(text: str) -> tuple[float, str] | None:
     Only the first reading counts: AIDA64 adds °F in parentheses (§2.2). Cells such as
     ``"[ TRIAL VERSION ] / 42 °C"`` (RU v7.35, a drive) or ``"AC Line"`` are not one reading.
     """
-    m = re.fullmatch(r"(-?\d+(?:\.\d+)?) ?(°C|RPM|V|W|A|%|MHz|МГц)(?:\s+\(-?\d+(?:\.\d+)? °F\))?",
-                     text.replace("\xa0", " ").strip())
-    return (float(m.group(1)), m.group(2)) if m else None
+    m = re.fullmatch(r"(-?[0-9]{1,300}(?:\.[0-9]{1,300})?) ?(°C|RPM|V|W|A|%|MHz|МГц)"
+                     r"(?:\s+\(-?[0-9]+(?:\.[0-9]+)? °F\))?", text.replace("\xa0", " ").strip())
+    return (float(m.group(1)), m.group(2)) if m else None  # (at most 300 digits: always finite)
 
 
 def snake(key: str) -> str:

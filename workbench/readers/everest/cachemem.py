@@ -31,7 +31,7 @@ import re
 
 from ... import schema
 from ...errors import ParseError
-from .. import Parsed
+from .. import Parsed, _numbers
 from ._common import BANDWIDTH_UNITS, frame, printed_units, snake
 
 NAME = "everest-cachemem"
@@ -41,8 +41,8 @@ COLUMNS = schema.CACHE_MEMORY.metrics
 _LABELS = ", ".join(label for _, label in schema.CACHE_MEMORY.columns)  # "Read, Write, Copy, Latency"
 _HEADER = re.compile(r"^[ \t]*" + r"[ \t]+".join(label for _, label in schema.CACHE_MEMORY.columns) + r"[ \t]*$",
                      re.M)
-_CELL = re.compile(r"(\d+)(?:([.,])(\d+))?\s*(\S+)")
-_SPACE_CELL = re.compile(r"\d+(?:[.,]\d+)?\s*[^\s\d]\S*")
+_CELL = re.compile(r"([0-9]+)(?:([.,])([0-9]+))?\s*(\S+)")
+_SPACE_CELL = re.compile(r"[0-9]+(?:[.,][0-9]+)?\s*[^\s0-9]\S*")
 _VERSION = re.compile(r"^(EVEREST|AIDA64)\b.*\bv\d", re.I)
 
 
@@ -69,7 +69,7 @@ def _cells(line: str) -> list[str]:
     """Label first, then the cells; TAB-separated or (no TAB) runs of 2+ spaces."""
     if "\t" in line:
         return [c.strip() for c in line.split("\t")]
-    m = re.fullmatch(r"\s*(.*?)(?:\s+(\d.*?))?\s*", line)
+    m = re.fullmatch(r"\s*(.*?)(?:\s+([0-9].*?))?\s*", line)
     return [m.group(1), *_SPACE_CELL.findall(m.group(2) or "")]
 
 
@@ -93,6 +93,7 @@ def parse(data: bytes, *, source: str) -> Parsed:
     lines, header = _split(data, source)
     rows = []
     separators: dict[str, int] = {}
+    labels: dict[str, int] = {}  # row label -> its line: a row given twice is refused, wherever it is
     for level_index, level in enumerate(LEVELS):
         i = header + 1 + level_index
         if i >= len(lines) or not lines[i].strip():
@@ -100,6 +101,7 @@ def parse(data: bytes, *, source: str) -> Parsed:
             raise ParseError(source, i + 1, f"the {level} row (rows Memory, L1, L2, L3 Cache follow the header)",
                              f"{found} (truncated?)")
         cells = _cells(lines[i])
+        _once(cells[0], i + 1, labels, source)
         values = cells[1:5]
         if "\t" in lines[i] and len(cells) < 5:
             raise ParseError(source, i + 1, f"four TAB-separated cells ({_LABELS}) in the {level} row",
@@ -113,7 +115,7 @@ def parse(data: bytes, *, source: str) -> Parsed:
             text = values[column] if column < len(values) else ""
             value = _cell_value(text, metric, separators, source=source, line=i + 1)
             rows.append(dict(metric=metric, component=level, value=value, aggregate="single"))
-    return Parsed(frame(rows, source_name=NAME, source=source), _metadata(lines, header, source))
+    return Parsed(frame(rows, source_name=NAME, source=source), _metadata(lines, header, source, labels))
 
 
 def _cell_value(text: str, metric: str, separators: dict[str, int], *, source: str, line: int) -> float:
@@ -140,10 +142,18 @@ def _cell_value(text: str, metric: str, separators: dict[str, int], *, source: s
             raise ParseError(source, line, f"one decimal separator in the whole block ({other!r} on line "
                              f"{separators[other]})", repr(text))
         separators.setdefault(sep, line)
-    return float(f"{whole}.{frac}" if sep else whole) * units[unit]
+    return _numbers.to_float(f"{whole}.{frac}" if sep else whole, source=source, line=line, what=what) * units[unit]
 
 
-def _metadata(lines: list[str], header: int, source: str) -> dict[str, str]:
+def _once(label: str, line: int, labels: dict[str, int], source: str) -> None:
+    key = label.strip().casefold()
+    if key in labels:
+        raise ParseError(source, line, f"each of the rows {', '.join(LEVELS)} once (rows are read by position)",
+                         f"a second {label.strip()!r} row (the first is on line {labels[key]})")
+    labels[key] = line
+
+
+def _metadata(lines: list[str], header: int, source: str, labels: dict[str, int] | None = None) -> dict[str, str]:
     """The system block (``CPU Type``, ``CPU Clock``, ``Memory Type``, ``Chipset``,
     ``Motherboard``, ...) under snake_case keys, plus ``product`` and ``version`` from
     the version line. Figures 70/71 print no system block: then only what is there."""
@@ -158,6 +168,8 @@ def _metadata(lines: list[str], header: int, source: str) -> dict[str, str]:
             continue
         cells = [c.strip() for c in (lines[i].split("\t") if "\t" in lines[i] else re.split(r" {2,}", line))]
         cells = [c for c in cells if c]
+        if labels is not None and cells:
+            _once(_cells(lines[i])[0], i + 1, labels, source)
         if len(cells) % 2:
             raise ParseError(source, i + 1, "'Key<TAB>Value' pairs in the system block", repr(line))
         for key, value in zip(cells[::2], cells[1::2]):

@@ -45,7 +45,7 @@ import lxml.html
 import polars as pl
 
 from ...errors import ParseError
-from .. import Parsed, _charset
+from .. import Parsed, _charset, _numbers
 from . import report_text
 from ._common import (
     MEMORY_BENCHMARK_PAGES,
@@ -66,7 +66,7 @@ _CHARSET = re.compile(rb'<META\b[^>]*\bCHARSET=["\']?([A-Za-z0-9_.:-]+)', re.I)
 _TITLE = re.compile(r'<TD\b[^>]*\bCLASS=["\']?pt\b[^>]*>', re.I)
 _ANCHOR = re.compile(r'<A\s+NAME="([^"]*)"', re.I)
 _TAGS = re.compile(r"<[^>]*>")
-_SCORE = re.compile(r"(\d+(?:\.\d+)?)\s*(.*)")
+_SCORE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(.*)")
 #: Benchmark page anchor ("memory read") -> (metric, printed units) for the vocabulary metrics.
 MEMORY_BENCHMARKS = {title.lower(): (metric, printed_units(metric))
                      for title, metric in MEMORY_BENCHMARK_PAGES.items()}
@@ -269,7 +269,8 @@ def benchmark(page: Page, *, source: str) -> tuple[dict, dict[str, str]]:
         m = _SCORE.fullmatch(score)
         if not m:
             raise ParseError(source, row.line, f"a score (number, optional unit) on the {where}", repr(score))
-        out = dict(metric="bench_score", component=component, value=float(m.group(1)), aggregate="single")
+        out = dict(metric="bench_score", component=component, value=_numbers.to_float(
+            m.group(1), source=source, line=row.line, what=f"the score on the {where}"), aggregate="single")
         unit = m.group(2).strip()
     fields = [c.replace("\xa0", " ").strip() for c in row.cells[3: 3 + len(BENCH_FIELDS)]]
     meta = {f"bench.{component}.{k}": v for k, v in zip(BENCH_FIELDS, fields) if v and v != TRIAL}

@@ -71,7 +71,7 @@ MEMORY_ROWS = (("mem_total", SIZE_UNITS), ("mem_used", SIZE_UNITS), ("mem_free",
                ("mem_util", PERCENT_UNITS))
 #: English sensor labels (AIDA64's sensor list, §4.4) that are vocabulary metrics.
 UTILIZATION_LABELS = {"CPU Utilization": ("cpu_util", "total"), "Memory Utilization": ("mem_util", "total")}
-_CPU_N = re.compile(r"CPU(\d+) Utilization")
+_CPU_N = re.compile(r"CPU([0-9]{1,6}) Utilization")
 
 
 def sniff(head: bytes) -> bool:
@@ -109,14 +109,21 @@ class Page:
         return out
 
 
+#: Characters at the end of an item line searched for a reading run into its key.
+_READING_TAIL = 80
+
+
 def split_item(line: str, column: int) -> tuple[str, str]:
     """Split at the value column; a key longer than its column runs into the value
     with no space (334 times in the v5.98 sample): then split before the last reading
     if the tail is one (number + unit), else keep the column split."""
     if len(line) > column and line[column - 1] != " ":
-        m = re.search(r"(-?\d+(?:\.\d+)? ?\S+(?:\s+\(.*\))?|\[ TRIAL VERSION \])$", line)
+        # Only the line's tail: a reading ("55 °C  (131 °F)") is short, and this pattern
+        # backtracks cubically on a long run of digits (a 5000-digit line hung it).
+        offset = max(0, len(line) - _READING_TAIL)
+        m = re.search(r"(-?[0-9]+(?:\.[0-9]+)? ?\S+(?:\s+\(.*\))?|\[ TRIAL VERSION \])$", line[offset:])
         if m and (m.group(1) == TRIAL or sensor_reading(m.group(1)) is not None):
-            return line[: m.start()].strip(), m.group(1).strip()
+            return line[: offset + m.start()].strip(), m.group(1).strip()
     return line[:column].strip(), line[column:].strip()
 
 

@@ -24,7 +24,7 @@ from lxml import etree
 
 from ... import schema
 from ...errors import ParseError
-from .. import Parsed
+from .. import Parsed, _numbers
 from ._common import frame, snake, warn_native
 
 NAME = "everest-sensors"
@@ -35,7 +35,9 @@ _IDS = {"SCPUUTI": ("cpu_util", "total", 1.0), "SMEMUTI": ("mem_util", "total", 
 #: Units of other <sys> IDs where the ID says it (CLK = MHz, UTI = %, §4.4).
 _SYS_UNITS = ((re.compile(r"S\w*CLK"), "MHz"), (re.compile(r"S\w*UTI"), "%"), (re.compile(r"SCPUFSB"), "MHz"),
               (re.compile(r"SCPUMUL"), "x"))
-_CPU_N = re.compile(r"SCPU(\d+)UTI")
+# What AIDA64 writes as a number (anything else is text, kept as metadata).
+_NUMERIC = re.compile(_numbers.FLOAT)
+_CPU_N = re.compile(r"SCPU([0-9]{1,6})UTI")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
@@ -77,10 +79,9 @@ def parse(data: bytes, *, source: str) -> Parsed:
     rows = []
     elements = _elements(data, source)
     for _where, tag, ident, label, value in elements:
-        try:
-            number = float(value)
-        except ValueError:
+        if not _NUMERIC.fullmatch(value.strip()):
             continue  # text: SDATE, SMEMSPEED "DDR3-1524", SBATT "No Battery" -> metadata
+        number = _numbers.to_float(value, source=source, line=_where, what=f"the value of <{tag}> {ident}")
         if ident in _IDS:
             metric, component, factor = _IDS[ident]
             rows.append(dict(metric=metric, component=component, value=number * factor))
@@ -102,7 +103,7 @@ def _metadata(elements: list[tuple[str, str, str, str, str]]) -> dict[str, str]:
     plus ``uptime``; ``memory_type`` from ``SMEMSPEED``."""
     meta = {}
     for _, _, ident, label, value in elements:
-        if ident == "SUPTIME" or not re.fullmatch(r"-?\d+(?:\.\d+)?", value):
+        if ident == "SUPTIME" or not _NUMERIC.fullmatch(value.strip()):
             meta[snake(label or ident)] = value
     if "memory_speed" in meta:
         meta["memory_type"] = meta["memory_speed"]

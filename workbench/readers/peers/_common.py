@@ -1,39 +1,30 @@
 """Helpers shared by the readers of peer tools' result files: strict JSON, numbers, rows."""
 from __future__ import annotations
 
-import gzip
-import json
 import math
 import zlib
 from typing import Any
 
 from ... import schema
 from ...errors import ParseError
+from .. import _jsonload
+from .._gzip import gunzip
 
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"the JSON extension {name}")
+#: Largest decompressed .json.gz (a pyperformance suite is a few MB).
+GZIP_LIMIT = 1 << 30
 
 
 def load_json(data: bytes, source: str, what: str) -> Any:
     """Strict JSON (NaN and Infinity refused: no measurement is infinite); gzip accepted
     (pyperf writes ``.json.gz``)."""
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ParseError(source, None, f"a complete gzip stream holding {what}", str(exc)) from None
+        data = gunzip(data, source=source, limit=GZIP_LIMIT, what=f"gzip data holding {what}")
     try:
-        text = data.decode("utf-8-sig")
+        data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ParseError(source, data.count(b"\n", 0, exc.start) + 1, f"{what} in UTF-8 (JSON is UTF-8)",
                          f"byte {data[exc.start]:#04x}") from None
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise ParseError(source, exc.lineno, f"{what} (valid JSON)", f"{exc.msg} at column {exc.colno}") from None
-    except ValueError as exc:
-        raise ParseError(source, None, f"{what} with finite numbers", str(exc)) from None
+    return _jsonload.loads(data, source=source, what=what)
 
 
 def gunzip_head(head: bytes) -> bytes:

@@ -73,10 +73,10 @@ def _number(text: str, source: str, line: int | None, what: str) -> float:
 
 def parse(data: bytes, *, source: str) -> Parsed:
     """Every numeric result of a composite.xml, one run per pass (see the module docstring)."""
+    data = xml_utf8(data, source=source)  # first: a UTF-16 DOCTYPE is seen in its UTF-8 bytes
     if re.search(rb"<!DOCTYPE|<!ENTITY", data[:4096]):
         raise ParseError(source, data.count(b"\n", 0, re.search(rb"<!DOCTYPE|<!ENTITY", data).start()) + 1,
                          "a result file without a DOCTYPE (entities are refused; PTS writes none)", "a DOCTYPE/ENTITY")
-    data = xml_utf8(data, source=source)
     try:
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:

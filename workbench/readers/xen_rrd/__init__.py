@@ -41,6 +41,7 @@ import zlib
 from ...errors import ParseError
 from .. import Parsed
 from .._charset import xml_utf8
+from .._gzip import gunzip
 from . import _csv, _json, _xml
 from ._model import CFS, Block, Column
 from ._table import NATIVE_PREFIX, RULES, CounterWrapWarning, XenRrdWarning, counter_wrap_suspects, to_frame
@@ -150,16 +151,7 @@ def _kind(data: bytes, source: str) -> str:
 
 
 def _gunzip(data: bytes, source: str) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(data, GZIP_LIMIT)
-    except zlib.error as exc:
-        raise ParseError(source, None, "gzip data", str(exc)) from None
-    if inflater.unconsumed_tail:
-        raise ParseError(source, None, f"a gzipped dump of at most {GZIP_LIMIT >> 20} MiB", "more")
-    if not inflater.eof:
-        raise ParseError(source, None, "complete gzip data", "a truncated gzip stream")
-    return out
+    return gunzip(data, source=source, limit=GZIP_LIMIT, what="gzip data")
 
 
 def _xml_root(head: bytes) -> bytes | None:

@@ -14,13 +14,13 @@ Generations (XEN_RRD.md §3.3-3.4):
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import numpy as np
 
 from ...errors import ParseError
+from .. import _jsonload
 from ._model import CFS, Block, Column, integer, number
 from ._xml import dump_times
 
@@ -29,23 +29,21 @@ _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(?<=[{,])(\s*)([A-Za-z_][A-Za-z0-9_]*)(\
 
 
 def load(data: bytes, source: str) -> Any:
-    """Parse JSON, or xapi's pre-2023 JSON-with-unquoted-keys."""
+    """Parse JSON, or xapi's pre-2023 JSON-with-unquoted-keys, with the bounded loader
+    (depth, size, finite numbers). xapi's bare ``NaN``/``Infinity`` mean "no data"
+    (XenCenter draws a gap): both are read as NaN; ``1e999`` is an error."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ParseError(source, None, "UTF-8 text", f"byte {data[exc.start]:#04x} at offset {exc.start}") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return _jsonload.loads(text, source=source, what="complete JSON", constants="nan")
+    except _jsonload.JSONSyntaxError:  # (too deep, too large, a number out of range: raised as is)
         pass
+    # Quoting adds characters but never lines, so the line is the file's.
     quoted = _TOKEN.sub(lambda m: m.group(0) if m.group(2) is None else f'{m.group(1)}"{m.group(2)}"{m.group(3)}',
                         text)
-    try:
-        return json.loads(quoted)
-    except json.JSONDecodeError as exc:
-        # Quoting adds characters but never lines, so the line is the file's.
-        found = "the end of the file" if exc.pos >= len(quoted.rstrip()) else repr(quoted[exc.pos:exc.pos + 20])
-        raise ParseError(source, exc.lineno, f"complete JSON ({exc.msg})", found) from None
+    return _jsonload.loads(quoted, source=source, what="complete JSON", constants="nan")
 
 
 def _get(obj: Any, key: str, where: str, source: str, *, what: str | None = None) -> Any:
@@ -123,7 +121,41 @@ def parse_updates(doc: Any, source: str) -> Block:
         start = integer(_get(meta, "start", "meta", source, what="a 'start' to count rows from"),
                         source=source, where="meta.start")
         times = start + step * np.arange(len(data), dtype=np.int64)
+    check_span(meta, times, has_t=bool(has_t), step=step, source=source)
     return Block(columns=legend, times=times, values=values, interval=float(step), where="data")
+
+
+def check_span(meta: dict, times: np.ndarray, *, has_t: bool, step: int, source: str) -> None:
+    """Rows against what the document declares (a row deleted or duplicated must not shift
+    or repeat times silently).
+
+    Rows without times (``rrdtool xport --json``) are timed ``start + i*step``: their count
+    must then be ``(end - start) / step + 1``, as rrdtool writes them. Rows with times
+    (xapi, ``--showtime``) must run one way, each time once (xapi's ``start`` comes from
+    the request and says nothing about the rows, XEN_RRD.md rule 4).
+    """
+    if not has_t:
+        if "end" not in meta or not len(times):
+            return
+        end = integer(meta["end"], source=source, where="meta.end")
+        start = int(times[0])
+        if end < start or (end - start) % step:
+            raise ParseError(source, "meta.end", f"a time start + k x step ({start} + k x {step})", str(end))
+        declared = (end - start) // step + 1
+        if declared != len(times):
+            raise ParseError(source, "data", f"{declared} rows, as meta.start {start} .. meta.end {end} every "
+                             f"{step} s declare", f"{len(times)} rows (a row deleted or duplicated?)")
+        return
+    if len(times) < 2:
+        return
+    steps = np.diff(times)
+    order = 1 if steps[0] > 0 else -1
+    bad = np.flatnonzero(steps * order <= 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise ParseError(source, f"data[{i}]", "row times in one order, each once ("
+                         f"{'oldest' if order > 0 else 'newest'} first, as the rows before)",
+                         f"t={int(times[i])} after t={int(times[i - 1])}")
 
 
 def parse_dump(doc: Any, source: str) -> list[Block]:
