@@ -35,7 +35,13 @@ def test_every_metric_has_a_canonical_unit_from_the_design():
     assert schema.METRICS["load_avg"].unit == "1"
     assert schema.METRICS["bench_score"].unit == "score"
     assert schema.METRICS["cpu_ready"].unit == "percent"  # VMware %RDY (issue 14)
-    assert len(schema.METRICS) == 26
+    # The lab's lmbench-style operations (issue 13): seconds, lower is better, shown in us.
+    for name in ("syscall_latency", "fork_latency", "exec_latency", "ctxsw_latency", "pagefault_latency",
+                 "mmap_latency"):
+        assert (schema.METRICS[name].unit, schema.METRICS[name].direction, schema.METRICS[name].display_unit) == \
+            ("seconds", schema.Direction.LOWER, "us")
+    assert schema.METRICS["boot_time"].display_unit == "s"
+    assert len(schema.METRICS) == 34
 
 
 @pytest.mark.parametrize("change, column, message", [
@@ -81,7 +87,8 @@ def test_display_units():
 _DIRECTIONS = {
     "higher-is-better": {"mem_read_bw", "mem_write_bw", "mem_copy_bw", "stream_copy_bw", "stream_scale_bw",
                          "stream_add_bw", "stream_triad_bw", "bench_score"},
-    "lower-is-better": {"mem_latency"},
+    "lower-is-better": {"mem_latency", "syscall_latency", "fork_latency", "exec_latency", "ctxsw_latency",
+                        "pagefault_latency", "mmap_latency", "cpu_op_time", "boot_time"},
     "usage": {"cpu_util", "cpu_steal", "cpu_ready", "cpu_iowait", "mem_used", "mem_util", "load_avg", "net_rx", "net_tx",
               "disk_read", "disk_write", "swap_used", "proc_cpu_util", "proc_rss"},
     "neutral": {"mem_total", "mem_free", "swap_total"},

@@ -246,6 +246,7 @@ from . import table  # noqa: E402,F401  (Parquet magic: the workbench's own tabl
 from . import everest  # noqa: E402,F401
 from . import xen_rrd  # noqa: E402,F401
 from . import stream  # noqa: E402,F401
+from . import vbench  # noqa: E402,F401  (its "vbench 1 begin" line, or the lab boot's header)
 from . import pdh_csv  # noqa: E402,F401  (its quoted '(PDH-CSV' header cell)
 # isort: on
 
