@@ -8,11 +8,14 @@ export MPLBACKEND := agg
 # Debian packages the tests use as independent references (rrdtool), to build
 # benchmarks (gcc for stream.c in `workbench run`), to make
 # a self-signed certificate (openssl) or for
-# benchmarks (sysstat's sadc/sar). Installed once, when missing.
-SYSTEM_PACKAGES := rrdtool sysstat openssl gcc libc6-dev
-SYSTEM_COMMANDS := rrdtool sadf openssl gcc
+# benchmarks (sysstat's sadc/sar); the lab's guests (QEMU, User-mode Linux, a
+# Debian kernel to boot: without recommends, the kernel package would pull in
+# initramfs-tools and build an unused 31 MB image). Installed once, when missing.
+SYSTEM_PACKAGES := rrdtool sysstat openssl gcc libc6-dev qemu-system-x86 user-mode-linux linux-image-amd64
+SYSTEM_COMMANDS := rrdtool sadf openssl gcc qemu-system-x86_64 linux.uml
+ROUNDS ?= 3
 
-.PHONY: report test lab clean system-deps
+.PHONY: report test lab lab-run clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +29,13 @@ report: $(STAMP)
 
 system-deps:
 	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing=1; done; \
+	ls /boot/vmlinuz-* >/dev/null 2>&1 || missing=1; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
 	  else \
-	    echo "error: the tests need the Debian packages: $(SYSTEM_PACKAGES) (sudo apt-get install $(SYSTEM_PACKAGES))"; exit 1; \
+	    echo "error: the tests need the Debian packages: $(SYSTEM_PACKAGES) (sudo apt-get install --no-install-recommends $(SYSTEM_PACKAGES))"; exit 1; \
 	  fi; \
 	fi
 
@@ -44,6 +48,11 @@ test: $(STAMP) system-deps
 lab: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[lab]'
 	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+## make lab-run: the virtualization lab (data/plans/lab.toml) with ROUNDS rounds (default 3) into runs/;
+## reports which environments (KVM) cannot run here and leaves them out
+lab-run: $(STAMP) system-deps
+	$(BIN)/workbench lab run data/plans/lab.toml --rounds $(ROUNDS) -o runs/lab-$$(date -u +%Y%m%dT%H%M%SZ)
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.ipynb

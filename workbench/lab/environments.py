@@ -91,6 +91,7 @@ class Boot:
     """What one guest boot did (times in seconds since the guest process started)."""
 
     environment: str
+    pid: int  #: of the hypervisor process, the leader of the guest's process group
     returncode: int | None  #: of the hypervisor process; None when killed on timeout
     timed_out: bool
     started: float | None  #: when /init printed its start marker (the boot time)
@@ -313,9 +314,9 @@ def boot(env: Environment, image: str | os.PathLike, console: BinaryIO, *, timeo
             _kill_group(proc)
             pump.join(timeout=10)
         elapsed = time.monotonic() - t0
-        if any(jail.iterdir()):  # pragma: no cover - would mean the guest wrote the host
+        if any(jail.iterdir()):  # the guest mounted hostfs and wrote: into the jail, but refuse the run
             raise WorkbenchError(f"{env.name}: the guest wrote into its hostfs folder {jail}; results discarded")
-    return Boot(env.name, None if timed_out else proc.returncode, timed_out, marks.get("started"),
+    return Boot(env.name, proc.pid, None if timed_out else proc.returncode, timed_out, marks.get("started"),
                 marks.get("finished"), marks.get("status"), elapsed)
 
 
