@@ -7,6 +7,7 @@ import os
 import re
 import stat
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -231,7 +232,7 @@ def test_the_lab_plan_runs_without_what_is_unavailable_and_labels_the_rest():
     with_kvm = lab.lab_plan(plan_file, found=_envs(kvm_ok=True), rounds=3)
     assert [c.name for c in with_kvm.plan.conditions][-1] == "hw-virtualized" and with_kvm.plan.rounds == 3
     assert len({lp.plan.digest, with_kvm.plan.digest, runner.load_plan(plan_file).digest}) == 3  # resume tells them apart
-    assert lab.estimate(lp.plan) == 10 * (4.0 + 45.0 + 12.0 + 4.0)
+    assert lab.estimate(lp.plan) == 10 * (4.0 + 20.0 + 10.0 + 4.0)
 
 
 def test_a_lab_plan_with_an_unknown_environment_or_no_baseline_is_refused(tmp_path):
@@ -278,3 +279,16 @@ def test_a_short_lab_run_end_to_end(found, cache, tmp_path, monkeypatch):
     assert set(uml["hypervisor"]) == {found["paravirtualized"].hypervisor}
     raw = sorted((tmp_path / "run" / "raw").glob("*-uml.out"))
     assert len(raw) == 2 and raw[0].read_bytes().startswith(b"workbench-lab 1 boot environment=paravirtualized\n")
+    # shipped with its provenance: a report reads it without booting anything
+    shipped = lab.ship(tmp_path / "run", tmp_path / "data" / "short", plan=plan, found=found)
+    prov = tomllib.loads((shipped / "provenance.toml").read_text())
+    assert prov["plan"]["seed"] == 7 and prov["plan"]["rounds"] == 2 and prov["plan"]["trials"] == 4
+    assert prov["plan"]["file"] == "short.toml" and (shipped / "short.toml").read_bytes() == plan.read_bytes()
+    assert prov["environments"]["paravirtualized"]["hypervisor"] == found["paravirtualized"].hypervisor
+    assert readers.read(shipped / "table.parquet").equals(table)
+    assert sorted(p.name for p in (shipped / "raw").iterdir()) == sorted(p.name for p in (tmp_path / "run" / "raw")
+                                                                         .iterdir())
+    with pytest.raises(WorkbenchError, match=r"short: exists and is not empty; ship into a new folder"):
+        lab.ship(tmp_path / "run", shipped, found=found)
+    with pytest.raises(WorkbenchError, match=r"nothing: no finished run here"):
+        lab.ship(tmp_path / "nothing", tmp_path / "data" / "other", found=found)

@@ -221,6 +221,13 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--resume", action="store_true", help="continue the run in FOLDER (same plan, same orders)")
     q.add_argument("--quiet", action="store_true", help="no progress lines")
     q.set_defaults(func=_lab_run)
+    q = labsub.add_parser("ship", help="copy a finished lab run with its provenance into a data folder "
+                                       "(e.g. data/lab/<id>) for reports that render without booting")
+    q.add_argument("run", type=Path, metavar="RUN", help="the run's folder (workbench lab run -o RUN)")
+    q.add_argument("-o", "--output", required=True, type=Path, metavar="FOLDER")
+    q.add_argument("--plan", type=Path, default=Path("data/plans/lab.toml"), metavar="PLAN.toml",
+                   help="the plan file the run used (copied beside it)")
+    q.set_defaults(func=_lab_ship)
     q = labsub.add_parser("boot", help="boot PROGRAM (a static executable) in a guest; its console on stdout "
                                        "(what a lab plan's guest conditions run)")
     q.add_argument("environment", choices=("emulated", "paravirtualized", "hw-virtualized"))
@@ -561,6 +568,13 @@ def _lab_status(args: argparse.Namespace) -> int:
         what = env.hypervisor or "this machine as it is"
         print(f"{env.name:16} {'available' if env.available else 'unavailable':12} {what}"
               + ("" if env.available else f": {env.reason}"))
+    return 0
+
+
+def _lab_ship(args: argparse.Namespace) -> int:
+    from . import lab
+
+    print(f"shipped -> {lab.ship(args.run, args.output, plan=args.plan)}")
     return 0
 
 

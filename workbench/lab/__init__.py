@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Mapping, Sequence
 
 from ..errors import WorkbenchError
@@ -123,7 +124,7 @@ def lab_plan(path: str | os.PathLike, *, rounds: int | None = None, probe: bool 
 
 
 #: Seconds one trial takes here, roughly, before any has run (for the first estimate).
-PRIOR_SECONDS = {"native": 4.0, "emulated": 45.0, "paravirtualized": 12.0, "hw-virtualized": 15.0}
+PRIOR_SECONDS = {"native": 4.0, "emulated": 20.0, "paravirtualized": 10.0, "hw-virtualized": 10.0}
 
 
 def estimate(plan, environments_of: Mapping[str, str] | None = None) -> float:
@@ -134,5 +135,93 @@ def estimate(plan, environments_of: Mapping[str, str] | None = None) -> float:
     return per_round * plan.rounds
 
 
+def ship(run_folder: str | os.PathLike, dest: str | os.PathLike, *, plan: str | os.PathLike | None = None,
+         found: Mapping[str, Environment] | None = None, note: str = "") -> Path:
+    """Copy a finished lab run into `dest` (``data/lab/<id>``) with its provenance, so a report
+    renders it without booting anything: the table (compressed Parquet), the manifest, the
+    run log, the plan as run, every trial's raw output (the guests' consoles) and
+    ``provenance.toml`` (machine, environments and their versions, plan, seed, date).
+
+    Raises
+    ------
+    WorkbenchError
+        `run_folder` holds no finished run, or `dest` exists and is not empty.
+    """
+    import json
+    import platform
+    import shutil
+    import subprocess
+    from datetime import datetime, timezone
+
+    from .. import __version__, machine, storage
+    from .. import runner as runner_module
+
+    run_folder, dest = Path(run_folder), Path(dest)
+    table_path, log = run_folder / runner_module.TABLE, run_folder / runner_module.LOG
+    if not table_path.is_file() or not log.is_file():
+        raise WorkbenchError(f"{run_folder}: no finished run here (no {runner_module.TABLE} and {runner_module.LOG})")
+    if dest.exists() and any(dest.iterdir()):
+        raise WorkbenchError(f"{dest}: exists and is not empty; ship into a new folder")
+    header = json.loads(log.read_text(encoding="utf-8").splitlines()[0])
+    table, meta = storage.read_table_and_metadata(table_path)
+    found = dict(found) if found is not None else detect(probe=True)
+    info = machine.machine_metadata()
+    gcc = subprocess.run(["gcc", "-dumpfullversion"], capture_output=True, text=True).stdout.strip()
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    storage.write_table(table, tmp / runner_module.TABLE, metadata=meta)
+    for name in (runner_module.LOG, runner_module.MANIFEST):
+        shutil.copy2(run_folder / name, tmp / name)
+    shutil.copytree(run_folder / "raw", tmp / "raw")
+    plan_sha = None
+    if plan is not None:
+        plan_sha = hashlib.sha256(Path(plan).read_bytes()).hexdigest()
+        shutil.copy2(plan, tmp / Path(plan).name)
+    toml = _toml({
+        "shipped": {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "workbench": __version__,
+                    "note": note or ("'native' is this machine as it is; when it is itself a virtual machine, "
+                                     "each technique's numbers say what it adds on top of it")},
+        "plan": {"file": header.get("plan"), "file_sha256": plan_sha, "run_sha256": header.get("plan_sha256"),
+                 "id": header.get("id"), "seed": header.get("seed"), "rounds": len(header.get("orders", [])),
+                 "started": header.get("started"),
+                 "trials": table.select("condition", "run").unique().height if table.height else 0},
+        "machine": {"cpu_model": info.get("cpu_model"), "cpu_count": info.get("cpu_count"),
+                    "mem_total": info.get("mem_total"), "kernel": info.get("os_release"),
+                    "platform": platform.platform(), "scope": info.get("scope"),
+                    "hypervisor": info.get("hypervisor"), "virtualization_type": info.get("virtualization_type"),
+                    "container": info.get("container"), "gcc": gcc},
+        **{f"environments.{name}": {"available": env.available, "reason": env.reason,
+                                    "hypervisor": env.hypervisor, "guest": env.guest,
+                                    "command": " ".join(env.argv)}
+           for name, env in found.items()},
+    })
+    (tmp / "provenance.toml").write_text(toml, encoding="utf-8")
+    if dest.exists():
+        dest.rmdir()
+    os.replace(tmp, dest)
+    return dest
+
+
+def _toml(doc: dict) -> str:
+    """A small TOML writer for the provenance (strings, numbers, booleans; None left out)."""
+    import json
+
+    lines = []
+    for section, values in doc.items():
+        lines.append(f"[{section}]")
+        for key, value in values.items():
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                lines.append(f"{key} = {'true' if value else 'false'}")
+            elif isinstance(value, (int, float)):
+                lines.append(f"{key} = {value}")
+            else:
+                lines.append(f"{key} = {json.dumps(str(value), ensure_ascii=False)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
 __all__ = ["Boot", "ENVIRONMENTS", "Environment", "LabPlan", "condition_environment", "detect", "estimate",
-           "guest_run", "lab_plan"]
+           "guest_run", "lab_plan", "ship"]

@@ -226,7 +226,7 @@ def detect(*, probe: bool = True, cache: str | os.PathLike | None = None) -> dic
             out["paravirtualized"] = Environment("paravirtualized", False, str(exc))
         else:
             out["paravirtualized"] = Environment(
-                "paravirtualized", True, "User-mode Linux", f"User-mode Linux {uver} (FPU state via FXSAVE)",
+                "paravirtualized", True, "User-mode Linux", f"User-mode Linux {uver} (+ XSTATE ptrace shim)",
                 f"User-mode Linux kernel {uver}", (uml, f"mem={MEMORY_MIB}M", *_UML_ARGS),
                 {"uml": uver, "preload": shim})
     facts = kvm_facts()
