@@ -10,11 +10,12 @@ import subprocess
 import tomllib
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from workbench import lab, readers, runner
 from workbench.errors import WorkbenchError
-from workbench.lab import environments, images
+from workbench.lab import barham, environments, images
 from workbench.readers import vbench as vbench_reader
 from workbench.workloads import vbench
 
@@ -292,3 +293,70 @@ def test_a_short_lab_run_end_to_end(found, cache, tmp_path, monkeypatch):
         lab.ship(tmp_path / "run", shipped, found=found)
     with pytest.raises(WorkbenchError, match=r"nothing: no finished run here"):
         lab.ship(tmp_path / "nothing", tmp_path / "data" / "other", found=found)
+
+
+def test_progress_estimates_time_left_from_each_environments_trials():
+    lp = lab.lab_plan(ROOT / "data" / "plans" / "lab.toml", found=_envs(kvm_ok=False), rounds=2)
+    clock = lab.Progress(lp.plan)  # native, emulated, paravirtualized, native-aa; 2 rounds: 8 trials
+    assert clock.started("round 1/2, 1/4: emulated (1/8)", 0.0) == 2 * (4.0 + 20.0 + 10.0 + 4.0)
+    # emulated took 30 s: the one left is now expected to take 30 s, the others their prior
+    assert clock.started("round 1/2, 2/4: native (2/8)", 30.0) == 30.0 + 2 * 4.0 + 2 * 10.0 + 2 * 4.0
+    # native took 2 s: native-aa runs natively too
+    assert clock.started("round 1/2, 3/4: native-aa (3/8)", 32.0) == 30.0 + 2.0 + 2 * 10.0 + 2 * 2.0
+    assert clock.started("something else", 33.0) is None
+
+
+# --------------------------------------------------------------------------- Barham et al. 2003
+
+
+def test_barhams_numbers_read_as_relative_performance():
+    theirs = barham.reference(ROOT / "data" / "barham2003")
+    rel = {(r["metric"], r["system"]): r["relative"] for r in theirs.iter_rows(named=True)}
+    assert rel[("syscall_latency", "L")] == 1.0
+    assert rel[("syscall_latency", "VMW")] == pytest.approx(0.45 / 0.73)  # Table 3, null call, L-UP / VMW
+    assert rel[("syscall_latency", "UML")] == pytest.approx(0.45 / 24.7)
+    assert rel[("fork_latency", "UML")] == pytest.approx(110 / 21000)
+    assert rel[("ctxsw_latency", "VMW")] == pytest.approx(0.77 / 18.1)  # Table 4, 2p/0K
+    assert rel[("pagefault_latency", "Xen")] == pytest.approx(1.42 / 2.73)  # Table 5
+    assert rel[("cpu_op_time", "VMW")] == pytest.approx(554 / 567)  # Figure 3, SPEC INT2000 (higher is better)
+    assert theirs.height == len(barham.MATCHES) * 4
+
+
+def test_they_found_we_find_says_where_the_order_differs():
+    theirs = barham.reference(ROOT / "data" / "barham2003")
+    ratios = pl.DataFrame({"condition": ["emulated", "paravirtualized", "emulated", "paravirtualized"],
+                           "metric": ["syscall_latency", "syscall_latency", "cpu_op_time", "cpu_op_time"],
+                           "ratio": [4.0, 60.0, 4.0, 1.0], "ratio_low": [3.0, 50.0, 3.5, 0.9],
+                           "ratio_high": [5.0, 70.0, 4.5, 1.1]})
+    ours = barham.relative_performance(ratios)
+    row = ours.row(0, named=True)
+    assert (row["benchmark"], row["environment"], row["relative"], row["low"], row["high"]) == \
+        ("null syscall", "emulated", 0.25, 0.2, pytest.approx(1 / 3))
+    table = barham.they_found_we_find(ours, theirs)
+    by = {r["benchmark"]: r for r in table.iter_rows(named=True)}
+    assert by["null syscall"]["order"] == "same"  # UML slower then and now
+    assert by["null syscall"]["we find slower"] == "paravirtualized (15.0x slower than emulated)"
+    assert by["CPU-bound"]["order"] == "differs"  # they: UML a little slower; we: emulation 4x slower
+    assert by["fork"]["order"] is None  # not measured here
+    assert barham.order_notes(table) == [
+        "CPU-bound: they found UML (1 % slower than VMware) (VMware 0.977, UML 0.97 of native); we find emulated "
+        "(4.0x slower than paravirtualized) (emulated 0.25, paravirtualized 1 of native)"]
+
+
+def test_the_figure_draws_one_bar_per_environment_and_benchmark():
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+
+    from workbench import figures
+
+    theirs = barham.reference(ROOT / "data" / "barham2003")
+    frame = (theirs.filter(pl.col("system") != "L").with_columns(environment=pl.col("system"))
+             .select("benchmark", "environment", "relative"))
+    fig, ax = plt.subplots()
+    figures.relative_performance(frame, ax=ax, title="Barham et al. 2003")
+    assert len(ax.patches) == len(barham.MATCHES) * 3 and ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["null syscall", "fork"]
+    assert ax.get_ylim()[0] <= (110 / 21000) / 2  # UML's fork (0.0052 of native) is inside the axes
+    plt.close(fig)

@@ -605,16 +605,13 @@ def _lab_run(args: argparse.Namespace) -> int:
     print(f"lab: {total} trials ({plan.rounds} rounds x {len(plan.all_conditions)} conditions), one guest at a "
           f"time; about {lab.estimate(plan) / 60:.0f} min", file=sys.stderr)
     started = time.monotonic()
-    seen = [0]
+    clock = lab.Progress(plan)
 
     def progress(line: str) -> None:
-        seen[0] += 1
-        elapsed = time.monotonic() - started
-        left = ""
-        if seen[0] > 1:
-            per = elapsed / (seen[0] - 1)
-            left = f", about {per * (total - seen[0] + 1) / 60:.1f} min left"
-        print(f"lab: {line} [{elapsed / 60:.1f} min{left}]", file=sys.stderr, flush=True)
+        now = time.monotonic()
+        left = clock.started(line, now)
+        more = "" if left is None else f", about {left / 60:.1f} min left"
+        print(f"lab: {line} [{(now - started) / 60:.1f} min{more}]", file=sys.stderr, flush=True)
 
     try:
         result = runner.run(plan, args.output, resume=args.resume, progress=None if args.quiet else progress)

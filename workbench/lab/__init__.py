@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Mapping, Sequence
@@ -127,12 +128,45 @@ def lab_plan(path: str | os.PathLike, *, rounds: int | None = None, probe: bool 
 PRIOR_SECONDS = {"native": 4.0, "emulated": 20.0, "paravirtualized": 10.0, "hw-virtualized": 10.0}
 
 
-def estimate(plan, environments_of: Mapping[str, str] | None = None) -> float:
+def estimate(plan) -> float:
     """Seconds a lab plan should take here, from :data:`PRIOR_SECONDS` per trial."""
-    per_round = 0.0
-    for cond in plan.all_conditions:
-        per_round += PRIOR_SECONDS.get(condition_environment(cond.wrap), 10.0)
-    return per_round * plan.rounds
+    return sum(PRIOR_SECONDS.get(condition_environment(c.wrap), 10.0) for c in plan.all_conditions) * plan.rounds
+
+
+class Progress:
+    """Time left in a lab run: each environment's trials so far (or :data:`PRIOR_SECONDS`
+    before its first) times the trials of it still to run. Feed it the runner's progress
+    lines (``... : <condition> (<n>/<total>)``) as they come, with the time."""
+
+    _LINE = re.compile(r": (\S+) \((\d+)/(\d+)\)$")
+
+    def __init__(self, plan) -> None:
+        self.env = {c.name: condition_environment(c.wrap) for c in plan.all_conditions}
+        self.left = {name: plan.rounds for name in self.env}
+        self.took: dict[str, list[float]] = {}
+        self.current: tuple[str, float] | None = None
+
+    def started(self, line: str, now: float) -> float | None:
+        """Seconds left (this trial included) when the trial of `line` starts; None if unreadable."""
+        self.finished(now)
+        m = self._LINE.search(line)
+        if m is None or m.group(1) not in self.env:
+            return None
+        name = m.group(1)
+        self.left[name] = max(self.left[name] - 1, 0)
+        self.current = (name, now)
+        return sum((n + (name == cond)) * self.per_trial(cond) for cond, n in self.left.items())
+
+    def finished(self, now: float) -> None:
+        if self.current is not None:
+            name, began = self.current
+            self.took.setdefault(self.env[name], []).append(now - began)
+            self.current = None
+
+    def per_trial(self, condition: str) -> float:
+        env = self.env[condition]
+        seen = self.took.get(env)
+        return sum(seen) / len(seen) if seen else PRIOR_SECONDS.get(env, 10.0)
 
 
 def ship(run_folder: str | os.PathLike, dest: str | os.PathLike, *, plan: str | os.PathLike | None = None,
@@ -224,4 +258,4 @@ def _toml(doc: dict) -> str:
 
 
 __all__ = ["Boot", "ENVIRONMENTS", "Environment", "LabPlan", "condition_environment", "detect", "estimate",
-           "guest_run", "lab_plan", "ship"]
+           "guest_run", "lab_plan", "Progress", "ship"]
