@@ -174,7 +174,7 @@ def test_vbench_boots_under_tcg_and_uml_and_reads(found, cache):
 def test_a_guest_over_its_time_limit_is_killed_with_its_process_group(found, cache):
     env = _need(found, "paravirtualized")
     out = io.BytesIO()
-    with pytest.raises(WorkbenchError, match=r"paravirtualized: the guest ran over its time limit \(0 s\) before "
+    with pytest.raises(WorkbenchError, match=r"paravirtualized: the guest ran over its time limit \(\d+ s\) before "
                                              r"/init started and was killed"):
         lab.guest_run(env, vbench.binary(cache), ["-q", "syscall"], out, timeout=0.3, cache=cache)
     assert out.getvalue().splitlines()[-1].startswith(b"workbench-lab 1 failed: the guest ran over its time limit")
@@ -360,3 +360,36 @@ def test_the_figure_draws_one_bar_per_environment_and_benchmark():
     assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["null syscall", "fork"]
     assert ax.get_ylim()[0] <= (110 / 21000) / 2  # UML's fork (0.0052 of native) is inside the axes
     plt.close(fig)
+
+
+def test_a_kvm_probe_that_does_not_reach_init_in_time_reports_why(found, cache):
+    """The probe's mechanics, with QEMU's TCG standing in for a KVM that hangs: it is
+    killed at its limit and the reason names the stage it stopped in."""
+    env = _need(found, "emulated")
+    ok, reason = environments._probe_kvm(env, cache, timeout=0.5)
+    assert ok is False
+    assert re.match(r"a probe boot under KVM failed: the guest ran over its time limit \(\d+ s\) before /init "
+                    r"started and was killed", reason)
+
+
+def test_a_hypervisor_that_cannot_start_is_an_error_not_a_traceback(found, cache, tmp_path):
+    import dataclasses
+
+    env = dataclasses.replace(found["emulated"], available=True, argv=(str(tmp_path / "no-such-qemu"),))
+    with pytest.raises(WorkbenchError, match=r"emulated: cannot start .*no-such-qemu \(No such file or directory\)"):
+        environments.boot(env, tmp_path / "image.cpio", io.BytesIO(), timeout=5)
+
+
+def test_the_cli_reports_availability_with_reasons(found, capsys):
+    from workbench import cli
+
+    assert cli.main(["lab", "status", "--no-probe"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out] == list(lab.ENVIRONMENTS)
+    assert out[0].startswith("native") and "available" in out[0]
+    kvm = found["hw-virtualized"]
+    if not kvm.available:
+        assert out[3].endswith(f": {kvm.reason}") and " unavailable " in out[3]
+        assert cli.main(["lab", "boot", "hw-virtualized", "--", "/bin/true"]) == 2
+        assert capsys.readouterr().err == (f"workbench lab: error: hw-virtualized is not available here: "
+                                           f"{kvm.reason}\n")

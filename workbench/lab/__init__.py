@@ -187,8 +187,9 @@ def ship(run_folder: str | os.PathLike, dest: str | os.PathLike, *, plan: str | 
     import subprocess
     from datetime import datetime, timezone
 
-    from .. import __version__, machine, storage
+    from .. import machine, storage
     from .. import runner as runner_module
+    from .._version import __version__
 
     run_folder, dest = Path(run_folder), Path(dest)
     table_path, log = run_folder / runner_module.TABLE, run_folder / runner_module.LOG

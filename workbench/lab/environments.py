@@ -28,6 +28,7 @@ the markers the image's ``/init`` prints (:mod:`workbench.lab.images`).
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import re
@@ -244,13 +245,13 @@ def detect(*, probe: bool = True, cache: str | os.PathLike | None = None) -> dic
     return out
 
 
-def _probe_kvm(env: Environment, cache) -> tuple[bool, str]:
+def _probe_kvm(env: Environment, cache, timeout: float = KVM_PROBE_TIMEOUT) -> tuple[bool, str]:
     from ..workloads import vbench
 
     folder = Path(cache) if cache else images.cache_folder()
     image = images.initramfs(vbench.binary(folder), vbench.arguments(quick=True, benchmarks=["syscall"]), folder=folder)
     with tempfile.TemporaryFile() as console:
-        result = boot(env, image, console, timeout=KVM_PROBE_TIMEOUT)
+        result = boot(dataclasses.replace(env, available=True), image, console, timeout=timeout)
         if result.ok:
             return True, f"a probe boot under KVM reached /init in {result.started:.1f} s"
         console.seek(0)
@@ -300,8 +301,11 @@ def boot(env: Environment, image: str | os.PathLike, console: BinaryIO, *, timeo
         if "preload" in env.details:
             child_env["LD_PRELOAD"] = env.details["preload"]
         t0 = time.monotonic()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=child_env, cwd=scratch, preexec_fn=_die_with_parent)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env=child_env, cwd=scratch, preexec_fn=_die_with_parent)
+        except OSError as exc:
+            raise WorkbenchError(f"{env.name}: cannot start {argv[0]} ({exc.strerror})") from None
         marks: dict[str, float | int] = {}
         pump = threading.Thread(target=_pump, args=(proc.stdout, console, marks, t0), daemon=True)
         pump.start()

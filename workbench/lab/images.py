@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import WorkbenchError
+from ..storage import atomic_write
 
 FORMAT_VERSION = 1
 HERE = Path(__file__).resolve().parent
@@ -75,13 +76,7 @@ def initramfs(workload: str | os.PathLike, args: Sequence[str] = (), *,
     archive.add("init", stat.S_IFREG | 0o755, init)
     archive.add("bin/workload", stat.S_IFREG | 0o755, wl)
     archive.add("etc/workload-args", stat.S_IFREG | 0o644, packed)
-    tmp = image.with_name(f".{image.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(archive.finish())
-        os.replace(tmp, image)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return image
+    return atomic_write(image, archive.finish())
 
 
 def uml_shim(folder: str | os.PathLike | None = None) -> Path:
