@@ -120,3 +120,23 @@ def test_levels_report_shows_azure_components_and_plan(tmp_path):
     assert ("To detect a 2 % difference between D8s_v5 and B8ms (two-sided Welch t test on guest means, "
             "alpha = 0.05, power = 0.8): 259 guest(s) per condition x 4 run(s) per guest") in text
     assert "Costs per unit: guest 300 s, run 8.25 s." in text
+
+
+def test_lab_report_renders_the_shipped_run_next_to_barham(tmp_path):
+    """The lab report from the shipped run (data/lab/): verdicts against native, boot times,
+    Barham et al.'s layout and where our order of techniques differs; nothing is booted."""
+    [result] = report.render_reports(ROOT / "notebooks" / "reports.toml", tmp_path, only=["lab"], progress=False)
+    assert result.ok, result.error
+    html = (tmp_path / "lab.html").read_text(encoding="utf-8")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "40 trials, 10 rounds, seed 20261130" in text and "34 trial(s) flagged by the interference guards (kept)" in text
+    assert ("syscall_latency, getppid : paravirtualized is 8334.6 % slower than native: change of the mean "
+            "+8334.6 % [+6564.6 %, +10270.8 %]") in text
+    assert "cpu_op_time, collatz : emulated is 136.0 % slower than native" in text
+    assert "no detectable difference between paravirtualized and native" in text  # memory, CPU under UML
+    assert "hw-virtualized False" in text and "kvm_pvm module (software nested virtualization)" in text
+    assert "emulated 10 7.8195" in text and "paravirtualized 10 1.2910" in text  # boot times (median s)
+    assert ("fork: they found UML (24.0x slower than VMware) (VMware 0.126, UML 0.00524 of native); we find emulated "
+            "(2.3x slower than paravirtualized)") in text
+    assert "CPU-bound: they found UML (1 % slower than VMware)" in text
+    assert html.count('src="data:image/png;base64,') == 1
