@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "schema": 1,
     "storage": 2, "readers": 2,
     "experiment": 3, "machine": 3, "guards": 3, "store": 3,
-    "capture": 4, "probe": 4, "xen_fetch": 4, "runner": 4, "workloads": 4,
+    "capture": 4, "probe": 4, "xen_fetch": 4, "runner": 4, "workloads": 4, "lab": 4,
     "stats": 5, "levels": 5, "calibration": 5, "thesis": 5, "study": 5, "fleet": 5,  # thesis re-judges with stats
     "figures": 6,
     "report": 7, "notebook": 7,

@@ -195,3 +195,23 @@ value_ns = 91.0
     assert re.search(r"D8s_v5 22507 89\.40? 91\.00? 80\.90? 9\.16 2\.09", text)
     assert re.search(r"B8ms 21107 95\.30? 91\.00? 34\.98 10\.62 6\.45", text)
     assert "What differs between the instruments" in text
+
+
+def test_lab_report_renders_the_shipped_run_next_to_barham(tmp_path):
+    """The lab report from the shipped run (data/lab/): verdicts against native, boot times,
+    Barham et al.'s layout and where our order of techniques differs; nothing is booted."""
+    [result] = report.render_reports(ROOT / "notebooks" / "reports.toml", tmp_path, only=["lab"], progress=False)
+    assert result.ok, result.error
+    html = (tmp_path / "lab.html").read_text(encoding="utf-8")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "40 trials, 10 rounds, seed 20261130" in text and "34 trial(s) flagged by the interference guards (kept)" in text
+    assert ("syscall_latency, getppid : paravirtualized is 8334.6 % slower than native: change of the mean "
+            "+8334.6 % [+6564.6 %, +10270.8 %]") in text
+    assert "cpu_op_time, collatz : emulated is 136.0 % slower than native" in text
+    assert "no detectable difference between paravirtualized and native" in text  # memory, CPU under UML
+    assert "hw-virtualized False" in text and "kvm_pvm module (software nested virtualization)" in text
+    assert "emulated 10 7.8195" in text and "paravirtualized 10 1.2910" in text  # boot times (median s)
+    assert ("fork: they found UML (24.0x slower than VMware) (VMware 0.126, UML 0.00524 of native); we find emulated "
+            "(2.3x slower than paravirtualized)") in text
+    assert "CPU-bound: they found UML (1 % slower than VMware)" in text
+    assert html.count('src="data:image/png;base64,') == 1

@@ -38,7 +38,13 @@ def test_every_metric_has_a_canonical_unit_from_the_design():
     assert schema.METRICS["random_access_rate"].unit == "1/s"  # benchmark results (issue 14)
     assert schema.METRICS["flops"].unit == "flop/s"
     assert schema.METRICS["swap_in"].unit == "bytes/s"  # dstat paging (issue 14)
-    assert len(schema.METRICS) == 42
+    # The lab's lmbench-style operations (issue 13): seconds, lower is better, shown in us.
+    for name in ("syscall_latency", "fork_latency", "exec_latency", "ctxsw_latency", "pagefault_latency",
+                 "mmap_latency"):
+        assert (schema.METRICS[name].unit, schema.METRICS[name].direction, schema.METRICS[name].display_unit) == \
+            ("seconds", schema.Direction.LOWER, "us")
+    assert schema.METRICS["boot_time"].display_unit == "s"
+    assert len(schema.METRICS) == 50
 
 
 @pytest.mark.parametrize("change, column, message", [
@@ -88,7 +94,8 @@ _DIRECTIONS = {
                          "ops_rate", "mem_transfer_bw", "random_access_rate", "flops", "io_read_bw", "io_write_bw",
                          "io_read_iops", "io_write_iops", "net_throughput"},
     "lower-is-better": {"mem_latency", "bench_time", "op_latency", "io_read_latency", "io_write_latency",
-                        "net_latency"},
+                        "net_latency", "syscall_latency", "fork_latency", "exec_latency", "ctxsw_latency",
+                        "pagefault_latency", "mmap_latency", "cpu_op_time", "boot_time"},
     "usage": {"cpu_util", "cpu_steal", "cpu_ready", "cpu_iowait", "mem_used", "mem_util", "load_avg", "net_rx", "net_tx",
               "disk_read", "disk_write", "swap_used", "swap_in", "swap_out", "proc_cpu_util", "proc_rss"},
     "neutral": {"mem_total", "mem_free", "swap_total"},

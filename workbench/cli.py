@@ -339,6 +339,40 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("inputs", nargs="+", metavar="INPUT_OR_KEY", help="what to remove, as `store ls` names it")
     q.set_defaults(func=_store_rm)
 
+    p = sub.add_parser(
+        "lab", help="the virtualization lab: one benchmark natively, emulated (QEMU TCG), paravirtualized (UML) "
+                    "and under KVM where it works",
+        description="workbench lab status | run [PLAN] -o FOLDER | boot ENV -- PROGRAM [ARGS]. 'native' is this "
+                    "machine as it is: when it is itself a virtual machine, the lab measures what each technique "
+                    "adds on top of it.")
+    labsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = labsub.add_parser("status", help="which environments can run here, and why not")
+    q.add_argument("--no-probe", action="store_true", help="do not boot a probe guest under KVM")
+    q.set_defaults(func=_lab_status)
+    q = labsub.add_parser("run", help="run a lab plan (default data/plans/lab.toml) without the environments "
+                                      "that cannot run here")
+    q.add_argument("plan", type=Path, nargs="?", default=Path("data/plans/lab.toml"), metavar="PLAN.toml",
+                   help="the lab plan (default data/plans/lab.toml)")
+    q.add_argument("-o", "--output", required=True, type=Path, metavar="FOLDER", help="folder for the run's files")
+    q.add_argument("--rounds", type=int, help="rounds instead of the plan's")
+    q.add_argument("--resume", action="store_true", help="continue the run in FOLDER (same plan, same orders)")
+    q.set_defaults(func=_lab_run)
+    q = labsub.add_parser("ship", help="copy a finished lab run with its provenance into a data folder "
+                                       "(e.g. data/lab/<id>) for reports that render without booting")
+    q.add_argument("run", type=Path, metavar="RUN", help="the run's folder (workbench lab run -o RUN)")
+    q.add_argument("-o", "--output", required=True, type=Path, metavar="FOLDER", help="the data folder to write")
+    q.add_argument("--plan", type=Path, default=Path("data/plans/lab.toml"), metavar="PLAN.toml",
+                   help="the plan file the run used (copied beside it)")
+    q.set_defaults(func=_lab_ship)
+    q = labsub.add_parser("boot", help="boot PROGRAM (a static executable) in a guest; its console on stdout "
+                                       "(what a lab plan's guest conditions run)")
+    q.add_argument("environment", choices=("emulated", "paravirtualized", "hw-virtualized"),
+                   help="QEMU TCG (emulated), User-mode Linux (paravirtualized) or QEMU KVM (hw-virtualized)")
+    q.add_argument("--timeout", type=_seconds, default=150.0, metavar="SECONDS",
+                   help="kill the guest after this long (default 150 s)")
+    q.add_argument("argv", nargs="+", metavar="-- PROGRAM [ARGS]", help="the static program to run in the guest")
+    q.set_defaults(func=_lab_boot)
+
     p = sub.add_parser("formats", help="list the input formats workbench can read")
     p.set_defaults(func=_formats)
 
@@ -822,6 +856,77 @@ def _run(args: argparse.Namespace) -> int:
           + (" | ..." if len(result.orders) > 3 else ""))
     _run_verdicts(plan, result)
     print(f"\nagain, or with other options: workbench compare {result.manifest}")
+    return 0
+
+
+def _lab_status(args: argparse.Namespace) -> int:
+    from . import lab
+
+    found = lab.detect(probe=not args.no_probe)
+    for env in found.values():
+        what = env.hypervisor or "this machine as it is"
+        print(f"{env.name:16} {'available' if env.available else 'unavailable':12} {what}"
+              + ("" if env.available else f": {env.reason}"))
+    return 0
+
+
+def _lab_ship(args: argparse.Namespace) -> int:
+    from . import lab
+
+    print(f"shipped -> {lab.ship(args.run, args.output, plan=args.plan)}")
+    return 0
+
+
+def _lab_boot(args: argparse.Namespace) -> int:
+    from . import lab
+
+    env = lab.detect(probe=False)[args.environment]
+    if not env.available:
+        raise WorkbenchError(f"{env.name} is not available here: {env.reason}")
+    program, *rest = args.argv
+    lab.guest_run(env, program, rest, sys.stdout.buffer, timeout=args.timeout)
+    return 0
+
+
+def _lab_run(args: argparse.Namespace) -> int:
+    import time
+
+    from . import lab, runner
+
+    labplan = lab.lab_plan(args.plan, rounds=args.rounds)
+    plan = labplan.plan
+    for env in labplan.environments.values():
+        state = "available" if env.available else f"unavailable: {env.reason}"
+        print(f"lab: {env.name}: {env.hypervisor or 'this machine as it is'}: {state}", file=sys.stderr)
+    for name, why in labplan.skipped.items():
+        print(f"lab: condition {name} left out: {why}", file=sys.stderr)
+    total = plan.rounds * len(plan.all_conditions)
+    print(f"lab: {total} trials ({plan.rounds} rounds x {len(plan.all_conditions)} conditions), one guest at a "
+          f"time; about {lab.estimate(plan) / 60:.0f} min", file=sys.stderr)
+    started = time.monotonic()
+    clock = lab.Progress(plan)
+
+    def progress(line: str) -> None:
+        now = time.monotonic()
+        left = clock.started(line, now)
+        more = "" if left is None else f", about {left / 60:.1f} min left"
+        print(f"lab: {line} [{(now - started) / 60:.1f} min{more}]", file=sys.stderr, flush=True)
+
+    try:
+        result = runner.run(plan, args.output, resume=args.resume, progress=None if args.quiet else progress)
+    except runner.TrialFailed as exc:
+        print(f"workbench lab: trial failed: {exc}", file=sys.stderr)
+        print(f"finished trials are in {args.output / runner.TABLE}; fix the cause and continue with --resume",
+              file=sys.stderr)
+        return 1
+    except runner.RunInterrupted as exc:
+        print(f"workbench lab: {exc}", file=sys.stderr)
+        return 130
+    print(f"{result.trials} trials in {(time.monotonic() - started) / 60:.1f} min (seed {result.seed}); "
+          f"{result.flagged} flagged -> {result.table}")
+    for name, why in labplan.skipped.items():
+        print(f"left out: {name}: {why}")
+    _run_verdicts(plan, result)
     return 0
 
 

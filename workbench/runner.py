@@ -18,7 +18,8 @@ A plan (TOML)::
     settle = 0.5                         # seconds between starting background load and the trial
 
     [workload]
-    builtin = "probe"                    # or "stream" (McCalpin's stream.c, built with gcc)
+    builtin = "probe"                    # or "stream" (McCalpin's stream.c, built with gcc), or
+                                         # "vbench" (lmbench-style operations, built static)
     options = { quick = true }           # the builtin's options
     # command = ["./my-bench", "--x"]    # or any command whose output a registered reader reads
     # format = "stream"                  # that reader (default: detected from the output)
@@ -34,7 +35,8 @@ A plan (TOML)::
     [conditions.memory-hog]
     background = [["{python}", "-c", "..."]]   # started before the trial, stopped after it
     # setup = [...], teardown = [...]          # run to completion before / after the trial
-    # wrap = ["taskset", "-c", "0"]            # a prefix for a command workload
+    # wrap = ["taskset", "-c", "0"]            # a prefix for a command workload (the lab's guests:
+    #                                          # ["{python}", "-m", "workbench", "lab", "boot", "emulated", "--"])
     # hypervisor = "..."; scope = "guest"; guest = "..."; host = "..."   # labels of its rows
 
 ``{python}`` in a command stands for the interpreter running the workbench.
@@ -90,7 +92,7 @@ LOG = "run.jsonl"
 TABLE = "table.parquet"
 MANIFEST = "manifest.toml"
 AA_SUFFIX = schema.AA_SUFFIX
-BUILTINS = ("probe", "stream")
+BUILTINS = ("probe", "stream", "vbench")
 SOURCE = "workbench-run"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -532,9 +534,14 @@ def _workload(plan: Plan, cond: Condition, env: Mapping[str, str], raw: Path) ->
 
         command = stream.command(raw.parent.parent / "bin", **dict(wl.options))
         fmt = "stream"
+    elif wl.builtin == "vbench":
+        from .workloads import vbench
+
+        command = vbench.command(raw.parent.parent / "bin", **dict(wl.options))
+        fmt = "vbench"
     else:
         command, fmt = [_expand(a) for a in wl.command], wl.format
-    command = [*cond.wrap, *command]
+    command = [*(_expand(a) for a in cond.wrap), *command]
     try:
         with open(raw, "wb") as out:
             done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=dict(env), timeout=wl.timeout,
@@ -765,8 +772,11 @@ def _check_options(path: Path, builtin: str, options: dict) -> None:
     if builtin == "probe":
         from .probe import run as function
         reserved = {"labels", "progress", "own_tree"}
-    else:
+    elif builtin == "stream":
         from .workloads.stream import command as function
+        reserved = {"folder"}
+    else:
+        from .workloads.vbench import command as function
         reserved = {"folder"}
     takes = [n for n, p in inspect.signature(function).parameters.items()
              if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in reserved]

@@ -250,6 +250,24 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
            label="network throughput", display_unit="Mbit/s", display_factor=8e-6),
     Metric("net_latency", "seconds", r".+", "network round-trip time per test (request/response)", _NONNEG, _DOWN,
            "mean", "network round-trip latency", display_unit="µs", display_factor=1e6),
+    # lmbench-style operation latencies (McVoy & Staelin 1996; the operations of Barham et al.
+    # 2003, Table 3), as vbench measures them: best of N batches; component = what was timed.
+    Metric("syscall_latency", "seconds", r".+", "one null system call (getppid)", _NONNEG, _DOWN, "best",
+           "null syscall", "us", 1e6),
+    Metric("fork_latency", "seconds", r".+", "fork, child exits, parent waits", _NONNEG, _DOWN, "best",
+           "fork", "us", 1e6),
+    Metric("exec_latency", "seconds", r".+", "fork, child execs a static program that exits, parent waits",
+           _NONNEG, _DOWN, "best", "fork+exec", "us", 1e6),
+    Metric("ctxsw_latency", "seconds", r".+", "one context switch (a byte ping-ponged over pipes, one CPU)",
+           _NONNEG, _DOWN, "best", "context switch", "us", 1e6),
+    Metric("pagefault_latency", "seconds", r".+", "one page fault (first write to an anonymous page)", _NONNEG,
+           _DOWN, "best", "page fault", "us", 1e6),
+    Metric("mmap_latency", "seconds", r".+", "map 1 MiB, touch every 16 KiB, unmap (lmbench lat_mmap)",
+           _NONNEG, _DOWN, "best", "mmap", "us", 1e6),
+    Metric("cpu_op_time", "seconds", r".+", "one step of a CPU-bound kernel (component: the kernel)", _NONNEG,
+           _DOWN, "best", "CPU kernel", "ns", 1e9),
+    Metric("boot_time", "seconds", r".+", "from starting a guest to its /init running", _NONNEG, _DOWN,
+           "single", "boot time", "s", 1.0),
 ]}
 
 

@@ -32,6 +32,7 @@ FILES = [
     (XEN / "xs62writer_vm_rrd_dump.xml", "xen-rrd-dump", None),
     (XEN / "emulated_rrd2csv_output_from_xs62writer.csv", "xen-rrd2csv", None),
     (DATA / "felter2014" / "vm.log", "stream", None),
+    (FIXTURES / "vbench" / "emulated_quick_console.out", "vbench", ("environment", "emulated")),
     (FIXTURES / "pdh-csv" / "perfmon_win_desktop_head40.csv", "pdh-csv", ("time_zone", "Sri Lanka Standard Time")),
     (next((FIXTURES / "azure-noise" / "good").rglob("unit=ns.csv")), "azure-noise", ("partition.unit", "ns")),
     (FIXTURES / "peers" / "hyperfine_sort_vs_gzip.json", "hyperfine", ("command.2", "gzip -c")),

@@ -258,6 +258,7 @@ from . import xen_rrd  # noqa: E402,F401
 # gups before stream: an HPCC output file holds STREAM's table too
 from . import gups  # noqa: E402,F401  ('Billion(10^9) Updates', HPCC's banner or a RandomAccess section)
 from . import stream  # noqa: E402,F401
+from . import vbench  # noqa: E402,F401  (its "vbench 1 begin" line, or the lab boot's header)
 from . import pdh_csv  # noqa: E402,F401  (its quoted '(PDH-CSV' header cell)
 from . import peers  # noqa: E402,F401  (JSON objects led by "results"/"benchmarks", <PhoronixTestSuite>)
 from . import sysbench  # noqa: E402,F401  (a 'sysbench <version>' banner line)
