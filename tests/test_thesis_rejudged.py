@@ -91,7 +91,7 @@ def test_lab_absent_says_so(tmp_path):
     assert thesis.lab_table(tmp_path / "lab") is None
     (tmp_path / "lab").mkdir()
     assert thesis.lab_table(tmp_path / "lab") is None
-    assert thesis.lab_absent("../data/lab").startswith("The lab data are not bundled: no *.parquet in ../data/lab")
+    assert thesis.lab_absent("../data/lab").startswith("The lab data are not bundled: no *.parquet under ../data/lab")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from . import stats, storage
+from . import schema, stats, storage
 from .errors import WorkbenchError
 from .readers.thesis import STAGE_HOST_BOOTED, STAGE_WS2003, load_transcription
 from .schema import CACHE_MEMORY, Direction, display_unit
@@ -630,7 +630,7 @@ LAB_TECHNIQUES = {
     "hw-virtualized": "hardware-assisted full virtualization: QEMU with KVM",
 }
 #: Where the lab's results are looked for, relative to the repository (issue 13, item 4).
-LAB_GLOB = "*.parquet"
+LAB_GLOB = "**/*.parquet"  # a shipped run is a folder per run (data/lab/<date>/table.parquet)
 #: Pairs (thesis claim key, metric, stage) the re-judging reads differences of, besides
 #: the conditions compared by :func:`thesis_evidence`: §4.2.1's first guest against
 #: the freshly booted host (figs. 69/70).
@@ -786,16 +786,18 @@ def lab_table(lab_dir: str | os.PathLike) -> pl.DataFrame | None:
 
 
 def lab_costs(table: pl.DataFrame, *, baseline: str = "native", alpha: float = 0.05,
-              test: str = stats.DEFAULT_TEST) -> pl.DataFrame:
+              test: str = stats.DEFAULT_TEST, include_flagged: bool = True) -> pl.DataFrame:
     """Each technique against `baseline` per metric: the ratio of means with its
     interval and verdict, and the cost as a factor on the baseline's (time per unit
     of work: the ratio for lower-is-better metrics, its inverse for higher-is-better
-    ones; None for usage or neutral metrics)."""
+    ones; None for usage or neutral metrics). Trials the guards flagged are kept by default,
+    as the lab report keeps and counts them (the shipped run shared the machine with other
+    sessions); ``include_flagged=False`` leaves them out."""
     conditions = table["condition"].unique().to_list()
     if baseline not in conditions:
         raise WorkbenchError(f"the lab table has no {baseline!r} condition to compare against; "
                              f"conditions: {', '.join(sorted(c for c in conditions if c is not None))}")
-    result = stats.compare_all(table, baseline=baseline, alpha=alpha, test=test)
+    result = stats.compare_all(table, baseline=baseline, alpha=alpha, test=test, include_flagged=include_flagged)
     rows = []
     for c in result:
         direction = metric_spec(c.metric, c.unit).direction
@@ -814,20 +816,23 @@ def lab_costs(table: pl.DataFrame, *, baseline: str = "native", alpha: float = 0
                                       "cost": pl.Float64, "status": pl.String, "verdict": pl.String})
 
 
-def lab_answer(table: pl.DataFrame, *, alpha: float = 0.05, test: str = stats.DEFAULT_TEST) -> list[str]:
+def lab_answer(table: pl.DataFrame, *, alpha: float = 0.05, test: str = stats.DEFAULT_TEST,
+               include_flagged: bool = True) -> list[str]:
     """The thesis's question on today's techniques: every other technique against
     paravirtualization, metric by metric, as verdicts ("hw-virtualized is 3.0 %
     faster than paravirtualized ..."). Empty when the lab has no paravirtualized
     condition."""
     if "paravirtualized" not in table["condition"].unique().to_list():
         return []
-    others = table.filter(pl.col("condition") != "native")
-    return stats.compare_all(others, baseline="paravirtualized", alpha=alpha, test=test).verdicts()
+    # techniques only: not native, nor its A/A repeat (native-aa)
+    others = table.filter((pl.col("condition") != "native") & ~pl.col("condition").str.ends_with(schema.AA_SUFFIX))
+    return stats.compare_all(others, baseline="paravirtualized", alpha=alpha, test=test,
+                             include_flagged=include_flagged).verdicts()
 
 
 def lab_absent(lab_dir: str | os.PathLike) -> str:
     """What the re-judging says when the lab's results are not there (plain text: the
     notebook escapes it for Markdown)."""
-    return (f"The lab data are not bundled: no {LAB_GLOB} in {lab_dir}. With them (issue 13: native, emulated, "
+    return (f"The lab data are not bundled: no *.parquet under {lab_dir}. With them (issue 13: native, emulated, "
             "paravirtualized and hw-virtualized on this machine), this section compares every technique with "
             "native and with paravirtualization.")
