@@ -10,13 +10,11 @@ recorded in the binary's name; such results are not STREAM-conformant.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from ..errors import WorkbenchError
+from ._build import compile_c
 
 SOURCE = Path(__file__).resolve().parent / "stream.c"
 _MIN_ELEMENTS = 1_000_000
@@ -50,24 +48,10 @@ def command(folder: str | os.PathLike, *, array_size: int | None = None, ntimes:
         raise WorkbenchError(f"`array_size` must be an integer of at least 1000 elements, found {size!r}")
     if isinstance(ntimes, bool) or not isinstance(ntimes, int) or ntimes < 2:
         raise WorkbenchError(f"`ntimes` must be an integer of at least 2, found {ntimes!r}")
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        raise WorkbenchError("the stream workload needs gcc (apt-get install gcc)")
     flags = [*cflags, f"-DSTREAM_ARRAY_SIZE={size}", f"-DNTIMES={ntimes}"]
     if 3 * size * _ELEMENT >= 2 ** 31:
         flags.append("-mcmodel=medium")  # static arrays beyond 2 GiB
     if openmp:
         flags.append("-fopenmp")
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
-    folder = Path(folder)
-    exe = folder / f"stream-{size}-{digest}"
-    if not exe.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{exe.name}.tmp"
-        done = subprocess.run([gcc, *flags, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True)
-        if done.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            raise WorkbenchError(f"building STREAM failed: gcc {' '.join(flags)}: "
-                                 f"{(done.stderr.strip().splitlines() or [''])[-1][:200]}")
-        os.replace(tmp, exe)
+    exe = compile_c(SOURCE, flags, folder, f"stream-{size}", "STREAM")
     return [str(exe)]

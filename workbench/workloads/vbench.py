@@ -7,14 +7,12 @@ the lab's busybox initramfs (:mod:`workbench.lab`).
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import WorkbenchError
+from ._build import compile_c
 
 SOURCE = Path(__file__).resolve().parent / "vbench.c"
 FLAGS = ("-static", "-O2")
@@ -30,22 +28,7 @@ def binary(folder: str | os.PathLike) -> Path:
     WorkbenchError
         gcc (or the static C library, Debian package libc6-dev) is missing, or the build fails.
     """
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        raise WorkbenchError("the vbench workload needs gcc (apt-get install gcc libc6-dev)")
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode()).hexdigest()[:12]
-    folder = Path(folder)
-    exe = folder / f"vbench-{digest}"
-    if not exe.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{exe.name}.{os.getpid()}.tmp"
-        done = subprocess.run([gcc, *FLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True)
-        if done.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            raise WorkbenchError(f"building vbench failed: gcc {' '.join(FLAGS)}: "
-                                 f"{(done.stderr.strip().splitlines() or [''])[-1][:200]}")
-        os.replace(tmp, exe)
-    return exe
+    return compile_c(SOURCE, FLAGS, folder, "vbench", "vbench", packages="gcc libc6-dev")
 
 
 def arguments(*, quick: bool = False, benchmarks: Sequence[str] = ()) -> list[str]:
