@@ -40,7 +40,7 @@ import re
 
 from .. import schema
 from ..errors import ParseError
-from . import Parsed
+from . import Parsed, _numbers
 from ._bench import head_bytes, warn_native
 from ._bench import number as _num
 from ._bench import text as _text
@@ -126,7 +126,7 @@ def parse(data: bytes, *, source: str) -> Parsed:
                 add("mem_read_bw", "memory", value)
             continue
         if section == "loaded" and (m := _LOADED.match(line)):
-            delay = str(int(m.group(1)))
+            delay = str(_numbers.to_int(m.group(1), source=source, line=number, what="a delay in cycles (first column)"))
             add("mlc:loaded_latency", f"delay {delay}",
                 _num(m.group(2), source, number, "a latency in ns (second column)") * schema.NS, "seconds")
             add("mlc:loaded_bw", f"delay {delay}",

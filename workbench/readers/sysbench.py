@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 
 from .. import schema
 from ..errors import ParseError
-from . import Parsed
+from . import Parsed, _numbers
 from ._bench import head_bytes, warn_native
 from ._bench import number as _num
 from ._bench import text as _text
@@ -155,7 +155,7 @@ def parse(data: bytes, *, source: str, test: str | None = None) -> Parsed:
             if run.test is None and mark.match(line):
                 run.test = name
         if m := _THREADS.match(line):
-            run.threads = int(m.group(1))
+            run.threads = _numbers.to_int(m.group(1), source=source, line=number, what="a thread count")
         elif line.startswith("Threads started!"):
             run.started = True
         elif m := _FILEIO_MODE.match(line):
@@ -164,7 +164,8 @@ def parse(data: bytes, *, source: str, test: str | None = None) -> Parsed:
             run.mem["block" if "block" in m.group(1).lower() else "oper"] = m.group(2)
         elif m := _PREPARE.match(line):
             seconds = _num(m.group(2), source, number, "seconds after 'bytes written in'")
-            run.prepare = int(m.group(1)) / seconds if seconds > 0 else math.nan
+            written = _numbers.to_int(m.group(1), source=source, line=number, what="a byte count")
+            run.prepare = written / seconds if seconds > 0 else math.nan
         elif line.startswith("Latency (ms):"):
             run.latency_ms = False
         elif m := _RATE.match(line):
