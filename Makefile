@@ -41,23 +41,8 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
-# a self-signed certificate (openssl), for
-# benchmarks (sysstat's sadc/sar), to open the rendered reports in a real
-# browser (chromium, tests/test_browser.py), and for the lab's guests (QEMU,
-# User-mode Linux, a Debian kernel to boot: without recommends, the kernel package
-# would pull in initramfs-tools and build an unused 31 MB image). Installed once, when missing.
-SYSTEM_PACKAGES := rrdtool sysstat openssl gcc libc6-dev chromium qemu-system-x86 user-mode-linux linux-image-amd64
-SYSTEM_COMMANDS := rrdtool sadf openssl gcc chromium qemu-system-x86_64 linux.uml
-ROUNDS ?= 3
-
-# make lab: where JupyterLab listens (only this machine by default), extra
-# arguments (`make lab ARGS="--port=9999 --no-browser"`), and --allow-root when
-# run as root (Jupyter refuses root otherwise).
-LAB_IP   ?= 127.0.0.1
-ARGS     ?=
-LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
-
-.PHONY: report test lab lab-run clean system-deps nbstrip
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      $(SYSTEM_PACKAGES) >/dev/null; \
 	  else \
 	    echo "error: the tests need the Debian packages: $(SYSTEM_PACKAGES) (sudo apt-get install --no-install-recommends $(SYSTEM_PACKAGES))"; exit 1; \
 	  fi; \
