@@ -269,15 +269,14 @@ def test_storage_imports_only_the_layers_below_it():
 def test_files_are_replaced_atomically_in_one_place():
     # Every file the workbench writes whole goes through storage.atomic_write. The two
     # other renames write what cannot be held in memory first: a download streamed to
-    # disk while hashed (xen_fetch), gcc's output (workloads/stream.py, workloads/vbench.py,
+    # disk while hashed (xen_fetch), gcc's output (workloads/_build.py for STREAM and vbench,
     # lab/images.py), and a whole folder put in place at once (lab/__init__.py: a shipped run).
     from pathlib import Path
 
     package = Path(storage.__file__).parent
     renaming = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
                       if "os.replace(" in p.read_text(encoding="utf-8"))
-    assert renaming == ["lab/__init__.py", "lab/images.py", "storage.py", "workloads/stream.py",
-                        "workloads/vbench.py", "xen_fetch.py"]
+    assert renaming == ["lab/__init__.py", "lab/images.py", "storage.py", "workloads/_build.py", "xen_fetch.py"]
 
 
 def test_a_section_of_the_wrong_type_names_the_file_and_section(tmp_path, thesis_table):
