@@ -187,7 +187,6 @@ def test_xapi_62_json_infinity_is_a_missing_value_and_1e999_an_error(tmp_path):
         readers.read(huge)
 
 
-@pytest.mark.xfail(reason="speed branch: the xen_rrd decoders' number() reads 'Infinity' strings/text", strict=False)
 @pytest.mark.parametrize("name, before, after", [("derived/rrd_updates_2024_strings.json", '"values":["', '"'),
                                                  ("xs62writer_rrd_updates_host_5s.xml", "<v>", "</v>")])
 def test_xapi_infinity_text_is_a_missing_value(tmp_path, name, before, after):
@@ -232,3 +231,19 @@ def test_stream_refuses_unicode_digits_and_overflow(tmp_path):
     wide = tmp_path / "wide.log"
     wide.write_text(run.replace("Number of Threads requested = 32", "Number of Threads requested = \uff13\uff12"))
     assert readers.read(wide, format="stream")["stage"].unique().to_list() == [None]  # not a thread count line
+
+
+@pytest.mark.parametrize("before, after, replacement, message", [
+    ("<v>", "</v>", "1e999", "expected a number within the range of a double (up to 1.8e308), found '1e999'"),
+    ("<t>", "</t>", "1" * 5000, "of at most 4300 digits, found an integer of 5000 digits"),
+])
+def test_xen_rrd_overflow_and_huge_integers_are_parse_errors(tmp_path, before, after, replacement, message):
+    """1e999 is a wrong number (not xapi's Infinity, a missing one); an integer past Python's
+    digit limit was a ValueError traceback (bench/fuzz.py)."""
+    head, sep, rest = (RRD / "xs62writer_rrd_updates_host_5s.xml").read_text().partition(before)
+    _, close, tail = rest.partition(after)
+    path = tmp_path / "broken.xml"
+    path.write_text(head + sep + replacement + close + tail)
+    with pytest.raises(ParseError) as err:
+        readers.read(path)
+    assert message in str(err.value)

@@ -354,7 +354,9 @@ def test_both_paths_accept_the_same_numbers(token):
     _, (small,) = xen_rrd.decode(doc, source="t", kind="updates")  # the bytes.replace path
     assert np.array_equal(fast.values, slow.values, equal_nan=True)
     assert np.array_equal(small.values, slow.values, equal_nan=True)
-    assert slow.values[0, 0] == pytest.approx(float(token), nan_ok=True)
+    # xapi writes Infinity where it has no data (XenCenter draws a gap): a missing value
+    no_data = token.strip().lower().lstrip("+-") in ("inf", "infinity")
+    assert slow.values[0, 0] == pytest.approx(float("nan") if no_data else float(token), nan_ok=True)
 
 
 DUMP_XML = [n for n, f in SAMPLES.items() if f == "xen-rrd-dump" and n.endswith(".xml")] + ["derived/vm_rrd_dump.xml.gz"]

@@ -7,6 +7,7 @@ and unit conversion happen afterwards, once, in ``_table.py``.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -23,8 +24,11 @@ OBJTYPES = ("host", "vm", "sr")
 # <min>0</min> in flip_flop.xml), NaN/Infinity/-Infinity (xapi), nan/inf (tolerated).
 # The fast path's CSV parser (polars) accepts exactly this set too, so both paths
 # agree on what is a number (checked in tests/readers/test_xen_rrd.py).
-_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)", re.I)
-_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)", re.I | re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+_INFINITY = ("inf", "infinity")
+#: Longest number text read (Python's int() refuses more digits than this).
+_MAX_DIGITS = 4300
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,17 @@ def number(text: object, *, source: str, where: str, what: str = "a number") -> 
         return float(text)
     if isinstance(text, str):
         stripped = text.strip()
+        if len(stripped) > _MAX_DIGITS:
+            raise ParseError(source, where, f"{what} of at most {_MAX_DIGITS} characters",
+                             f"a number of {len(stripped)} characters")
         if _NUMBER.fullmatch(stripped):
-            return float(stripped)
+            if stripped.lower().lstrip("+-") in _INFINITY:
+                return math.nan  # xapi writes Infinity where it has no data: XenCenter draws a gap
+            value = float(stripped)
+            if math.isinf(value):  # 1e999: a wrong number, not a missing one
+                raise ParseError(source, where, f"{what} within the range of a double (up to 1.8e308)",
+                                 repr(text))
+            return value
     raise ParseError(source, where, what, repr(text) if text is not None else "nothing")
 
 
@@ -113,6 +126,9 @@ def integer(text: object, *, source: str, where: str, what: str = "an integer") 
     if isinstance(text, int):
         return text
     if isinstance(text, str) and _INTEGER.fullmatch(text.strip()):
+        if len(text.strip()) > _MAX_DIGITS:
+            raise ParseError(source, where, f"{what} of at most {_MAX_DIGITS} digits",
+                             f"an integer of {len(text.strip())} digits")
         return int(text.strip())
     try:
         value = number(text, source=source, where=where, what=what)
