@@ -43,8 +43,9 @@ def test_compare_on_the_reduced_runs_is_compare_on_the_rows():
         warnings.simplefilter("ignore")  # native xen-rrd metrics (the reader's tests)
         t = experiment.open(DATA / "experiments" / "xen-samples.toml").table
     # a second condition with two runs (10 % and 20 % higher); the baseline keeps its single run
-    t = pl.concat([t, t.with_columns(condition=pl.lit("other"), value=pl.col("value") * 1.1),
-                   t.with_columns(condition=pl.lit("other"), run=pl.col("run") + 1, value=pl.col("value") * 1.2)])
+    t = pl.concat([t, t.with_columns(condition=pl.lit("other", dtype=pl.Categorical), value=pl.col("value") * 1.1),
+                   t.with_columns(condition=pl.lit("other", dtype=pl.Categorical), run=pl.col("run") + 1,
+                                  value=pl.col("value") * 1.2)])
     reduced = fleet.run_table(t)
     # 'other' becomes one row per run and label set; the baseline's one run stays raw (its
     # interval comes from its samples' autocorrelation)

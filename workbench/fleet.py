@@ -268,7 +268,8 @@ def _read_part(path: str, partitioning: tuple[str, ...], where: str | None, colu
     lf = lf.select(*schema.TABLE_COLUMNS, *extra)
     if where is not None:
         lf = store.filtered(lf, where)
-    return lf.select(columns).collect().to_pandas()
+    # labels go to pandas as plain strings: pandas' categoricals differ per partition
+    return lf.select(columns).with_columns(pl.col(pl.Categorical).cast(pl.String)).collect().to_pandas()
 
 
 def _frame(source: Any, where: str | None, columns: list[str]):
@@ -278,7 +279,8 @@ def _frame(source: Any, where: str | None, columns: list[str]):
         store.filtered(store.scan(source), where)  # refused here, before any worker runs it
     cat = store.catalogue(source)
     files = [str(p) for p in cat.files(Path(source))]
-    meta = pl.DataFrame(schema=schema.TABLE_SCHEMA).select(columns).to_pandas()
+    meta = pl.DataFrame(schema=schema.TABLE_SCHEMA).select(columns).with_columns(
+        pl.col(pl.Categorical).cast(pl.String)).to_pandas()
     if not files:
         return dd.from_pandas(meta, npartitions=1)
     return dd.from_map(_read_part, files, partitioning=cat.partitioning, where=where, columns=columns, meta=meta,
@@ -305,7 +307,7 @@ def _dask_partials(source: Any, where: str | None, scheduler: Any) -> pl.DataFra
     pdf.columns = ["n", "total", "low", "high", "timed", "time", "source_file"]
     out = pl.from_pandas(pdf.reset_index())
     return _typed(out, {"n": pl.Int64, "timed": pl.Int64, "total": pl.Float64, "low": pl.Float64,
-                        "high": pl.Float64, "time": schema.UTC_TIME, "source_file": pl.String})
+                        "high": pl.Float64, "time": schema.UTC_TIME, "source_file": schema.LABEL})
 
 
 def _dask_vm_partials(source: Any, where: str | None, scheduler: Any) -> pl.DataFrame:

@@ -80,7 +80,7 @@ TIME_KEYS = {"date": "%Y-%m-%d", "month": "%Y-%m"}
 #: What Hive (and polars) write for a null partition value.
 NULL = "__HIVE_DEFAULT_PARTITION__"
 #: Columns written dictionary-encoded: every string column of the table.
-DICTIONARY = tuple(c for c, t in schema.TABLE_SCHEMA.items() if t == pl.String)
+DICTIONARY = tuple(c for c, t in schema.TABLE_SCHEMA.items() if t == schema.LABEL)
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -410,7 +410,10 @@ def entries(store: str | os.PathLike) -> pl.DataFrame:
 
 
 def hive_schema(partitioning: Sequence[str]) -> dict[str, pl.DataType]:
-    return {p: (pl.String if p in TIME_KEYS else schema.TABLE_SCHEMA[p]) for p in partitioning}
+    """Partition values as the folder names give them: label keys stay strings while the
+    query prunes folders (:func:`scan` encodes them after the filter)."""
+    return {p: (pl.String if p in TIME_KEYS or schema.TABLE_SCHEMA[p] == schema.LABEL else schema.TABLE_SCHEMA[p])
+            for p in partitioning}
 
 
 def groups(store: str | os.PathLike, keys: Sequence[str]) -> list[list[Path]]:
@@ -457,7 +460,10 @@ def scan(store: str | os.PathLike, where: str | None = None, *,
     else:
         lf = pl.scan_parquet(files, hive_partitioning=True, hive_schema=hive_schema(cat.partitioning))
     lf = lf.select(*schema.TABLE_COLUMNS, *extra)
-    return lf if where is None else filtered(lf, where)
+    if where is not None:
+        lf = filtered(lf, where)
+    keys = [p for p in cat.partitioning if p in schema.TABLE_SCHEMA and schema.TABLE_SCHEMA[p] == schema.LABEL]
+    return lf.with_columns(pl.col(keys).cast(schema.LABEL)) if keys and files else lf
 
 
 #: Words that have no place in a filter (a filter is one expression, not a query).
@@ -486,9 +492,14 @@ def filtered(lf: pl.LazyFrame, where: str) -> pl.LazyFrame:
         pl.sql_expr(text)  # one expression, or an error
     except Exception as exc:  # polars' SQL errors have several types
         raise WorkbenchError(f"{shown}: not a SQL condition: {_first_line(exc)}") from None
-    ctx = pl.SQLContext(frames={"t": lf})
+    # SQL's LIKE and string functions need strings: the dictionary-encoded labels the
+    # condition names are compared as strings, then encoded again.
+    columns = lf.collect_schema()
+    used = [c for c in pl.sql_expr(text).meta.root_names() if columns.get(c) == schema.LABEL]
+    ctx = pl.SQLContext(frames={"t": lf.with_columns(pl.col(used).cast(pl.String)) if used else lf})
     try:
         out = ctx.execute(f"SELECT * FROM t WHERE {text}")
+        out = out.with_columns(pl.col(used).cast(schema.LABEL)) if used else out
         out.collect_schema()
     except pl.exceptions.ColumnNotFoundError as exc:
         raise WorkbenchError(f"{shown}: unknown column ({_first_line(exc)}); columns: "
