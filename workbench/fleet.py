@@ -154,9 +154,10 @@ def vm_summary(source: Any, *, where: str | None = None, engine: str = "polars",
         dtypes = store.scan(source).collect_schema()
         part = _dask_vm_partials(source, where, scheduler)
     else:
-        dtypes = store.scan(source).collect_schema()
-        part = pl.concat([_vm_group(source, where, files) for files in store.groups(source, VM_KEYS)]
-                         or [_vm_partials(store.scan(source, where)).collect(engine="streaming")])
+        cat = store.catalogue(source)
+        dtypes = store.scan(source, cat=cat).collect_schema()
+        part = pl.concat([_vm_group(source, where, files, cat) for files in store.groups(source, VM_KEYS, cat=cat)]
+                         or [_vm_partials(store.scan(source, where, cat=cat)).collect(engine="streaming")])
     return _vm_finish(part, dtypes)
 
 
@@ -164,7 +165,7 @@ def vm_summary(source: Any, *, where: str | None = None, engine: str = "polars",
 BATCH_ROWS = 4_000_000
 
 
-def _vm_group(root: Any, where: str | None, files: list[Path]) -> pl.DataFrame:
+def _vm_group(root: Any, where: str | None, files: list[Path], cat: store.Catalogue) -> pl.DataFrame:
     """The per-VM partial states of one group of part files (:func:`workbench.store.groups`):
     the files read in batches of about :data:`BATCH_ROWS` rows, each batch reduced by a
     streaming query and merged into the states so far. Polars' streaming group-by alone
@@ -183,7 +184,7 @@ def _vm_group(root: Any, where: str | None, files: list[Path]) -> pl.DataFrame:
         rows += n
     done = None
     for batch in batches:
-        part = _vm_partials(store.scan(root, where, files=batch)).collect(engine="streaming")
+        part = _vm_partials(store.scan(root, where, files=batch, cat=cat)).collect(engine="streaming")
         done = part if done is None else _vm_merge(pl.concat([done, part]))
     return done
 
