@@ -49,7 +49,7 @@ group-by keeps partial states that grow with the rows when the groups number hun
 of thousands. :func:`workbench.fleet.vm_summary` therefore reduces a store partition by
 partition, in batches of ``BATCH_ROWS`` rows with Categorical keys, merging each batch's
 per-VM states (before that: 669 -> 889 -> 1484 MiB in a quiet run, 654 -> 821 -> 4047
-under load; the peak depends on how far the streaming engine's producers run ahead).
+under load: the one-shot peak varies from run to run).
 Lazy vs hand-written: 0.83-1.39x (the batches cost time at 100x; the one-shot scan
 pays in memory). Dask on 2 local workers: the same result, 9-32x slower than the hand-written scan at
 1x (pandas group-by on 7 string keys, and process overhead): it is for data that does
