@@ -416,13 +416,13 @@ def hive_schema(partitioning: Sequence[str]) -> dict[str, pl.DataType]:
             for p in partitioning}
 
 
-def groups(store: str | os.PathLike, keys: Sequence[str]) -> list[list[Path]]:
+def groups(store: str | os.PathLike, keys: Sequence[str], *, cat: Catalogue | None = None) -> list[list[Path]]:
     """The store's part files grouped by their values of the partition columns `keys`
     (those of `keys` the store is partitioned by; one group of all files when none is):
     for a reduction by those columns done group by group, whose results are disjoint, so
-    that memory follows one group, not the store."""
+    that memory follows one group, not the store. `cat`: the catalogue, if read already."""
     root = Path(store)
-    cat = catalogue(root)
+    cat = catalogue(root) if cat is None else cat
     used = [k for k in cat.partitioning if k in keys]
     out: dict[tuple[str, ...], list[Path]] = {}
     for e in cat.entries.values():
@@ -433,7 +433,7 @@ def groups(store: str | os.PathLike, keys: Sequence[str]) -> list[list[Path]]:
 
 
 def scan(store: str | os.PathLike, where: str | None = None, *,
-         files: Sequence[str | os.PathLike] | None = None) -> pl.LazyFrame:
+         files: Sequence[str | os.PathLike] | None = None, cat: Catalogue | None = None) -> pl.LazyFrame:
     """A lazy measurement table over the store (polars ``scan_parquet`` with Hive
     partitions): filters on partition columns skip folders, other filters and the
     columns a query uses are pushed into the Parquet reader.
@@ -450,9 +450,12 @@ def scan(store: str | os.PathLike, where: str | None = None, *,
         ``time`` is read as a UTC time). See :func:`filtered`.
     files : sequence of paths, optional
         Only these part files (e.g. one of :func:`groups`); default: all the catalogue names.
+    cat : Catalogue, optional
+        The store's catalogue, when the caller has read it (a query scanning a store
+        batch by batch: a large store's catalogue takes a good part of a second to read).
     """
     root = Path(store)
-    cat = catalogue(root)
+    cat = catalogue(root) if cat is None else cat
     files = [str(p) for p in (cat.files(root) if files is None else files)]
     extra = [p for p in cat.partitioning if p not in schema.TABLE_SCHEMA]
     if not files:
