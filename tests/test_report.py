@@ -131,6 +131,54 @@ def test_failure_is_reported_and_others_still_render(failing_run):
         "fails.html", "fails.ipynb", "index.html", "ok.html", "ok.ipynb"]
 
 
+def without_timing(nb_path: Path) -> dict:
+    """A rendered notebook without papermill's start and end times and durations (of
+    the notebook and of each cell) and the output path: all that may differ between
+    two renderings of the same report."""
+    nb = json.loads(nb_path.read_text("utf-8"))
+    for meta in [nb["metadata"]["papermill"]] + [c["metadata"].get("papermill", {}) for c in nb["cells"]]:
+        for key in ("start_time", "end_time", "duration", "output_path"):
+            meta.pop(key, None)
+    return nb
+
+
+def test_parallel_rendering_gives_the_serial_outputs(tmp_path):
+    """Two reports (one with a figure, one failing) rendered one by one and two at a
+    time: the same pages byte for byte, the same notebooks but for papermill's timing,
+    and no random cell ids (papermill's added cells get stable ones)."""
+    config = write_config(tmp_path, """
+[[report]]
+name = "ok"
+notebook = "@FIXTURES@/ok.ipynb"
+[report.parameters]
+n = 3
+
+[[report]]
+name = "fails"
+notebook = "@FIXTURES@/fails.ipynb"
+""")
+    serial = render_reports(config, tmp_path / "serial", progress=False, jobs=1)
+    parallel = render_reports(config, tmp_path / "parallel", progress=False, jobs=2)
+    assert [(r.entry.name, r.status) for r in serial] == [(r.entry.name, r.status) for r in parallel] == [
+        ("ok", "ok"), ("fails", "failed")]
+    for name in ("ok", "fails"):
+        assert (tmp_path / "serial" / f"{name}.html").read_bytes() == (tmp_path / "parallel" / f"{name}.html").read_bytes()
+        assert without_timing(tmp_path / "serial" / f"{name}.ipynb") == without_timing(
+            tmp_path / "parallel" / f"{name}.ipynb")
+    ok = without_timing(tmp_path / "serial" / "ok.ipynb")
+    assert "image/png" in json.dumps(ok)
+    assert [c["id"] for c in ok["cells"]] == ["ok-0", "ok-1", "injected-parameters", "ok-2", "ok-3", "ok-4"]
+    assert [c["id"] for c in without_timing(tmp_path / "serial" / "fails.ipynb")["cells"]][:2] == [
+        "papermill-error", "fails-0"]
+
+
+def test_jobs_must_be_a_positive_integer(tmp_path):
+    config = write_config(tmp_path, '[[report]]\nname = "ok"\nnotebook = "@FIXTURES@/ok.ipynb"\n')
+    for jobs in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=re.escape(f"`jobs` must be a positive integer, not {jobs!r}")):
+            render_reports(config, tmp_path / "out", progress=False, jobs=jobs)
+
+
 def test_index_escapes_titles(failing_run):
     out, _ = failing_run
     index = (out / "index.html").read_text(encoding="utf-8")

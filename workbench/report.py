@@ -627,6 +627,9 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
                         progress_bar=False,
                         report_mode=False,
                         execution_timeout=limit,
+                        # nbclient's per-cell timestamps repeat papermill's start and end
+                        # times; without them only papermill's timing differs between runs.
+                        record_timing=False,
                         **_kernel_engine_kwargs(kernel_stderr.fileno(), cancel),
                     )
             except PapermillExecutionError as exc:
@@ -650,6 +653,7 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
                     headline = _headline(nb)
                     # papermill recorded the temporary name; record where it lives.
                     nb.metadata.setdefault("papermill", {})["output_path"] = str(final_ipynb)
+                    _stable_cell_ids(nb)
                     atomic_write(final_ipynb, nbformat.writes(nb))
                     ipynb = final_ipynb
                     atomic_write(final_html, _notebook_html(nb, entry.title, stderr.splitlines()))
@@ -670,6 +674,29 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
     return ReportResult(entry=entry, status="ok" if error is None else "failed",
                         ipynb=ipynb, html=html_path, seconds=seconds, error=error, stderr=stderr,
                         headline=headline)
+
+
+#: Cells papermill adds, by tag -> the id they get instead of papermill's random one.
+_ADDED_CELLS = {"injected-parameters": "injected-parameters", "papermill-error-cell-tag": "papermill-error"}
+
+
+def _stable_cell_ids(nb) -> None:
+    """Give the cells papermill added (the injected parameters, the error markers)
+    ids that depend on the notebook alone, not on a random number: the same report
+    renders to the same notebook and page (cell ids are in the HTML), whether
+    rendered alone, in parallel or again."""
+    taken = {cell.get("id") for cell in nb.cells if not set(cell.get("metadata", {}).get("tags", ())) & set(_ADDED_CELLS)}
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", ())
+        base = next((_ADDED_CELLS[t] for t in tags if t in _ADDED_CELLS), None)
+        if base is None or "id" not in cell:
+            continue
+        new, number = base, 1
+        while new in taken:
+            number += 1
+            new = f"{base}-{number}"
+        cell["id"] = new
+        taken.add(new)
 
 
 def _headline(nb) -> str | None:
