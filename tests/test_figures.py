@@ -148,3 +148,14 @@ def test_every_figure_uses_the_colour_blind_safe_palette_and_keeps_legends_off_t
     # conditions keep their colours in every figure: kvm and docker are told apart
     ratios = {line.get_color() for line in drawn["ratios"].lines if line.get_color() != "black"}
     assert len(ratios) == 2
+
+
+def test_importing_figures_leaves_seaborn_and_scipy_to_the_figures_that_draw_with_them():
+    """seaborn pulls in scipy.stats (about a second); the capture and probe notebooks
+    draw no seaborn figure and should not pay for it."""
+    import subprocess
+    import sys
+
+    code = "import sys, workbench.figures; print(sorted(m for m in ('seaborn', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "[]\n"

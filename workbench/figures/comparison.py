@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import polars as pl
-import seaborn as sns
 from matplotlib.axes import Axes
 
 from ..errors import WorkbenchError
@@ -61,6 +60,8 @@ def run_distributions(table: pl.DataFrame, metric: str, ax: Axes | None = None, 
         palette = dict(zip(levels, (_colors(levels)[v] for v in levels)))
     else:
         palette = None
+    import seaborn as sns  # here, not at the top: seaborn pulls in scipy.stats (~1 s)
+
     sns.stripplot(data=values, x="shown", y="condition", hue=hue, dodge=hue is not None, ax=ax, jitter=0.2,
                   alpha=0.8, palette=palette, color=None if hue is not None else _colors(["x"])["x"])
     _legend_outside(ax, title=mpl(hue) if hue else None)
