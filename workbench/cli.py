@@ -500,7 +500,7 @@ def _labels(pairs: list[str]) -> dict[str, object]:
     """``--label KEY=VALUE`` pairs, checked by the one label validator before any work."""
     import re
 
-    from .schema import LABELS, RUN_MAX, check_labels
+    from .vocabulary import LABELS, RUN_MAX, check_labels
     labels: dict[str, object] = {}
     for pair in pairs:
         key, value = _pair(pair, "--label")
