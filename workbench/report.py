@@ -795,7 +795,7 @@ def _kernel_manager_class():
                     kw["stderr"] = self.stderr_fd
                 kw["env"] = {**kw.get("env", os.environ), "MPLBACKEND": KERNEL_MPLBACKEND}
                 if self.cancel is not None and self.cancel.is_set():
-                    raise KeyboardInterrupt("interrupted before the kernel started")
+                    raise RuntimeError("interrupted before the kernel started")  # the report is then "interrupted"
                 result = await super()._async_launch_kernel(kernel_cmd, **kw)
                 if self.cancel is not None:
                     self.cancel.adopt(getattr(self.provisioner, "process", None))
