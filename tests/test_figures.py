@@ -9,7 +9,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from workbench import figures, thesis  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
 
-from .conftest import THESIS_DIR  # noqa: E402
+from .conftest import ROOT, THESIS_DIR  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +81,24 @@ def test_axes_show_the_native_unit_of_a_metric_outside_the_vocabulary():
     one = table.filter((table["condition"] == "native") & (table["run"] == 1))
     assert figures.capture_series(one, "everest-csv:temperature", ax=plt.figure().gca()).get_ylabel() == \
         "everest-csv:temperature (°C)"
+
+
+def test_run_distributions_jitter_is_the_same_every_time_and_leaves_numpys_state_alone():
+    """The dots' jitter is seeded: two drawings of the felter2014 runs put every dot in the
+    same place (reports render reproducibly), and numpy's global generator goes on as if
+    nothing had been drawn."""
+    import numpy as np
+
+    felter = __import__("workbench").open(ROOT / "data" / "experiments" / "felter2014.toml")
+    np.random.seed(1)
+    expected_next = np.random.random()
+    np.random.seed(1)
+    drawn = [figures.run_distributions(felter.table, "stream_copy_bw", ax=plt.figure().gca()) for _ in range(2)]
+    assert np.random.random() == expected_next
+    dots = [np.concatenate([c.get_offsets() for c in ax.collections]) for ax in drawn]
+    assert len(dots[0]) > 1 and np.array_equal(dots[0], dots[1])
+    # jittered: the dots of one condition do not all sit on its line
+    assert len(set(np.round(dots[0][:, 1], 6))) > len(set(np.round(dots[0][:, 1])))
 
 
 # --------------------------------------------------------------------------- palette and legends (issue 16 item 3)
