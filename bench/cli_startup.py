@@ -33,6 +33,8 @@ def main() -> None:
         "workbench --help": [py, "-m", "workbench", "--help"],
         "workbench compare --help": [py, "-m", "workbench", "compare", "--help"],
         "workbench --version": [py, "-m", "workbench", "--version"],
+        # what `workbench capture` loads before its first sample (issue 17: no polars)
+        "import workbench.cli, workbench.capture": [py, "-c", "import workbench.cli, workbench.capture"],
         "python -c 'import polars' (for scale)": [py, "-c", "import polars"],
     }
     print(f"reference: python -c pass  {reference * 1e3:7.1f} ms (median of {ROUNDS})")

@@ -542,3 +542,49 @@ def test_proc_reader_gives_psutils_counters():
     finally:
         sampler.close()
     assert sampler._proc is None
+
+
+def test_the_sampling_process_imports_no_polars_until_it_converts(tmp_path):
+    """`workbench capture` with a label and a process pattern samples without polars,
+    numpy, pandas, the readers or the schema (what it needs of the vocabulary is in
+    workbench.vocabulary); the table is built, with polars, only when it converts."""
+    code = """
+import sys
+from workbench import capture, cli
+heavy = ("polars", "numpy", "pandas", "scipy", "pyarrow", "workbench.schema", "workbench.readers")
+convert = capture.convert
+def announced(*args, **kwargs):
+    print("sampled with", sorted(m for m in heavy if m in sys.modules), flush=True)
+    return convert(*args, **kwargs)
+capture.convert = announced
+code = cli.main(sys.argv[1:])
+print("converted with", sorted(m for m in ("polars", "workbench.readers") if m in sys.modules))
+sys.exit(code)
+"""
+    out = tmp_path / "light.parquet"
+    proc = subprocess.run([sys.executable, "-c", code, "capture", "-o", str(out), "--interval", "0.1", "--stage",
+                           "short=0.5", "--label", "condition=light", "--process", "python", "-q"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "sampled with []"
+    assert lines[-1] == "converted with ['polars', 'workbench.readers']"
+    table = readers.read(out)
+    assert set(table["condition"]) == {"light"} and samples(table).height >= 3
+
+
+def test_the_format_written_is_the_format_the_reader_reads():
+    assert (capture.FORMAT, capture.VERSION, capture.SOURCE) == (fmt.FORMAT, fmt.VERSION, fmt.SOURCE)
+
+
+def test_lag_quantiles_interpolate_as_polars_does():
+    lags = (0.004, 0.001, 0.003, 0.010, 0.002)
+    result = capture.CaptureResult(path=Path("x"), samples=5, missed_ticks=0, seconds=1.0, cpu_seconds=0.0,
+                                   lags=lags, exit_status=None, reason="test")
+    series = pl.Series(lags)
+    expected = tuple(series.quantile(q, interpolation="linear") for q in (0.0, 0.5, 0.9, 0.99, 1.0))
+    assert result.lag_quantiles((0.0, 0.5, 0.9, 0.99, 1.0)) == pytest.approx(expected, abs=1e-15)
+    assert result.lag_quantiles((0.5, 0.9)) == pytest.approx((0.003, 0.0076), abs=1e-15)
+    single = capture.CaptureResult(path=Path("x"), samples=1, missed_ticks=0, seconds=1.0, cpu_seconds=0.0,
+                                   lags=(0.002,), exit_status=None, reason="test")
+    assert single.lag_quantiles((0.5, 0.99)) == (0.002, 0.002)

@@ -208,3 +208,13 @@ def test_progress_is_plain_lines_in_a_pipe_and_nothing_with_quiet():
     quiet = subprocess.run([sys.executable, "-m", "workbench", "compare", manifest, "-q", "--metric",
                             "stream_copy_bw"], capture_output=True, text=True)
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == done.stdout
+
+
+@pytest.mark.parametrize("jobs, message", [
+    ("0", "argument -j/--jobs: expected at least 1, found '0'"),
+    ("two", "argument -j/--jobs: expected a whole number of reports such as 2, found 'two'"),
+])
+def test_report_jobs_must_be_a_positive_whole_number(capsys, jobs, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", "--jobs", jobs])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

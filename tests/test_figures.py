@@ -9,7 +9,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from workbench import figures, thesis  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
 
-from .conftest import THESIS_DIR  # noqa: E402
+from .conftest import ROOT, THESIS_DIR  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -83,6 +83,24 @@ def test_axes_show_the_native_unit_of_a_metric_outside_the_vocabulary():
         "everest-csv:temperature (°C)"
 
 
+def test_run_distributions_jitter_is_the_same_every_time_and_leaves_numpys_state_alone():
+    """The dots' jitter is seeded: two drawings of the felter2014 runs put every dot in the
+    same place (reports render reproducibly), and numpy's global generator goes on as if
+    nothing had been drawn."""
+    import numpy as np
+
+    felter = __import__("workbench").open(ROOT / "data" / "experiments" / "felter2014.toml")
+    np.random.seed(1)
+    expected_next = np.random.random()
+    np.random.seed(1)
+    drawn = [figures.run_distributions(felter.table, "stream_copy_bw", ax=plt.figure().gca()) for _ in range(2)]
+    assert np.random.random() == expected_next
+    dots = [np.concatenate([c.get_offsets() for c in ax.collections]) for ax in drawn]
+    assert len(dots[0]) > 1 and np.array_equal(dots[0], dots[1])
+    # jittered: the dots of one condition do not all sit on its line
+    assert len(set(np.round(dots[0][:, 1], 6))) > len(set(np.round(dots[0][:, 1])))
+
+
 # --------------------------------------------------------------------------- palette and legends (issue 16 item 3)
 
 def _colours(ax) -> set[str]:
@@ -148,3 +166,14 @@ def test_every_figure_uses_the_colour_blind_safe_palette_and_keeps_legends_off_t
     # conditions keep their colours in every figure: kvm and docker are told apart
     ratios = {line.get_color() for line in drawn["ratios"].lines if line.get_color() != "black"}
     assert len(ratios) == 2
+
+
+def test_importing_figures_leaves_seaborn_and_scipy_to_the_figures_that_draw_with_them():
+    """seaborn pulls in scipy.stats (about a second); the capture and probe notebooks
+    draw no seaborn figure and should not pay for it."""
+    import subprocess
+    import sys
+
+    code = "import sys, workbench.figures; print(sorted(m for m in ('seaborn', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "[]\n"

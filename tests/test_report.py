@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
 from workbench.report import (
@@ -128,6 +129,54 @@ def test_failure_is_reported_and_others_still_render(failing_run):
     # Only the final files: no temporary leftovers from atomic writes.
     assert sorted(p.name for p in out.iterdir()) == [
         "fails.html", "fails.ipynb", "index.html", "ok.html", "ok.ipynb"]
+
+
+def without_timing(nb_path: Path) -> dict:
+    """A rendered notebook without papermill's start and end times and durations (of
+    the notebook and of each cell) and the output path: all that may differ between
+    two renderings of the same report."""
+    nb = json.loads(nb_path.read_text("utf-8"))
+    for meta in [nb["metadata"]["papermill"]] + [c["metadata"].get("papermill", {}) for c in nb["cells"]]:
+        for key in ("start_time", "end_time", "duration", "output_path"):
+            meta.pop(key, None)
+    return nb
+
+
+def test_parallel_rendering_gives_the_serial_outputs(tmp_path):
+    """Two reports (one with a figure, one failing) rendered one by one and two at a
+    time: the same pages byte for byte, the same notebooks but for papermill's timing,
+    and no random cell ids (papermill's added cells get stable ones)."""
+    config = write_config(tmp_path, """
+[[report]]
+name = "ok"
+notebook = "@FIXTURES@/ok.ipynb"
+[report.parameters]
+n = 3
+
+[[report]]
+name = "fails"
+notebook = "@FIXTURES@/fails.ipynb"
+""")
+    serial = render_reports(config, tmp_path / "serial", progress=False, jobs=1)
+    parallel = render_reports(config, tmp_path / "parallel", progress=False, jobs=2)
+    assert [(r.entry.name, r.status) for r in serial] == [(r.entry.name, r.status) for r in parallel] == [
+        ("ok", "ok"), ("fails", "failed")]
+    for name in ("ok", "fails"):
+        assert (tmp_path / "serial" / f"{name}.html").read_bytes() == (tmp_path / "parallel" / f"{name}.html").read_bytes()
+        assert without_timing(tmp_path / "serial" / f"{name}.ipynb") == without_timing(
+            tmp_path / "parallel" / f"{name}.ipynb")
+    ok = without_timing(tmp_path / "serial" / "ok.ipynb")
+    assert "image/png" in json.dumps(ok)
+    assert [c["id"] for c in ok["cells"]] == ["ok-0", "ok-1", "injected-parameters", "ok-2", "ok-3", "ok-4"]
+    assert [c["id"] for c in without_timing(tmp_path / "serial" / "fails.ipynb")["cells"]][:2] == [
+        "papermill-error", "fails-0"]
+
+
+def test_jobs_must_be_a_positive_integer(tmp_path):
+    config = write_config(tmp_path, '[[report]]\nname = "ok"\nnotebook = "@FIXTURES@/ok.ipynb"\n')
+    for jobs in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=re.escape(f"`jobs` must be a positive integer, not {jobs!r}")):
+            render_reports(config, tmp_path / "out", progress=False, jobs=jobs)
 
 
 def test_index_escapes_titles(failing_run):
@@ -325,15 +374,51 @@ def test_kernel_stderr_and_death_are_recorded_not_leaked(tmp_path, capfd):
     assert tmp_leftovers(out) == []
 
 
-@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
-def test_signal_leaves_no_temporary_file_and_writes_the_index(tmp_path, signum):
-    """`workbench report` stopped by SIGTERM or Ctrl-C (SIGINT) while a notebook runs:
-    no *.tmp.ipynb, and the index lists the interrupted report (not the one after it)."""
+def printed_started(path: Path) -> bool:
+    """Whether a notebook papermill is writing has an output "started" (False while half-written)."""
+    try:
+        nb = nbformat.reads(path.read_text("utf-8"), as_version=4)
+    except (OSError, ValueError):
+        return False
+    return "started" in outputs_text(nb)
+
+
+def interrupt_report(tmp_path: Path, signum: str, config: Path, jobs: int, running: set[str]):
+    """Run `workbench report` in a subprocess, send it `signum` once the loop cell of each
+    report in `running` has started; (returncode, stdout, stderr, output folder, the
+    kernels that were running then, as psutil processes)."""
     import os
     import signal
     import subprocess
     import time
 
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "report", "--config", str(config), "-o", str(out),
+                             "-q", "--jobs", str(jobs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 60
+        # papermill saves the notebook after each cell: wait for the loop cells to be running
+        # (their output, not the source, says "started": then the kernel is up)
+        while {name for name in running
+               if any(p.name.startswith(f".{name}.") and printed_started(p)
+                      for p in (out.iterdir() if out.is_dir() else ()))} != running:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        kernels = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(getattr(signal, signum))
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, stdout, stderr, out, kernels
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_signal_leaves_no_temporary_file_and_writes_the_index(tmp_path, signum):
+    """`workbench report` stopped by SIGTERM or Ctrl-C (SIGINT) while a notebook runs:
+    no *.tmp.ipynb, and the index lists the interrupted report (not the one after it)."""
     config = write_config(tmp_path, """
 [[report]]
 name = "loops"
@@ -343,23 +428,8 @@ notebook = "@FIXTURES@/loops.ipynb"
 name = "after"
 notebook = "@FIXTURES@/ok.ipynb"
 """)
-    out = tmp_path / "out"
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.Popen([sys.executable, "-m", "workbench", "report", "--config", str(config), "-o", str(out),
-                             "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        # papermill saves the notebook after each cell: wait for the loop cell to be running
-        while not any(p.name.startswith(".loops.") and "started" in p.read_text("utf-8", "replace")
-                      for p in (out.iterdir() if out.is_dir() else ())):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.1)
-        proc.send_signal(getattr(signal, signum))
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, (stdout, stderr)
+    returncode, stdout, stderr, out, kernels = interrupt_report(tmp_path, signum, config, jobs=1, running={"loops"})
+    assert returncode == 130, (stdout, stderr)
     assert stderr == "workbench report: interrupted\n"
     assert tmp_leftovers(out) == []
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]
@@ -367,3 +437,33 @@ notebook = "@FIXTURES@/ok.ipynb"
     assert "1 report(s): 0 ok, 0 failed, 1 interrupted (later reports not rendered)" in text
     assert "INTERRUPTED" in text and "interrupted (SIGTERM or Ctrl-C) while rendering" in text
     assert "after" not in text
+    assert len(kernels) == 1 and psutil.wait_procs(kernels, timeout=10)[1] == []  # no kernel outlives the run
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_signal_stops_every_report_rendering_in_parallel(tmp_path, signum):
+    """With two jobs, both running kernels are stopped at once: both reports are listed
+    as interrupted, in config order, the third (not started) is not, and nothing else is left."""
+    config = write_config(tmp_path, """
+[[report]]
+name = "one"
+notebook = "@FIXTURES@/loops.ipynb"
+
+[[report]]
+name = "two"
+notebook = "@FIXTURES@/loops.ipynb"
+
+[[report]]
+name = "third"
+notebook = "@FIXTURES@/ok.ipynb"
+""")
+    returncode, stdout, stderr, out, kernels = interrupt_report(tmp_path, signum, config, jobs=2,
+                                                                running={"one", "two"})
+    assert returncode == 130, (stdout, stderr)
+    assert stderr == "workbench report: interrupted\n"
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]
+    text = re.sub(r"<[^>]+>", " ", (out / "index.html").read_text(encoding="utf-8"))
+    assert "2 report(s): 0 ok, 0 failed, 2 interrupted (later reports not rendered)" in text
+    assert text.count("interrupted (SIGTERM or Ctrl-C) while rendering") == 2
+    assert text.index(" one ") < text.index(" two ") and "third" not in text
+    assert len(kernels) == 2 and psutil.wait_procs(kernels, timeout=10)[1] == []  # killed, not orphaned

@@ -136,3 +136,7 @@ def test_cache_memory_layout_is_everest_window():
     assert [cm.column_label(m, unit=True) for m in cm.metrics] == ["Read (MB/s)", "Write (MB/s)", "Copy (MB/s)",
                                                                    "Latency (ns)"]
     assert cm.row_label("L1") == "L1 Cache" and cm.component("L3 Cache") == "L3" and cm.metric("Copy") == "mem_copy_bw"
+
+
+def test_the_required_labels_are_the_non_null_label_columns():
+    assert schema.REQUIRED_LABELS == tuple(name for name in schema.LABELS if not schema.COLUMNS[name][1])

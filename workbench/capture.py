@@ -49,22 +49,29 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-import polars as pl
 import psutil
 
-from . import machine, schema
+from . import machine, vocabulary
 from .errors import WorkbenchError
-from .readers import capture as fmt
-from .storage import write_table
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# The sampling process imports no polars, numpy or reader (bench/capture_sample.py measures
+# its start-up; tests/test_capture.py checks what it imports): the table is built by
+# workbench.readers.capture (imported here only to build or convert it) from the JSON lines.
+#: The file format written here and read by :mod:`workbench.readers.capture` (whose
+#: FORMAT, VERSION and SOURCE these must equal; tests/test_capture.py checks).
+FORMAT, VERSION, SOURCE = "workbench-capture", 1, "psutil-capture"
 
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 10.0
 
 #: Metric -> what its value summarizes, from the vocabulary (``schema.Metric.aggregate``):
 #: ``mean`` over the sample's interval (rates and shares from counter deltas) or
 #: ``last``, the level read at the interval's end.
-AGGREGATES: dict[str, str] = {name: m.aggregate for name, m in schema.METRICS.items()
+AGGREGATES: dict[str, str] = {name: m.aggregate for name, m in vocabulary.METRICS.items()
                               if m.aggregate in ("mean", "last")}
 
 # On Linux, guest time (running a VM's vCPU, e.g. a KVM host) is already counted in
@@ -153,8 +160,16 @@ class CaptureResult:
         """Quantiles of the sampling lag in seconds (NaN without samples)."""
         if not self.lags:
             return tuple(math.nan for _ in q)
-        s = pl.Series(self.lags)
-        return tuple(float(s.quantile(x, interpolation="linear")) for x in q)
+        return tuple(_quantile(sorted(self.lags), x) for x in q)
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """The `q` quantile of sorted values, interpolated linearly between the two nearest
+    (numpy's and polars' "linear", Hyndman and Fan type 7)."""
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
 
 
 def live_path(output: str | os.PathLike) -> Path:
@@ -183,7 +198,9 @@ def convert(path: str | os.PathLike, output: str | os.PathLike | None = None) ->
     output : str or PathLike, optional
         The Parquet file (default: ``x.capture.jsonl`` -> ``x.parquet``).
     """
+    from .readers import capture as fmt
     from .readers import validate_labelled
+    from .storage import write_table
 
     path = Path(path)
     if output is None:
@@ -216,6 +233,8 @@ def stage_summary(table: pl.DataFrame, metrics: Sequence[str] = ("cpu_util", "cp
     components : sequence of str, optional
         Components to keep (default ``total``); None keeps all.
     """
+    import polars as pl
+
     rows = table.filter(pl.col("metric").is_in(list(metrics)) & pl.col("interval").is_not_null())
     if components is not None:
         rows = rows.filter(pl.col("component").is_in(list(components)))
@@ -298,10 +317,10 @@ class Capture:
             except re.error as exc:
                 raise WorkbenchError(f"process pattern {pattern!r} is not a regular expression ({exc})") from None
         labels = dict(labels or {})
-        unknown = sorted(set(labels) - set(schema.LABELS))
+        unknown = sorted(set(labels) - set(vocabulary.LABELS))
         if unknown:
-            raise WorkbenchError(f"unknown label '{unknown[0]}'; labels are: {', '.join(schema.LABELS)}")
-        self.labels = schema.check_labels(labels)  # before any sample: not after an hour of capture
+            raise WorkbenchError(f"unknown label '{unknown[0]}'; labels are: {', '.join(vocabulary.LABELS)}")
+        self.labels = vocabulary.check_labels(labels)  # before any sample: not after an hour of capture
         self._recent: deque[dict] = deque(maxlen=history)
         self._first_k = 0
         self._lock = threading.Lock()
@@ -357,11 +376,11 @@ class Capture:
         self._t0 = baseline.mono
         self._start_epoch = time.time() - (time.perf_counter() - baseline.mono)
         self._header = {
-            "format": fmt.FORMAT, "version": fmt.VERSION, "source": fmt.SOURCE,
+            "format": FORMAT, "version": VERSION, "source": SOURCE,
             "start": self._start_epoch,
             "started": datetime.fromtimestamp(self._start_epoch, timezone.utc).isoformat(),
             "interval": self.interval, "flush_interval": self.flush_interval,
-            "metrics": {m: [schema.METRICS[m].unit, AGGREGATES[m]] for m in self._sampler.metrics},
+            "metrics": {m: [vocabulary.METRICS[m].unit, AGGREGATES[m]] for m in self._sampler.metrics},
             "labels": self.labels,
             "plan": [[s.name, s.seconds] for s in self.plan],
             "command": self.command, "processes": [p.pattern for p in self.patterns],
@@ -411,6 +430,8 @@ class Capture:
 
     def table(self) -> pl.DataFrame:
         """The samples kept in memory as a validated measurement table."""
+        from . import schema
+        from .readers import capture as fmt
         from .readers import validate_labelled
 
         if self._header is None:

@@ -174,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="NAME", help="render only this report (repeatable)")
     p.add_argument("--timeout", type=_seconds, metavar="SECONDS",
                    help="longest a notebook cell may run before the report fails (default 600 s)")
+    p.add_argument("-j", "--jobs", type=_jobs, metavar="N",
+                   help="render up to N reports at once (default: the CPUs this process may use; 1: one by one)")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("audit", help="check the thesis tables for internal consistency")
@@ -463,6 +465,17 @@ def _percent(text: str) -> float:
     return value / 100
 
 
+def _jobs(text: str) -> int:
+    """``4`` -> 4, a positive whole number."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of reports such as 2, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, found {text!r}")
+    return value
+
+
 def _seconds(text: str) -> float:
     """``60s``, ``60`` or ``2m`` -> seconds."""
     t = text.strip().lower()
@@ -487,7 +500,7 @@ def _labels(pairs: list[str]) -> dict[str, object]:
     """``--label KEY=VALUE`` pairs, checked by the one label validator before any work."""
     import re
 
-    from .schema import LABELS, RUN_MAX, check_labels
+    from .vocabulary import LABELS, RUN_MAX, check_labels
     labels: dict[str, object] = {}
     for pair in pairs:
         key, value = _pair(pair, "--label")
@@ -522,7 +535,7 @@ def _report(args: argparse.Namespace) -> int:
     else:
         results = report.render_reports(config, out_dir, only=args.only,
                                         progress=not args.quiet and sys.stderr.isatty(),
-                                        timeout=args.timeout or report.DEFAULT_CELL_TIMEOUT)
+                                        timeout=args.timeout or report.DEFAULT_CELL_TIMEOUT, jobs=args.jobs)
     for r in results:
         mark = "ok    " if r.ok else "FAILED"
         print(f"{mark} {r.entry.name:<20} {r.seconds:6.1f}s  {r.html or r.ipynb or ''}")

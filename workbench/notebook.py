@@ -9,10 +9,12 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from .capture import Capture
+if TYPE_CHECKING:
+    from .capture import Capture
 
 
 def setup() -> None:

@@ -39,6 +39,7 @@ import os
 import re
 import secrets
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Iterator, Sequence
@@ -337,7 +338,8 @@ def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
                    out_dir: str | os.PathLike = DEFAULT_OUT_DIR, *,
                    only: Sequence[str] | None = None,
                    progress: bool = True,
-                   timeout: float | None = DEFAULT_CELL_TIMEOUT) -> list[ReportResult]:
+                   timeout: float | None = DEFAULT_CELL_TIMEOUT,
+                   jobs: int | None = None) -> list[ReportResult]:
     """Render every report of a config file, then write ``index.html``.
 
     Parameters
@@ -354,11 +356,16 @@ def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
     timeout : float or None
         Seconds one cell may run (an entry's ``timeout`` overrides it); a cell
         that runs longer fails its report and the next one starts. None: no limit.
+    jobs : int, optional
+        How many reports render at the same time, each in its own kernel (default
+        :func:`default_jobs`, the CPUs this process may use). 1 renders them one
+        after the other. The outputs are the same either way; only the timing
+        metadata (papermill's start and end times) differs.
 
     Returns
     -------
     list of ReportResult
-        One per rendered entry; check ``all(r.ok for r in results)``.
+        One per rendered entry, in config order; check ``all(r.ok for r in results)``.
 
     Raises
     ------
@@ -368,9 +375,13 @@ def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
         reported in the results and the index.
     KeyboardInterrupt
         On Ctrl-C or SIGTERM (turned into KeyboardInterrupt while rendering):
-        the report being rendered leaves no temporary file, and the index is
-        written first, listing what finished and the interrupted report.
+        the reports being rendered leave no temporary file (their kernels are
+        stopped), and the index is written first, listing what finished and the
+        interrupted reports; reports not yet started are not listed.
     """
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"`jobs` must be a positive integer, not {jobs!r}")
     entries = load_config(config)
     if only is not None:
         known = {e.name for e in entries}
@@ -382,6 +393,8 @@ def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
         entries = [e for e in entries if e.name in wanted]
 
     out = _prepare_out_dir(out_dir)
+    if jobs > 1 and len(entries) > 1:
+        return _render_parallel(entries, out, timeout=timeout, jobs=min(jobs, len(entries)), progress=progress)
     results: list[ReportResult] = []
     current: ReportEntry | None = None
     started = 0.0
@@ -397,13 +410,129 @@ def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
         if current is not None:
             results.append(ReportResult(entry=current, status="interrupted", ipynb=None, html=None,
                                         seconds=time.perf_counter() - started,
-                                        error="interrupted (SIGTERM or Ctrl-C) while rendering"))
+                                        error=_INTERRUPTED))
         raise
     finally:
         # On every way out: the index lists what exists (a second signal while it
         # is written leaves the old index, never half of a new one).
         write_index(results, out)
     return results
+
+
+def default_jobs() -> int:
+    """How many reports :func:`render_reports` renders at once by default: the CPUs
+    this process may run on (its affinity mask, not the machine's count)."""
+    count = getattr(os, "process_cpu_count", None)  # Python >= 3.13
+    if count is not None:
+        return count() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+#: Why a report that was running when the user stopped ``workbench report`` has no outputs.
+_INTERRUPTED = "interrupted (SIGTERM or Ctrl-C) while rendering"
+
+
+def _render_parallel(entries: Sequence[ReportEntry], out: Path, *, timeout: float | None, jobs: int,
+                     progress: bool) -> list[ReportResult]:
+    """:func:`render_reports` with `jobs` worker threads, each driving its own kernel
+    (a separate process, so the notebooks really run at the same time; the threads
+    only wait for them and convert their outputs).
+
+    On Ctrl-C or SIGTERM (in this, the main thread) every running kernel is killed,
+    which ends its worker's papermill run at once; the workers then discard their
+    notebooks and the index lists the finished and the interrupted reports."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    cancel = _Cancel()
+    done: dict[str, ReportResult] = {}
+    running: dict[str, float] = {}  # name -> perf_counter at its start
+
+    def work(entry: ReportEntry) -> ReportResult | None:
+        if cancel.is_set():
+            return None
+        running[entry.name] = time.perf_counter()
+        return render_notebook(entry, out, timeout=timeout, cancel=cancel)
+
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="workbench-report")
+    try:
+        with _sigterm_as_interrupt(), tqdm(total=len(entries), desc="reports", unit="report", file=sys.stderr,
+                                           disable=not progress) as bar:
+            pending = {pool.submit(work, entry): entry for entry in entries}
+            try:
+                while pending:
+                    # A timeout, so that a signal is handled within a second whatever the platform.
+                    finished, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        entry = pending.pop(future)
+                        result = future.result()
+                        if result is not None:
+                            done[entry.name] = result
+                            bar.set_postfix_str(entry.name)
+                        bar.update()
+            except KeyboardInterrupt:
+                cancel.set()  # kills the kernels: each worker returns within moments
+                pool.shutdown(wait=True, cancel_futures=True)
+                for future, entry in pending.items():
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        result = future.result()
+                        if result is not None:
+                            done[entry.name] = result
+                    elif entry.name in running and entry.name not in done:
+                        done[entry.name] = ReportResult(entry=entry, status="interrupted", ipynb=None, html=None,
+                                                        seconds=time.perf_counter() - running[entry.name],
+                                                        error=_INTERRUPTED)
+                raise
+    finally:
+        cancel.set()  # no kernel outlives the call, whatever left this function
+        pool.shutdown(wait=True, cancel_futures=True)
+        # On every way out: the index lists what exists, in config order.
+        results = [done[e.name] for e in entries if e.name in done]
+        write_index(results, out)
+    return results
+
+
+class _Cancel:
+    """Stops the kernels of :func:`render_notebook` calls running in other threads.
+
+    :meth:`set` kills every kernel adopted so far (each kernel leads its own
+    process group) and any adopted later, so a kernel still starting up when the
+    user stops is not missed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._set = False
+        self._kernels: list = []  # subprocess.Popen of each kernel
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        with self._lock:
+            self._set = True
+            kernels, self._kernels = self._kernels, []
+        for process in kernels:
+            _kill_group(process)
+
+    def adopt(self, process) -> None:
+        with self._lock:
+            if not self._set:
+                self._kernels.append(process)
+                return
+        _kill_group(process)
+
+
+def _kill_group(process) -> None:
+    import signal
+
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # jupyter_client starts kernels in a new session
+    except (ProcessLookupError, PermissionError):  # pragma: no cover - it ended meanwhile
+        pass
 
 
 class _Terminated(KeyboardInterrupt):
@@ -416,7 +545,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     instead of killing the process before it cleans up. Only in the main thread
     (signal handlers cannot be set elsewhere)."""
     import signal
-    import threading
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -433,7 +561,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
-                    timeout: float | None = DEFAULT_CELL_TIMEOUT) -> ReportResult:
+                    timeout: float | None = DEFAULT_CELL_TIMEOUT, cancel: _Cancel | None = None) -> ReportResult:
     """Execute one entry with papermill and convert it to HTML.
 
     Parameters
@@ -445,6 +573,9 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
     timeout : float or None
         Seconds one cell may run unless the entry sets its own ``timeout``;
         None: no limit.
+    cancel : _Cancel, optional
+        Lets another thread stop the kernel (:func:`render_reports` with several
+        jobs); the result is then ``"interrupted"`` and nothing is written.
 
     Returns
     -------
@@ -484,17 +615,22 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
         _append_only(kernel_stderr.fileno())  # the kernel and our log write to it in turn
         try:
             try:
-                with _kernel_environment(), _executor_log(kernel_stderr):
+                with _executor_log(kernel_stderr):
                     papermill.execute_notebook(
                         str(entry.notebook), str(tmp_ipynb),
                         parameters=dict(entry.parameters),
                         kernel_name="python3",
-                        cwd=str(entry.notebook.parent),
+                        # The kernel's working directory, given to the kernel alone: papermill's
+                        # own cwd= would chdir this whole process, which other reports share.
+                        resources={"metadata": {"path": str(entry.notebook.parent)}},
                         log_output=False,
                         progress_bar=False,
                         report_mode=False,
                         execution_timeout=limit,
-                        **_kernel_engine_kwargs(kernel_stderr.fileno()),
+                        # nbclient's per-cell timestamps repeat papermill's start and end
+                        # times; without them only papermill's timing differs between runs.
+                        record_timing=False,
+                        **_kernel_engine_kwargs(kernel_stderr.fileno(), cancel),
                     )
             except PapermillExecutionError as exc:
                 error = f"{exc.ename}: {exc.evalue}"
@@ -504,6 +640,10 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
             except Exception as exc:  # noqa: BLE001 - any failure must not stop the other reports
                 error = _describe(exc)
 
+            if cancel is not None and cancel.is_set():
+                seconds = time.perf_counter() - start
+                return ReportResult(entry=entry, status="interrupted", ipynb=None, html=None, seconds=seconds,
+                                    error=_INTERRUPTED)
             kernel_stderr.seek(0)
             stderr = "\n".join(line for line in kernel_stderr.readall().decode("utf-8", "replace").splitlines()
                                if line.strip() not in _SHUTDOWN_NOISE).strip()
@@ -513,6 +653,7 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
                     headline = _headline(nb)
                     # papermill recorded the temporary name; record where it lives.
                     nb.metadata.setdefault("papermill", {})["output_path"] = str(final_ipynb)
+                    _stable_cell_ids(nb)
                     atomic_write(final_ipynb, nbformat.writes(nb))
                     ipynb = final_ipynb
                     atomic_write(final_html, _notebook_html(nb, entry.title, stderr.splitlines()))
@@ -533,6 +674,29 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
     return ReportResult(entry=entry, status="ok" if error is None else "failed",
                         ipynb=ipynb, html=html_path, seconds=seconds, error=error, stderr=stderr,
                         headline=headline)
+
+
+#: Cells papermill adds, by tag -> the id they get instead of papermill's random one.
+_ADDED_CELLS = {"injected-parameters": "injected-parameters", "papermill-error-cell-tag": "papermill-error"}
+
+
+def _stable_cell_ids(nb) -> None:
+    """Give the cells papermill added (the injected parameters, the error markers)
+    ids that depend on the notebook alone, not on a random number: the same report
+    renders to the same notebook and page (cell ids are in the HTML), whether
+    rendered alone, in parallel or again."""
+    taken = {cell.get("id") for cell in nb.cells if not set(cell.get("metadata", {}).get("tags", ())) & set(_ADDED_CELLS)}
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", ())
+        base = next((_ADDED_CELLS[t] for t in tags if t in _ADDED_CELLS), None)
+        if base is None or "id" not in cell:
+            continue
+        new, number = base, 1
+        while new in taken:
+            number += 1
+            new = f"{base}-{number}"
+        cell["id"] = new
+        taken.add(new)
 
 
 def _headline(nb) -> str | None:
@@ -585,10 +749,11 @@ _SHUTDOWN_NOISE = frozenset({"[IPKernelApp] ERROR | KeyboardInterrupt caught in 
                              "KeyboardInterrupt caught in kernel"})
 
 
-def _kernel_engine_kwargs(stderr_fd: int) -> dict:
+def _kernel_engine_kwargs(stderr_fd: int, cancel: _Cancel | None = None) -> dict:
     """Extra papermill engine options for the kernel manager.
 
-    The kernel is started with its stderr on `stderr_fd` (:func:`_kernel_manager_class`).
+    The kernel is started with its stderr on `stderr_fd` and MPLBACKEND set
+    (:func:`_kernel_manager_class`), and handed to `cancel` if given.
     jupyter_client >= 8.10 can give the kernel CurveZMQ keys; without them
     ipykernel >= 7.4 prints a "running over TCP without encryption" warning
     to stderr for every notebook. Only ask for it where it is supported.
@@ -600,7 +765,11 @@ def _kernel_engine_kwargs(stderr_fd: int) -> dict:
     config = Config({"QuietKernelManager": {"stderr_fd": stderr_fd}})
     if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
         config["KernelManager"] = Config({"transport_encryption": "auto"})
-    return {"config": config, "kernel_manager_class": _kernel_manager_class()}
+    cls = _kernel_manager_class()
+    if cancel is not None:
+        # A subclass per call carries the token: traitlets would copy a config value.
+        cls = type(cls.__name__, (cls,), {"cancel": cancel})
+    return {"config": config, "kernel_manager_class": cls}
 
 
 _QUIET_KM = None
@@ -608,7 +777,10 @@ _QUIET_KM = None
 
 def _kernel_manager_class():
     """An AsyncKernelManager that starts the kernel with stderr on a given file
-    descriptor (made once, on first use: jupyter_client is imported lazily)."""
+    descriptor and MPLBACKEND set to :data:`KERNEL_MPLBACKEND` in the kernel's
+    environment alone (this process's is shared by the reports rendering in other
+    threads), and hands the kernel's process to ``cls.cancel`` if set (made once,
+    on first use: jupyter_client is imported lazily)."""
     global _QUIET_KM
     if _QUIET_KM is None:
         from jupyter_client.manager import AsyncKernelManager
@@ -616,11 +788,18 @@ def _kernel_manager_class():
 
         class QuietKernelManager(AsyncKernelManager):
             stderr_fd = Integer(-1, help="file descriptor for the kernel's stderr (-1: inherit)").tag(config=True)
+            cancel: _Cancel | None = None
 
             async def _async_launch_kernel(self, kernel_cmd, **kw):
                 if self.stderr_fd >= 0:
                     kw["stderr"] = self.stderr_fd
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
+                kw["env"] = {**kw.get("env", os.environ), "MPLBACKEND": KERNEL_MPLBACKEND}
+                if self.cancel is not None and self.cancel.is_set():
+                    raise RuntimeError("interrupted before the kernel started")  # the report is then "interrupted"
+                result = await super()._async_launch_kernel(kernel_cmd, **kw)
+                if self.cancel is not None:
+                    self.cancel.adopt(getattr(self.provisioner, "process", None))
+                return result
 
         _QUIET_KM = QuietKernelManager
     return _QUIET_KM
@@ -645,38 +824,39 @@ class _RawText:
         pass
 
 
+_LOG_LOCK = threading.Lock()
+_LOG_USERS = [0, True]  # how many _executor_log are active; the logger's propagate before the first
+
+
 @contextmanager
 def _executor_log(raw) -> Iterator[None]:
     """Send papermill's and nbclient's log (e.g. "Kernel died while waiting for
-    execute reply.") to `raw` (an unbuffered binary file) instead of the process's stderr."""
+    execute reply.") to `raw` (an unbuffered binary file) instead of the process's stderr.
+
+    Only records of the calling thread: reports rendering in other threads log to
+    their own files. The logger stops propagating while any of them is active."""
     import logging
 
+    thread = threading.get_ident()
     handler = logging.StreamHandler(_RawText(raw))
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(lambda record: record.thread == thread)
     logger = logging.getLogger("papermill")
-    saved = logger.propagate
-    logger.addHandler(handler)
-    logger.propagate = False
+    with _LOG_LOCK:
+        if _LOG_USERS[0] == 0:
+            _LOG_USERS[1] = logger.propagate
+        _LOG_USERS[0] += 1
+        logger.addHandler(handler)
+        logger.propagate = False
     try:
         yield
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = saved
-
-
-@contextmanager
-def _kernel_environment() -> Iterator[None]:
-    """Set MPLBACKEND for the kernel subprocess, restoring it afterwards."""
-    saved = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = KERNEL_MPLBACKEND
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = saved
+        with _LOG_LOCK:
+            logger.removeHandler(handler)
+            _LOG_USERS[0] -= 1
+            if _LOG_USERS[0] == 0:
+                logger.propagate = _LOG_USERS[1]
 
 
 #: Every page forbids anything from elsewhere: no script at all, images only as data:

@@ -37,12 +37,16 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable
 
-import polars as pl
-
-from . import schema
 from .errors import ParseError, WorkbenchError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars (and schema, which needs it) are imported by the functions that read or write a
+# table: the output guard and the atomic writes serve the capture's sampling process too,
+# which imports no polars (tests/test_capture.py).
 
 #: The Parquet key-value metadata key that holds the document.
 KEY = "workbench"
@@ -92,6 +96,8 @@ def write_table(frame: pl.DataFrame, path: str | os.PathLike, *,
         When the metadata is malformed, or the file cannot be written (full disk,
         no permission): one line, and no temporary file is left.
     """
+    from . import schema
+
     frame = frame.select(list(schema.TABLE_COLUMNS)) if validated else schema.validate(frame)
     document = _checked_document(metadata or {}, frame)
     stored = {KEY: json.dumps(document, ensure_ascii=False)} if document else None
@@ -268,6 +274,8 @@ def read_table(path: str | os.PathLike) -> pl.DataFrame:
         It is not Parquet, truncated, or lacks measurement-table columns (one line
         naming the file).
     """
+    from . import schema
+
     return schema.validate(parse_table(_read_bytes(path), source=str(path))[0], source=str(path))
 
 
@@ -275,6 +283,8 @@ def read_table_and_metadata(path: str | os.PathLike) -> tuple[pl.DataFrame, dict
     """The validated table and its metadata document from ONE read of the file (a
     table another process rewrites, such as a run's, cannot pair one version's rows
     with another's metadata)."""
+    from . import schema
+
     table, document = parse_table(_read_bytes(path), source=str(path))
     return schema.validate(table, source=str(path)), document
 
@@ -304,6 +314,10 @@ def parse_table(data: bytes, *, source: str) -> tuple[pl.DataFrame, dict[str, An
     The table is checked for the measurement-table columns, not validated (the
     caller attaches labels first, as for any reader).
     """
+    import polars as pl
+
+    from . import schema
+
     _check_magic(data[:16], data[-len(MAGIC):], source)
     try:
         frame = pl.read_parquet(io.BytesIO(data))
@@ -316,6 +330,8 @@ def parse_table(data: bytes, *, source: str) -> tuple[pl.DataFrame, dict[str, An
 
 
 def _footer(target: Any, source: str) -> dict[str, str]:
+    import polars as pl
+
     try:
         stored = pl.read_parquet_metadata(target)
     except (Exception, pl.exceptions.PanicException) as exc:

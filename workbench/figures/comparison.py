@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import polars as pl
-import seaborn as sns
 from matplotlib.axes import Axes
 
 from ..errors import WorkbenchError
@@ -40,6 +39,10 @@ def comparison_ratios(comparisons, ax: Axes | None = None) -> Axes:
     return ax
 
 
+#: Seed of the dots' jitter in :func:`run_distributions`.
+_JITTER_SEED = 2015
+
+
 def run_distributions(table: pl.DataFrame, metric: str, ax: Axes | None = None, *,
                       by: str = "stage") -> Axes:
     """Per-run values of one metric by condition (one dot per run), in display units."""
@@ -61,8 +64,18 @@ def run_distributions(table: pl.DataFrame, metric: str, ax: Axes | None = None, 
         palette = dict(zip(levels, (_colors(levels)[v] for v in levels)))
     else:
         palette = None
-    sns.stripplot(data=values, x="shown", y="condition", hue=hue, dodge=hue is not None, ax=ax, jitter=0.2,
-                  alpha=0.8, palette=palette, color=None if hue is not None else _colors(["x"])["x"])
+    import numpy as np
+    import seaborn as sns  # here, not at the top: seaborn pulls in scipy.stats (~1 s)
+
+    # seaborn draws the jitter from numpy's global generator: seeded here (and the caller's
+    # state put back), so that the same table gives the same figure, in every report run.
+    saved = np.random.get_state()
+    np.random.seed(_JITTER_SEED)
+    try:
+        sns.stripplot(data=values, x="shown", y="condition", hue=hue, dodge=hue is not None, ax=ax, jitter=0.2,
+                      alpha=0.8, palette=palette, color=None if hue is not None else _colors(["x"])["x"])
+    finally:
+        np.random.set_state(saved)
     _legend_outside(ax, title=mpl(hue) if hue else None)
     ax.set_xlabel(mpl(f"{metric} per run ({unit})"))
     ax.set_ylabel("")

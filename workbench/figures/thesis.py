@@ -6,7 +6,6 @@ hatched and marked "≈".
 from __future__ import annotations
 
 import polars as pl
-import seaborn as sns
 from matplotlib.axes import Axes
 
 from ..markup import mpl
@@ -45,6 +44,8 @@ def fig65_cpu_per_core(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
     order = list(dict.fromkeys(data["stage"]))
     # The thesis numbers cores from 1 ("Núcleo N° 1"); components from cpu0.
     data["core"] = "core " + (data["component"].str.removeprefix("cpu").astype(int) + 1).astype(str)
+    import seaborn as sns  # here, not at the top: seaborn pulls in scipy.stats (~1 s)
+
     sns.barplot(data=data, y="stage", x="value", hue="core", order=order, orient="h", ax=ax,
                 palette=list(OKABE_ITO[:2]), saturation=1)
     _legend_outside(ax)
@@ -96,6 +97,8 @@ def fig69_71_cache_memory(table: pl.DataFrame, ax: Axes | None = None) -> Axes:
     # The thesis's host has no L3: its rows are left out.
     order = [f"{c} {label.lower()}" for c in CACHE_MEMORY.levels[:3] for _, label in CACHE_MEMORY.columns]
     rel = rel.with_columns(pl.col("stage", "what").map_elements(mpl, return_dtype=pl.String))
+    import seaborn as sns  # here, not at the top: seaborn pulls in scipy.stats (~1 s)
+
     sns.barplot(data=rel.to_pandas(), y="what", x="change", hue="stage", order=[mpl(o) for o in order], orient="h",
                 hue_order=[mpl(s) for s in stages[1:]], ax=ax, palette=list(OKABE_ITO[:2]), saturation=1)
     _legend_outside(ax)
