@@ -172,6 +172,30 @@ notebook = "@FIXTURES@/fails.ipynb"
         "papermill-error", "fails-0"]
 
 
+def test_a_report_that_measures_runs_alone(tmp_path):
+    """An ``alone`` report (a probe, a capture) never runs beside another report of the
+    batch, even with two jobs: papermill's start and end times of each rendered notebook
+    show no overlap with it, while the two shared reports may run together."""
+    body = "".join(f'[[report]]\nname = "{name}"\nnotebook = "@FIXTURES@/ok.ipynb"\n{extra}'
+                   f"[report.parameters]\nn = 3\n\n"
+                   for name, extra in (("first", ""), ("measures", "alone = true\n"), ("third", ""), ("fourth", "")))
+    results = render_reports(write_config(tmp_path, body), tmp_path / "out", progress=False, jobs=2)
+    assert [(r.entry.name, r.status, r.entry.alone) for r in results] == [
+        ("first", "ok", False), ("measures", "ok", True), ("third", "ok", False), ("fourth", "ok", False)]
+    spans = {}
+    for r in results:
+        meta = json.loads(r.ipynb.read_text("utf-8"))["metadata"]["papermill"]
+        spans[r.entry.name] = (meta["start_time"], meta["end_time"])  # ISO 8601 strings, same zone: ordered
+    start, end = spans.pop("measures")
+    assert all(e <= start or s >= end for s, e in spans.values()), (start, end, spans)
+
+
+def test_alone_config_errors(tmp_path):
+    config = write_config(tmp_path, '[[report]]\nname = "ok"\nnotebook = "@FIXTURES@/ok.ipynb"\nalone = "yes"\n')
+    with pytest.raises(ReportError, match=re.escape("report #1 ('ok'): 'alone' must be true or false, not 'yes'")):
+        load_config(config)
+
+
 def test_jobs_must_be_a_positive_integer(tmp_path):
     config = write_config(tmp_path, '[[report]]\nname = "ok"\nnotebook = "@FIXTURES@/ok.ipynb"\n')
     for jobs in (0, -1, 1.5, True):

@@ -19,8 +19,13 @@ Config format (paths are relative to the config file's directory)::
     name = "thesis"                 # output basename
     notebook = "thesis.ipynb"       # template
     title = "Thesis 2015"           # optional, defaults to name
+    alone = false                   # optional: true for a report that measures this machine
     [report.parameters]             # optional, passed to papermill verbatim
     experiment = "../data/experiments/thesis.toml"
+
+Reports render in parallel (``jobs``), except that an ``alone`` report (one that measures
+this machine: a probe, a capture) runs with no other report of the batch running, so that
+the batch does not disturb what it measures (its interference guards would flag it).
 
 Parameter values are passed verbatim; the notebook runs with its own
 directory as working directory, so relative paths in parameters resolve
@@ -85,7 +90,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # headless.
 KERNEL_MPLBACKEND = "module://matplotlib_inline.backend_inline"
 
-_ENTRY_KEYS = ("name", "notebook", "title", "parameters", "timeout")
+_ENTRY_KEYS = ("name", "notebook", "title", "parameters", "timeout", "alone")
 
 #: Seconds one cell may run before the report is stopped and marked failed
 #: (``timeout`` of an entry overrides it; the full memory probe takes about a minute).
@@ -131,6 +136,9 @@ class ReportEntry:
     timeout : float or None
         Seconds one cell may run (None: the caller's default,
         :data:`DEFAULT_CELL_TIMEOUT`).
+    alone : bool
+        The report measures this machine: no other report of the batch runs
+        while it does.
     """
 
     name: str
@@ -139,6 +147,7 @@ class ReportEntry:
     # hash=False: a dict is unhashable, and entries are identified by name.
     parameters: dict = field(default_factory=dict, hash=False)
     timeout: float | None = None
+    alone: bool = False
 
 
 @dataclass(frozen=True)
@@ -289,6 +298,10 @@ def _parse_entry(path: Path, base: Path, number: int, raw: dict) -> ReportEntry:
                                 or not 0 < timeout < float("inf")):
         raise fail(f"'timeout' must be a positive number of seconds, not {timeout!r}")
 
+    alone = raw.get("alone", False)
+    if not isinstance(alone, bool):
+        raise fail(f"'alone' must be true or false, not {alone!r}")
+
     parameters = raw.get("parameters", {})
     if not isinstance(parameters, dict):
         raise fail("'parameters' must be a table ([report.parameters])")
@@ -297,7 +310,8 @@ def _parse_entry(path: Path, base: Path, number: int, raw: dict) -> ReportEntry:
         if problem:
             raise fail(f"parameter {key!r}: {problem}")
     return ReportEntry(name=name, notebook=notebook_path, title=title,
-                       parameters=dict(parameters), timeout=None if timeout is None else float(timeout))
+                       parameters=dict(parameters), timeout=None if timeout is None else float(timeout),
+                       alone=alone)
 
 
 def _unsupported_value(value: object) -> str | None:
@@ -447,14 +461,16 @@ def _render_parallel(entries: Sequence[ReportEntry], out: Path, *, timeout: floa
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     cancel = _Cancel()
+    gate = _Gate(cancel)
     done: dict[str, ReportResult] = {}
     running: dict[str, float] = {}  # name -> perf_counter at its start
 
     def work(entry: ReportEntry) -> ReportResult | None:
-        if cancel.is_set():
-            return None
-        running[entry.name] = time.perf_counter()
-        return render_notebook(entry, out, timeout=timeout, cancel=cancel)
+        with gate.hold(alone=entry.alone):
+            if cancel.is_set():
+                return None
+            running[entry.name] = time.perf_counter()
+            return render_notebook(entry, out, timeout=timeout, cancel=cancel)
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="workbench-report")
     try:
@@ -492,6 +508,42 @@ def _render_parallel(entries: Sequence[ReportEntry], out: Path, *, timeout: floa
         results = [done[e.name] for e in entries if e.name in done]
         write_index(results, out)
     return results
+
+
+class _Gate:
+    """Who may render now: any number of shared reports, or one ``alone`` report and
+    nothing else. An alone report waits for the running ones to finish and, once it
+    waits, no new shared report starts (it is not starved). Waiting ends on cancel."""
+
+    def __init__(self, cancel: "_Cancel") -> None:
+        self._cond = threading.Condition()
+        self._cancel = cancel
+        self._shared = 0
+        self._alone = False
+        self._waiting_alone = 0
+
+    @contextmanager
+    def hold(self, *, alone: bool) -> Iterator[None]:
+        with self._cond:
+            if alone:
+                self._waiting_alone += 1
+                while (self._alone or self._shared) and not self._cancel.is_set():
+                    self._cond.wait(0.2)
+                self._waiting_alone -= 1
+                self._alone = True
+            else:
+                while (self._alone or self._waiting_alone) and not self._cancel.is_set():
+                    self._cond.wait(0.2)
+                self._shared += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                if alone:
+                    self._alone = False
+                else:
+                    self._shared -= 1
+                self._cond.notify_all()
 
 
 class _Cancel:
