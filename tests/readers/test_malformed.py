@@ -120,8 +120,6 @@ def test_a_carriage_return_in_a_pdh_header_is_no_traceback(tmp_path):
 CSVLOG = FIXTURES / "everest" / "constructed" / "aida64_csvlog_utilization_layout.csv"
 
 
-@pytest.mark.xfail(reason="speed branch: the AIDA64 CSV log reader is rewritten there (ASCII-only, inf-safe)",
-                   strict=False)
 @pytest.mark.parametrize("old, new, message", [
     (b",2914,", b",1e999,", r"csvlog.csv:8: expected .*within the range of a double"),
     (b",2914,", b",1.8e308,", r"csvlog.csv:8: expected .*within the range of a double"),
