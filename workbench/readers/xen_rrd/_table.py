@@ -15,7 +15,7 @@ import polars as pl
 
 from ... import schema
 from ...errors import WorkbenchWarning
-from ._model import CFS, Block, Column
+from ._model import CFS, Block, Column, check_epochs
 
 NATIVE_PREFIX = "xen-rrd"
 
@@ -319,6 +319,7 @@ def to_frame(blocks: list[Block], *, source_name: str, source: str) -> pl.DataFr
 
 def _check_times(block: Block, source: str) -> None:
     from ...errors import ParseError
+    check_epochs(block.times, source=source, where=block.where)  # the fast paths' times too
     if len(block.times) > 1 and np.unique(block.times).size != len(block.times):
         values, counts = np.unique(block.times, return_counts=True)
         raise ParseError(source, block.where, "one row per time", f"{counts.max()} rows at t={values[counts.argmax()]}")
