@@ -22,6 +22,7 @@ LMBENCH = FIXTURES / "benchmarks" / "lmbench3_summary_pkb_azure.txt"
 LAT_MEM_RD = FIXTURES / "benchmarks" / "lat_mem_rd_constructed.txt"
 RESULTS = DATA / "felter2014" / "network" / "network.csv"
 SADF = FIXTURES / "sysstat" / "expected.sadf-d"
+VBENCH = FIXTURES / "vbench" / "native_quick.out"
 
 DIGITS = "within the range of a double (up to 1.8e308)"
 CASES = [
@@ -75,6 +76,9 @@ CASES = [
      f"expected.sadf-d:2: expected a number for %usr {DIGITS}, found '2.15e999'"),
     (SADF, "sysstat", "SYSSTAT.TEST;31;2019-04-18 13:20:19 UTC;-1;", "SYSSTAT.TEST;３1;2019-04-18 13:20:19 UTC;-1;",
      "expected.sadf-d:2: expected a number for the interval (ASCII digits), found '３1'"),
+    # vbench: finite in MB/s, infinite in bytes/s
+    (VBENCH, "vbench", "vbench: copy 23854.9 MB/s", "vbench: copy 1e305 MB/s",
+     "native_quick.out:8: expected the copy value within a double's range in bytes/s, found 1e305"),
 ]
 
 
