@@ -6,6 +6,7 @@ import gzip
 import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from workbench import readers
@@ -229,3 +230,54 @@ def test_azure_noise_huge_runtime_and_a_padded_header(tmp_path):
         readers.read(bad)
     bad.write_text("\n".join([lines[0].replace(",starttime", ", starttime"), *lines[1:]]))
     assert readers.read(bad, format="azure-noise").drop("source_file").equals(readers.read(good).drop("source_file"))
+
+
+DSTAT_ALL = FIXTURES / "dstat" / "constructed_all_groups.csv"
+
+
+@pytest.mark.parametrize("old, new, message", [
+    # found by bench/fuzz.py: a file cut after '"Dstat ' (IndexError)
+    (None, b'"Dstat "\n', 'cut.csv:1: expected "Dstat <version> CSV output" as the first line, found "Dstat "'),
+    # found by bench/fuzz.py: an epoch beyond int64 microseconds (polars InvalidOperationError)
+    (b"\n1425286805.0,", b"\n1e26,", "cut.csv:9: expected epoch seconds within the years 1 to 9999 (-62135596800 to "
+                                    "253402300799), found '1e26'"),
+    (b"\n1425286805.0,", "\n１425286805.0,".encode(), "cut.csv:9: expected epoch seconds in column 'epoch' (ASCII "
+                                                     "digits), found '１425286805.0'"),
+    # a one-year delay counted over the rows past the year 9999 (datetime OverflowError)
+    (b"-n -N eth0 -l 5 3", b"-n -N eth0 -l 31536000 3", None),
+])
+def test_dstat_refuses_a_cut_banner_and_times_beyond_a_datetime(tmp_path, old, new, message):
+    path = tmp_path / "cut.csv"
+    data = DSTAT_ALL.read_bytes()
+    if old is None:
+        data = new
+    else:
+        assert old in data
+        data = data.replace(old, new, 1)
+    path.write_bytes(data)
+    if message is None:  # 3 rows a year apart: well within the year 9999, so read
+        assert readers.read(path, format="dstat").height > 0
+        return
+    with pytest.raises(ParseError, match=re.escape(message) + "$"):
+        readers.read(path, format="dstat")
+
+
+@pytest.mark.parametrize("name, old, new", [
+    # found by bench/fuzz.py: int() of a 5000-digit row time in a dump's comment (ValueError)
+    ("rrdtool_dump.xml", b"UTC / 1700000305 -->", b"UTC / " + b"9" * 5000 + b" -->"),
+    # found by bench/fuzz.py: int() of a 5000-digit CPU number in a legend name (ValueError)
+    ("derived/rrd_updates_dom0_5s.xml", b":cpu0</entry>", b":cpu" + b"9" * 5000 + b"</entry>"),
+])
+def test_xen_rrd_5000_digit_names_and_comments_are_no_traceback(tmp_path, name, old, new):
+    data = (FIXTURES / "xen-rrd" / name).read_bytes()
+    assert old in data
+    path = tmp_path / Path(name).name
+    path.write_bytes(data.replace(old, new, 1))
+    table = readers.read(path, source_file="x")
+    whole = readers.read(FIXTURES / "xen-rrd" / name, source_file="x")
+    if b"cpu" in old:  # cpu<5000 digits> is no CPU number: a native name, and dom0 has no vCPU to average
+        assert whole.filter(pl.col("metric") == "cpu_util").height == 12  # cpu0 and the total
+        assert table.filter(pl.col("metric") == "cpu_util").is_empty()
+        assert table.filter(pl.col("metric").str.starts_with("xen-rrd:cpu999")).height == 6
+    else:  # a comment without a row time is not checked
+        assert table.equals(whole)

@@ -94,7 +94,10 @@ def parse(data: bytes, *, source: str, timezone: str | None = None) -> Parsed:
     lines = text.splitlines()
     if not lines or not lines[0].startswith('"Dstat '):
         raise ParseError(source, 1, '"Dstat <version> CSV output" as the first line', lines[0][:60] if lines else "")
-    version = lines[0].strip('"').split()[1]
+    words = lines[0].strip('"').split()
+    if len(words) < 2:  # '"Dstat "' (a file cut there: found by bench/fuzz.py)
+        raise ParseError(source, 1, '"Dstat <version> CSV output" as the first line', lines[0][:60])
+    version = words[1]
     zone = _zone(timezone, source)
     sessions = [i for i, line in enumerate(lines) if line.startswith('"Host:"')]
     if not sessions:

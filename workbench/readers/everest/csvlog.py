@@ -50,7 +50,7 @@ DATE_TIME_LABELS = {("Date", "Time"), ("Fecha", "Hora"), ("Datum", "Zeit"), ("Д
                     ("Data", "Hora"), ("Date", "Heure"), ("Data", "Ora")}
 _LABELS = {"CPU Utilization": ("cpu_util", "total", 1.0), "Memory Utilization": ("mem_util", "total", 1.0),
            "Used Memory": ("mem_used", "total", schema.MIB), "Free Memory": ("mem_free", "total", schema.MIB)}
-_CPU_N = re.compile(r"CPU(\d+) Utilization")
+_CPU_N = re.compile(r"CPU([0-9]{1,6}) Utilization")  # ASCII, bounded: a label, not a reading
 # ASCII digits only: \d would take '١٢' or '１２' for numbers (issue 18).
 _DATE = re.compile(r"([0-9]{1,4})([./-])([0-9]{1,2})\2([0-9]{1,4})")
 _TIME = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?\s*([AaPp][Mm])?")

@@ -26,7 +26,9 @@ FAST_MIN_BYTES = 1 << 20
 _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 _META_FIELDS = ("start", "end", "step", "rows", "columns")
 # rrdtool dump writes "<!-- 2023-11-14 22:18:25 UTC / 1700000305 -->" before each row.
-_ROW_TIME_COMMENT = re.compile(r"/\s*(\d+)\s*$")
+# ASCII and at most 18 digits, as the fast path's _scan._comment_time reads it: a longer
+# "time" (5000 digits: int() would raise) is no row time, and the comment is not checked.
+_ROW_TIME_COMMENT = re.compile(r"/\s*([0-9]{1,18})\s*$")
 
 
 # ---------------------------------------------------------------- prolog / safety
