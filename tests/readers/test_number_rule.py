@@ -23,6 +23,8 @@ LAT_MEM_RD = FIXTURES / "benchmarks" / "lat_mem_rd_constructed.txt"
 RESULTS = DATA / "felter2014" / "network" / "network.csv"
 SADF = FIXTURES / "sysstat" / "expected.sadf-d"
 VBENCH = FIXTURES / "vbench" / "native_quick.out"
+FIO = FIXTURES / "benchmarks" / "fio-3.33_text_here.txt"
+PHORONIX = FIXTURES / "peers" / "phoronix_composite_constructed.xml"
 
 DIGITS = "within the range of a double (up to 1.8e308)"
 CASES = [
@@ -79,6 +81,12 @@ CASES = [
     # vbench: finite in MB/s, infinite in bytes/s
     (VBENCH, "vbench", "vbench: copy 23854.9 MB/s", "vbench: copy 1e305 MB/s",
      "native_quick.out:8: expected the copy value within a double's range in bytes/s, found 1e305"),
+    # fio: a job's error number (was int(): '１' read as 1, 5000 digits a ValueError)
+    (FIO, "fio", "(groupid=0, jobs=1): err= 0:", "(groupid=0, jobs=1): err= １:",
+     "fio-3.33_text_here.txt:6: expected an error number after 'err=' (ASCII digits), found '１'"),
+    (FIO, "fio", "(groupid=0, jobs=1): err= 0:", "(groupid=0, jobs=1): err= " + "1" * 5000 + ":",
+     "fio-3.33_text_here.txt:6: expected an error number after 'err=' of at most 4300 digits, "
+     "found a number of 5000 characters"),
 ]
 
 
@@ -91,6 +99,17 @@ def test_a_number_outside_the_rule_is_named(tmp_path, sample, fmt, old, new, mes
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
     with pytest.raises(ParseError, match=re.escape(message) + "$"):
         readers.read(path, format=fmt)
+
+
+def test_phoronix_refuses_other_scripts_digits(tmp_path):
+    text = PHORONIX.read_text(encoding="utf-8")
+    assert "<RawString>31.581:" in text
+    path = tmp_path / PHORONIX.name
+    path.write_text(text.replace("<RawString>31.581:", "<RawString>３1.581:", 1), encoding="utf-8")
+    with pytest.raises(ParseError, match=re.escape("phoronix_composite_constructed.xml:46: expected pass 1 of system "
+                                                   "'native' in the result 'C-Ray' (line 32): a number, found "
+                                                   "'３1.581'") + "$"):
+        readers.read(path, format="phoronix")
 
 
 def test_a_results_csv_run_is_an_ascii_int32(tmp_path):
