@@ -78,6 +78,11 @@ CASES = [
      f"expected.sadf-d:2: expected a number for %usr {DIGITS}, found '2.15e999'"),
     (SADF, "sysstat", "SYSSTAT.TEST;31;2019-04-18 13:20:19 UTC;-1;", "SYSSTAT.TEST;３1;2019-04-18 13:20:19 UTC;-1;",
      "expected.sadf-d:2: expected a number for the interval (ASCII digits), found '３1'"),
+    # sysstat (sadf -U): epoch seconds (10^16 s wrapped the microseconds silently)
+    (SADF, "sysstat", "SYSSTAT.TEST;31;2019-04-18 13:20:19 UTC;-1;", "SYSSTAT.TEST;31;9999999999999999;-1;",
+     "expected.sadf-d:2: expected epoch seconds (sadf -U) from 0 up to 253402300799, found 9999999999999999"),
+    (SADF, "sysstat", "SYSSTAT.TEST;31;2019-04-18 13:20:19 UTC;-1;", "SYSSTAT.TEST;31;１５５５５９３６１９;-1;",
+     "expected.sadf-d:2: expected epoch seconds (sadf -U) (ASCII digits), found '１５５５５９３６１９'"),
     # vbench: finite in MB/s, infinite in bytes/s
     (VBENCH, "vbench", "vbench: copy 23854.9 MB/s", "vbench: copy 1e305 MB/s",
      "native_quick.out:8: expected the copy value within a double's range in bytes/s, found 1e305"),

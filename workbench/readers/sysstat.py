@@ -116,6 +116,7 @@ _TREE_KEYS = ("cpu", "number", "intr", "iface", "disk-device", "dev", "line", "f
 _TREE_META = {"per", "unit"}
 _TIME = "%Y-%m-%d %H:%M:%S"
 _INTEGER = re.compile(r"-?\d+")
+_EPOCH_MAX = 253402300799  # 9999-12-31 23:59:59 UTC: the last second a datetime holds
 
 
 def parse(data: bytes, *, source: str, timezone: str | None = None) -> Parsed:
@@ -613,7 +614,15 @@ def _times(text: pl.Series, lines: pl.Series, source: str, zone: str | None) -> 
                          "or the option timezone='Area/City' for local times (sadf -t/-T)", repr(text[row]))
     parsed = text.str.replace(r" [A-Za-z][A-Za-z0-9+:-]*$", "").str.to_datetime(_TIME, strict=False, time_unit="us")
     if epoch.any():
-        seconds = pl.from_epoch(text.cast(pl.Int64, strict=False), time_unit="s").cast(pl.Datetime("us"))
+        # The number rule, and a time a datetime holds: 10^16 s would wrap the microseconds
+        # silently (polars' from_epoch does not check).
+        ints = text.cast(pl.Int64, strict=False)
+        beyond = (epoch & (ints.is_null() | (ints > _EPOCH_MAX))).fill_null(False)
+        if beyond.any():
+            row = int(beyond.arg_max())
+            _numbers.to_int(text[row], source=source, line=_where(lines[row]), what="epoch seconds (sadf -U)",
+                            minimum=0, maximum=_EPOCH_MAX)
+        seconds = pl.from_epoch(ints, time_unit="s").cast(pl.Datetime("us"))
         parsed = pl.select(pl.when(epoch).then(seconds).otherwise(parsed)).to_series()
     bad = parsed.is_null()
     if bad.any():
