@@ -126,6 +126,9 @@ CSVLOG = FIXTURES / "everest" / "constructed" / "aida64_csvlog_utilization_layou
     (b",2914,", b",1.8e308,", r"csvlog.csv:8: expected .*within the range of a double"),
     (b",2914,", ",２９１４,".encode(), r"csvlog.csv:8: expected .*ASCII digits"),  # was read as 2914 MiB
     (b"Version,AIDA64 v7.65.7400", b"Version,", None),  # was IndexError in the metadata
+    # finite in MB, infinite in bytes: the polars path declines, the line-by-line one names it
+    (b",2914,", b",1.7e308,", r"csvlog.csv:8: expected a number in column 'Used Memory' \(MB\) within a double's "
+                              r"range once in bytes \(up to 1.7e\+302\), found '1.7e308'$"),
 ])
 def test_aida64_csv_log_refuses_infinity_and_unicode_digits(tmp_path, old, new, message):
     path = tmp_path / "csvlog.csv"
@@ -281,3 +284,18 @@ def test_xen_rrd_5000_digit_names_and_comments_are_no_traceback(tmp_path, name, 
         assert table.filter(pl.col("metric").str.starts_with("xen-rrd:cpu999")).height == 6
     else:  # a comment without a row time is not checked
         assert table.equals(whole)
+
+
+def test_no_infinity_leaves_a_reader_even_from_a_finite_number(tmp_path):
+    """readers.read_file's net: sadf's kbmemfree 1.7e308 kB is finite, its bytes are not
+    (sysstat converts column-wise and names no line for it; the net names the series)."""
+    source = FIXTURES / "sysstat" / "expected.sadf-d"
+    text = source.read_text()
+    old = "2019-04-18 13:20:19 UTC;1437740;4389516;"
+    assert old in text
+    path = tmp_path / "big.sadf-d"
+    path.write_text(text.replace(old, "2019-04-18 13:20:19 UTC;1.7e308;4389516;", 1))
+    with pytest.raises(ParseError, match=r"big.sadf-d: mem_free 'total' at 2019-04-18 13:20:19\+00:00: expected "
+                                         r"values within a double's range in canonical units, found a number that "
+                                         r"overflows once converted to bytes$"):
+        readers.read(path, format="sysstat")

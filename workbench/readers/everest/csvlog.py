@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+import sys
 import warnings
 from datetime import date, datetime
 from datetime import timezone as dt_timezone
@@ -257,6 +258,8 @@ def _fast(data: bytes, *, source: str, timezone: str | None, date_order: str | N
     if spec and not frame.select(pl.all_horizontal(pl.col(list(spec)).is_finite().fill_null(True).all())).item():
         return None
     columns = frame.select((pl.col(k) * spec[k][3]).fill_null(math.nan) for k in spec).get_columns()
+    if any(c.is_infinite().any() for c in columns):
+        return None  # 1.7e308 MB is finite, its bytes are not: the line-by-line reader names the line
     wide = pl.DataFrame([times.alias("time"), *columns])
     return wide, spec, dropped, assumptions, preamble
 
@@ -365,8 +368,8 @@ def _slow(data: bytes, *, source: str, timezone: str | None, date_order: str | N
             continue
         what = f"a number in column '{label}'" + (f" ({unit})" if unit else "")
         key = f"c{j}"
-        columns[key] = [_numbers.to_float(v, source=source, line=records[k][0], what=what) * mapped[3] if v
-                        else math.nan for k, v in enumerate(values)]
+        columns[key] = [_scaled(v, mapped[3], source=source, line=records[k][0], what=what) if v else math.nan
+                        for k, v in enumerate(values)]
         spec[key] = mapped
     wide = pl.DataFrame({"time": pl.Series(times, dtype=schema.UTC_TIME), **{
         k: pl.Series(v, dtype=pl.Float64) for k, v in columns.items()}})
@@ -381,6 +384,15 @@ def _map(label: str, unit: str) -> tuple[str, str, str, float]:
     if m := _CPU_N.fullmatch(label):
         return "cpu_util", f"cpu{int(m.group(1)) - 1}", "percent", 1.0
     return f"{NAME}:{SENSOR_KINDS.get(unit, 'sensor')}", label, unit, 1.0
+
+
+def _scaled(text: str, factor: float, *, source: str, line: int, what: str) -> float:
+    """A cell by readers._numbers, times its column's factor (MB -> bytes), still finite."""
+    value = _numbers.to_float(text, source=source, line=line, what=what) * factor
+    if math.isinf(value):
+        raise ParseError(source, line, f"{what} within a double's range once in bytes (up to "
+                         f"{sys.float_info.max / factor:.2g})", repr(text))
+    return value
 
 
 def _is_number(text: str) -> bool:
