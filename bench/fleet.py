@@ -14,7 +14,7 @@ Steps, each in a fresh subprocess (so that its peak RSS, ``resource.getrusage(RU
 3. per size, the queries:
 
    * ``vm-summary lazy``: :func:`workbench.fleet.vm_summary` of every metric (lazy
-     ``group_by``, streaming engine);
+     ``group_by`` per partition and batch of part files, streaming engine, states merged);
    * ``vm-summary by hand``: the same aggregation written directly as
      ``pl.scan_parquet(files, hive_partitioning=True).filter(...).group_by(...).agg(...)
      .sort(...).collect(engine="streaming")``: the reference of the ratio (what the
@@ -29,25 +29,31 @@ Steps, each in a fresh subprocess (so that its peak RSS, ``resource.getrusage(RU
 Prints one table: size, rows, step, seconds, peak RSS (MiB), ratio to the hand-written
 scan.
 
-Measured here (2 cores shared with other jobs, load 8; 2026-11-30; seconds, peak RSS MiB):
+Measured here (2 cores shared with other jobs, load 3-9; 2026-11-30; seconds, peak RSS MiB):
 
-====  ===========  ===============  ===============  ==============  ==================
+====  ===========  ===============  ===============  ===============  ==================
 size  rows         vm-summary hand  vm-summary lazy  two-SKU compare  vm-summary dask
-====  ===========  ===============  ===============  ==============  ==================
-1x    1,676,404    1.86 s, 747      2.81 s, 654      2.46 s, 346      44.0 s, 1079 (+726
+====  ===========  ===============  ===============  ===============  ==================
+1x    1,676,404    3.28 s, 658      2.84 s, 700      1.70 s, 409      30.0 s, 1071 (+736
                                                                       per worker), equal
-10x   16,764,040   9.68 s, 1018     8.99 s, 821      4.17 s, 369      -
-100x  167,640,400  67.2 s, 7104     74.2 s, 4047     23.5 s, 374      -
-====  ===========  ===============  ===============  ==============  ==================
+10x   16,764,040   8.33 s, 1112     6.90 s, 712      3.26 s, 446      -
+100x  167,640,400  57.3 s, 7315     79.8 s, 743      14.1 s, 412      -
+====  ===========  ===============  ===============  ===============  ==================
 
-Ingest of the 144 CSVs: 8.4 s, 247 MiB. The comparison (a small result: one value per
-VM of one metric) stays flat in memory (346 -> 374 MiB from 1x to 100x) and sublinear in
-time; the per-VM summary of every metric (784,941 VM x metric rows: the result is as
-large as the 1x data) does not: polars' streaming group-by keeps partial states that grow
-with the rows when the groups number hundreds of thousands (654 -> 4047 MiB, after
-reducing partition by partition; 11.8 GiB before). Lazy vs hand-written: 0.93-1.52x.
-Dask on 2 local workers: the same result, 24x slower than polars at 1x (pandas group-by
-on 7 string keys, and process overhead): it is for data that does not fit one machine.
+Ingest of the 144 CSVs: 7.1 s, 259 MiB. Memory follows the result, not the rows: the
+per-VM summary of every metric (784,941 VM x metric rows: the result is about half the
+1x data) stays at 700 -> 743 MiB from 1x to 100x, the comparison (one value per VM of
+one metric) at 409 -> 412 MiB; time grows less than the rows (28x and 8x for 100x the
+rows). A hand-written one-shot streaming scan grows to 7.3 GiB: polars' streaming
+group-by keeps partial states that grow with the rows when the groups number hundreds
+of thousands. :func:`workbench.fleet.vm_summary` therefore reduces a store partition by
+partition, in batches of ``BATCH_ROWS`` rows with Categorical keys, merging each batch's
+per-VM states (before that: 669 -> 889 -> 1484 MiB in a quiet run, 654 -> 821 -> 4047
+under load: the one-shot peak varies from run to run).
+Lazy vs hand-written: 0.83-1.39x (the batches cost time at 100x; the one-shot scan
+pays in memory). Dask on 2 local workers: the same result, 9-32x slower than the hand-written scan at
+1x (pandas group-by on 7 string keys, and process overhead): it is for data that does
+not fit one machine.
 
 Run: ``.venv/bin/python bench/fleet.py [--dataset DIR] [--sizes 1,10,100]
 [--dask-sizes 1] [--keep DIR]``. Asserts nothing.

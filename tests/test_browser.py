@@ -63,7 +63,7 @@ def rendered(tmp_path_factory):
     relabel = [pl.col("stage").replace({"idle": P["stage"]}),
                pl.col("component").replace({"eth0": P["component"]}),
                pl.col("metric").replace({"psutil-capture:lag": P["metric"]}),
-               pl.lit(P["source_file"]).alias("source_file")]
+               pl.lit(P["source_file"], dtype=pl.Categorical).alias("source_file")]
     table = pl.concat([base.with_columns(relabel[:3]), other.with_columns(relabel)])
     source = storage.write_table(table, tmp / f"{P['file']}.parquet")
     config = tmp / "reports.toml"

@@ -110,7 +110,7 @@ def test_values_are_shares_and_levels_of_this_machine(two_stages):
     assert components["cpu_util"] == cores
     if LINUX:  # steal and iowait are reported on Linux, per core and in total
         assert components["cpu_steal"] == cores and components["cpu_iowait"] == cores
-    wide = (table.filter(pl.col("metric").str.starts_with("mem_"))
+    wide = (table.filter(pl.col("metric").cast(pl.String).str.starts_with("mem_"))
             .pivot(on="metric", index="time", values="value"))
     assert set(wide["mem_total"]) == {psutil.virtual_memory().total}
     assert (wide["mem_used"] + wide["mem_free"] == wide["mem_total"]).all()

@@ -2,6 +2,7 @@
 and the VM as replicate, from a store with a filter; the same on Dask (a real 2-worker
 LocalCluster). Inputs: tests/fixtures/fleet (Azure VM Noise 2024 rows, SOURCES.tsv) and
 data/experiments/xen-samples.toml."""
+import shutil
 import warnings
 
 import numpy as np
@@ -43,8 +44,9 @@ def test_compare_on_the_reduced_runs_is_compare_on_the_rows():
         warnings.simplefilter("ignore")  # native xen-rrd metrics (the reader's tests)
         t = experiment.open(DATA / "experiments" / "xen-samples.toml").table
     # a second condition with two runs (10 % and 20 % higher); the baseline keeps its single run
-    t = pl.concat([t, t.with_columns(condition=pl.lit("other"), value=pl.col("value") * 1.1),
-                   t.with_columns(condition=pl.lit("other"), run=pl.col("run") + 1, value=pl.col("value") * 1.2)])
+    t = pl.concat([t, t.with_columns(condition=pl.lit("other", dtype=pl.Categorical), value=pl.col("value") * 1.1),
+                   t.with_columns(condition=pl.lit("other", dtype=pl.Categorical), run=pl.col("run") + 1,
+                                  value=pl.col("value") * 1.2)])
     reduced = fleet.run_table(t)
     # 'other' becomes one row per run and label set; the baseline's one run stays raw (its
     # interval comes from its samples' autocorrelation)
@@ -134,3 +136,68 @@ def test_a_summary_partition_by_partition_is_the_summary_at_once(azure_store):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert fleet.differences(fleet.vm_summary(azure_store), fleet.vm_summary(store.read(azure_store))) == []
+
+
+LABELS = [c for c, t in store.schema.TABLE_SCHEMA.items() if t == pl.String]
+
+
+@pytest.fixture(scope="module")
+def twice_store(tmp_path_factory):
+    """The fixture (experiment a) and a copy of it whose values are 25 % higher
+    (experiment b): every VM's rows in two part files of its partition, with different
+    means, so the batches' states must be merged."""
+    tmp = tmp_path_factory.mktemp("fleet")
+    higher = tmp / "azure"
+    shutil.copytree(AZURE, higher)
+    for csv in higher.rglob("*.csv"):
+        head, *lines = csv.read_text().splitlines()
+        csv.write_text("\n".join([head, *(f"{float(v) * 1.25!r},{rest}" for v, rest in
+                                          (line.split(",", 1) for line in lines))]) + "\n")
+    root = tmp / "twice"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for e, folder in (("a", AZURE), ("b", higher)):
+            store.add(root, [folder], labels={"experiment": e}, partition_by=["experiment", "condition", "metric"])
+    return root
+
+
+def test_a_summary_read_in_batches_is_the_summary_of_the_rows(twice_store, monkeypatch):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = store.read(twice_store)
+    assert table.height == 2 * 225
+    v = pl.col("value")
+    rows = (table.filter(pl.col("guest").is_not_null() & v.is_not_nan() & pl.col("bound").is_null())
+            .group_by(fleet.VM_KEYS)
+            .agg(runs=pl.len().cast(pl.Int64), mean=v.mean(), std=v.std(), low=v.min(), high=v.max(),
+                 first=pl.col("time").min(), last=pl.col("time").max()))
+    monkeypatch.setattr(fleet, "BATCH_ROWS", 1)  # a batch per part file: every VM merged from two
+    batched = fleet.vm_summary(twice_store)
+    assert batched.height == 75 and batched["runs"].sum() == 2 * 225
+    assert fleet.differences(batched, rows.sort(list(fleet.VM_KEYS), nulls_last=True)) == []
+    vm = batched.row(0, named=True)  # B8ms/eastus/long/0 (test_vm_summary_values): its 20 rows, then 25 % higher
+    assert (vm["guest"], vm["runs"], vm["mean"]) == ("B8ms/eastus/long/0", 40, pytest.approx(1.125 * 100.115e-9))
+    assert (vm["low"], vm["high"]) == (pytest.approx(98.4e-9), pytest.approx(1.25 * 101.4e-9))
+    assert vm["std"] == pytest.approx(12.70457e-9, rel=1e-6)  # numpy on the 40 values; mostly the two means apart
+    monkeypatch.setattr(fleet, "BATCH_ROWS", 10**9)  # one batch per partition
+    assert fleet.differences(fleet.vm_summary(twice_store), batched) == []
+
+
+def test_a_summary_of_categorical_labels_is_the_summary_of_strings(twice_store, tmp_path):
+    """A store (or table) whose label columns are Categorical: the same summary, its keys Categorical."""
+    root = tmp_path / "categorical"
+    shutil.copytree(twice_store, root)
+    for part in store.catalogue(root).files(root):
+        pl.read_parquet(part).with_columns(pl.col(c).cast(pl.Categorical) for c in LABELS
+                                           if c in pl.read_parquet_schema(part)).write_parquet(part)
+    assert store.scan(root).collect_schema()["guest"] == pl.Categorical
+    strings = fleet.vm_summary(twice_store, where=LATENCY)
+    cat = fleet.vm_summary(root, where=LATENCY)
+    assert cat.schema["guest"] == cat.schema["host"] == cat.schema["condition"] == pl.Categorical
+    assert fleet.differences(cat.with_columns(pl.col(pl.Categorical).cast(pl.String)), strings) == []
+    pytest.importorskip("distributed")
+    assert fleet.differences(fleet.vm_summary(root, where=LATENCY, engine="dask"), cat) == []  # local threads
+    table = store.read(twice_store).filter(pl.col("metric") == "mem_latency")
+    in_memory = fleet.vm_summary(table.with_columns(pl.col(LABELS).cast(pl.Categorical)))
+    assert in_memory.schema["metric"] == pl.Categorical
+    assert fleet.differences(in_memory.with_columns(pl.col(pl.Categorical).cast(pl.String)), strings) == []

@@ -216,7 +216,7 @@ def test_cache_memory_table_and_figure(quick_run):
 
 
 def test_a_user_stage_prefixes_the_thread_mode(quick_run):
-    t = quick_run["table"].with_columns(stage=pl.lit("idle: ") + pl.col("stage"))
+    t = quick_run["table"].with_columns(stage=pl.lit("idle: ") + pl.col("stage").cast(pl.String))
     plain = probe.cache_memory_table(quick_run["table"], bandwidth_stage="single-thread",
                                              include_flagged=True)
     assert probe.cache_memory_table(t, bandwidth_stage="single-thread", stage="idle",
@@ -277,7 +277,7 @@ def test_a_busy_neighbour_flags_the_probe(capsys, tmp_path):
 
 def test_table_of_mixed_conditions_is_refused(quick_run):
     t = quick_run["table"]
-    two = pl.concat([t, t.with_columns(condition=pl.lit("other"))])
+    two = pl.concat([t, t.with_columns(condition=pl.lit("other", dtype=pl.Categorical))])
     with pytest.raises(WorkbenchError, match="2 condition/host pairs; filter it to one first"):
         probe.cache_memory_table(two)
 
@@ -434,7 +434,7 @@ def test_write_is_atomic_and_keeps_the_metadata(tmp_path, quick_run):
     out = probe.write(result, tmp_path / "sub" / "again.parquet")
     assert [p.name for p in out.parent.iterdir()] == ["again.parquet"]  # no temporary left
     assert json.loads(json.dumps(probe.read_metadata(out))) == meta
-    bad = result.table.with_columns(unit=pl.lit("MB/s"))
+    bad = result.table.with_columns(unit=pl.lit("MB/s", dtype=pl.Categorical))
     with pytest.raises(WorkbenchError, match="column 'unit'"):
         probe.write(probe.ProbeResult(bad, result.machine, result.levels, result.settings),
                     tmp_path / "sub" / "bad.parquet")
@@ -526,7 +526,7 @@ def test_headline_states_dram_latency_or_that_every_trial_was_disturbed(quick_ru
     d = probe.disturbance(t)
     s = probe.summary(t, include_flagged=d.all_flagged)
     lat = s.filter((pl.col("component") == "memory") & (pl.col("metric") == "mem_latency")
-                   & pl.col("stage").str.ends_with(probe.SINGLE))["median"][0]
+                   & pl.col("stage").cast(pl.String).str.ends_with(probe.SINGLE))["median"][0]
     line = probe.headline(t, d)
     assert f"DRAM latency {lat * 1e9:.1f} ns" in line
     if d.all_flagged:

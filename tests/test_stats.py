@@ -313,7 +313,7 @@ def test_a_bad_bound_is_refused_by_the_schema():
     with pytest.raises(schema.SchemaError, match="column 'bound': expected one of lower, upper, found 'about'"):
         schema.validate(t)
     with pytest.raises(schema.SchemaError, match="a bound on NaN"):
-        schema.validate(t.with_columns(bound=pl.lit("lower"), value=pl.lit(float("nan"))))
+        schema.validate(t.with_columns(bound=pl.lit("lower", dtype=pl.Categorical), value=pl.lit(float("nan"))))
 
 
 def test_capacity_is_listed_not_compared(thesis_table):
@@ -506,7 +506,7 @@ def test_by_cannot_name_the_compared_or_replicated_columns(by, message):
 
 def test_resolutions_are_never_mixed_even_with_a_narrow_by():
     t = pl.concat([table({"native": NATIVE, "guest": GUEST}),
-                   table({"native": NATIVE, "guest": GUEST}).with_columns(aggregate=pl.lit("best"))])
+                   table({"native": NATIVE, "guest": GUEST}).with_columns(aggregate=pl.lit("best", dtype=pl.Categorical))])
     res = stats.compare_all(t, baseline="native", by=("metric", "component"))
     assert len(res) == 2 and {dict(c.cell)["aggregate"] for c in res} == {"single", "best"}
 
@@ -516,9 +516,9 @@ def test_runs_merged_from_several_files_are_named():
     and the user is told so."""
     t = table({"native": NATIVE[:4], "guest": GUEST[:4]}).with_columns(
         source_file=pl.when((pl.col("condition") == "guest") & (pl.col("run") == 1)).then(pl.lit("b.csv"))
-        .otherwise(pl.lit("a.csv")))
+        .otherwise(pl.lit("a.csv")).cast(pl.Categorical))
     t = pl.concat([t, t.filter((pl.col("condition") == "guest") & (pl.col("run") == 1))
-                   .with_columns(source_file=pl.lit("c.csv"))])
+                   .with_columns(source_file=pl.lit("c.csv", dtype=pl.Categorical))])
     with pytest.warns(UserWarning, match=r"mem_copy_bw: run 1 of condition 'guest' combines rows of 2 files "
                                          r"\(b.csv, c.csv\)"):
         stats.compare_all(t, baseline="native")
@@ -670,7 +670,7 @@ def test_flagged_runs_are_left_out_with_a_warning():
 
 
 def test_a_baseline_with_only_flagged_runs_is_refused_by_name():
-    t = _flagged_table().with_columns(flag=pl.lit("steal 9.0 % > 2 %"))
+    t = _flagged_table().with_columns(flag=pl.lit("steal 9.0 % > 2 %", dtype=pl.Categorical))
     with pytest.raises(WorkbenchError, match="every run of baseline 'base' was flagged as disturbed"), \
             pytest.warns(stats.FlaggedRowsWarning):
         stats.compare_all(t, baseline="base")

@@ -59,7 +59,7 @@ def test_text_columns_are_dictionary_pages_on_disk_and_strings_in_memory(tmp_pat
 
 
 def test_write_table_refuses_an_invalid_frame_and_leaves_nothing(tmp_path, thesis_table):
-    bad = thesis_table.with_columns(unit=pl.lit("MB"))
+    bad = thesis_table.with_columns(unit=pl.lit("MB", dtype=pl.Categorical))
     with pytest.raises(SchemaError, match="column 'unit'"):
         storage.write_table(bad, tmp_path / "bad.parquet")
     assert list(tmp_path.iterdir()) == []
@@ -74,7 +74,7 @@ def test_read_table_on_a_file_that_is_not_parquet_quotes_it(tmp_path):
 
 
 def test_the_optional_flag_column_is_kept(tmp_path, thesis_table):
-    flagged = thesis_table.with_columns(flag=pl.lit("steal 12 % > 5 %"))
+    flagged = thesis_table.with_columns(flag=pl.lit("steal 12 % > 5 %", dtype=pl.Categorical))
     out = storage.write_table(flagged, tmp_path / "flagged.parquet")
     back = storage.read_table(out)
     assert back.equals(schema.validate(flagged)) and set(back["flag"]) == {"steal 12 % > 5 %"}

@@ -142,7 +142,7 @@ class Experiment:
             table = table.with_columns(pl.col(c).replace(self.names) for c in ("host", "guest"))
         # xapi names dom0 "Control domain on host: <host>" (its VM record's name_label): a
         # guest named so, by [names] or by the file, is the control domain (issue 4).
-        table = table.with_columns(scope=pl.when(pl.col("guest").str.starts_with(CONTROL_DOMAIN_PREFIX))
+        table = table.with_columns(scope=pl.when(pl.col("guest").cast(pl.String).str.starts_with(CONTROL_DOMAIN_PREFIX))
                                    .then(pl.lit("control-domain")).otherwise(pl.col("scope")))
         return schema.validate(table, source=str(self.manifest)), sources
 

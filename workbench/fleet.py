@@ -11,10 +11,15 @@ Which step runs where, and why
    per-VM summary (:func:`vm_summary`) and the VM-as-replicate table
    (:func:`per_guest`). This is where the data's size is: with ``engine="polars"`` it
    is a lazy ``group_by`` collected by the streaming engine, so memory follows the
-   result (runs, VMs), not the rows (a per-VM summary of a store partitioned by VM
-   keys, such as ``condition,metric``, runs partition by partition: polars' streaming
-   group-by keeps partial states whose size grows with the rows when the groups number
-   hundreds of thousands; see bench/fleet.py); with ``engine="dask"`` the same aggregation runs
+   result (runs, VMs), not the rows. A per-VM summary of a store goes further, since
+   polars' streaming group-by alone keeps partial states whose size grows with the rows
+   when the groups number hundreds of thousands (bench/fleet.py): it runs partition by
+   partition where the store is partitioned by VM keys (such as ``condition,metric``;
+   the results are disjoint), reads each partition's files in batches of
+   :data:`BATCH_ROWS` rows, and merges each batch's per-VM states (count, sum, squared
+   deviations, extremes) into the running ones (Chan et al.'s formula: the standard
+   deviation is as exact as one pass over the rows), with the keys dictionary-encoded
+   (Categorical) while it reduces; with ``engine="dask"`` the same aggregation runs
    as a ``dask.dataframe`` group-by over the same part files (each read and filtered by
    polars on a worker), on a ``distributed`` scheduler at any address, so the rows
    never leave the workers.
@@ -138,36 +143,88 @@ def vm_summary(source: Any, *, where: str | None = None, engine: str = "polars",
                scheduler: str | None = None) -> pl.DataFrame:
     """Per VM (condition, host, guest, metric, component, stage, unit): runs, mean, std
     (n - 1), min, max, first and last time, in canonical units; rows with a guest only,
-    NaN values and bounds left out. Sorted by the keys."""
+    NaN values and bounds left out. Sorted by the keys (as text); the keys keep the
+    source's types (String or Categorical)."""
     _check_engine(engine, source)
-    if engine == "dask":
+    if isinstance(source, (pl.DataFrame, pl.LazyFrame)):
+        lf = _source(source, where)
+        dtypes = lf.collect_schema()
+        part = _vm_partials(lf).collect(engine="streaming")
+    elif engine == "dask":
+        dtypes = store.scan(source).collect_schema()
         part = _dask_vm_partials(source, where, scheduler)
     else:
-        if isinstance(source, (pl.DataFrame, pl.LazyFrame)):
-            parts = [_source(source, where)]
-        else:  # partition by partition where the store is partitioned by VM keys (results disjoint):
-            # polars' streaming group-by holds partial states per morsel, which for hundreds of
-            # thousands of VMs grows with the rows (bench/fleet.py)
-            parts = [store.scan(source, where, files=f) for f in store.groups(source, VM_KEYS)] or \
-                [store.scan(source, where)]
-        v = pl.col("value")
-        part = pl.concat([lf.filter(pl.col("guest").is_not_null() & v.is_not_nan() & pl.col("bound").is_null())
-                          .group_by(VM_KEYS)
-                          .agg(runs=pl.len().cast(pl.Int64), total=v.sum(), std=v.std(), low=v.min(), high=v.max(),
-                               first=pl.col("time").min(), last=pl.col("time").max())
-                          .collect(engine="streaming") for lf in parts])
-    return _vm_finish(part)
+        cat = store.catalogue(source)
+        dtypes = store.scan(source, cat=cat).collect_schema()
+        part = pl.concat([_vm_group(source, where, files, cat) for files in store.groups(source, VM_KEYS, cat=cat)]
+                         or [_vm_partials(store.scan(source, where, cat=cat)).collect(engine="streaming")])
+    return _vm_finish(part, dtypes)
 
 
-def _vm_finish(part: pl.DataFrame) -> pl.DataFrame:
+#: Rows a per-VM summary of a store reads in one streaming query: what bounds its memory.
+BATCH_ROWS = 4_000_000
+
+
+def _vm_group(root: Any, where: str | None, files: list[Path], cat: store.Catalogue) -> pl.DataFrame:
+    """The per-VM partial states of one group of part files (:func:`workbench.store.groups`):
+    the files read in batches of about :data:`BATCH_ROWS` rows, each batch reduced by a
+    streaming query and merged into the states so far. Polars' streaming group-by alone
+    keeps partial states that grow with the rows when the groups number hundreds of
+    thousands (bench/fleet.py); this way memory follows the groups and one batch."""
+    import pyarrow.parquet as pq
+
+    batches: list[list[Path]] = [[]]
+    rows = 0
+    for f in files:
+        n = pq.read_metadata(f).num_rows  # the footer only
+        if batches[-1] and rows + n > BATCH_ROWS:
+            batches.append([])
+            rows = 0
+        batches[-1].append(f)
+        rows += n
+    done = None
+    for batch in batches:
+        part = _vm_partials(store.scan(root, where, files=batch, cat=cat)).collect(engine="streaming")
+        done = part if done is None else _vm_merge(pl.concat([done, part]))
+    return done
+
+
+def _vm_partials(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Per VM: runs, sum, sum of squared deviations from the VM's mean (``m2``), min, max,
+    first and last time. The keys are dictionary-encoded (Categorical; a no-op for a store
+    that holds them so): their hash table and the states stay small however many VMs."""
+    v = pl.col("value")
+    return (lf.filter(pl.col("guest").is_not_null() & v.is_not_nan() & pl.col("bound").is_null())
+            .select(*(pl.col(k).cast(pl.Categorical) for k in VM_KEYS), "value", "time")
+            .group_by(VM_KEYS)
+            .agg(runs=pl.len().cast(pl.Int64), total=v.sum(), m2=v.var(ddof=0) * pl.len(), low=v.min(), high=v.max(),
+                 first=pl.col("time").min(), last=pl.col("time").max()))
+
+
+def _vm_merge(parts: pl.DataFrame) -> pl.DataFrame:
+    """Partial states of the same VMs from different rows merged into one per VM: counts,
+    sums, extremes add up; the squared deviations by Chan et al.'s pairwise formula (each
+    part's m2 plus its count times its mean's squared distance from the merged mean), as
+    exact as one pass over all the rows."""
+    n, total = pl.col("runs"), pl.col("total")
+    centre = total.sum() / n.sum()
+    return parts.group_by(VM_KEYS).agg(
+        runs=n.sum(), total=total.sum(), m2=pl.col("m2").sum() + (n * (total / n - centre) ** 2).sum(),
+        low=pl.col("low").min(), high=pl.col("high").max(), first=pl.col("first").min(), last=pl.col("last").max())
+
+
+def _vm_finish(part: pl.DataFrame, dtypes: Any) -> pl.DataFrame:
     n = pl.col("runs")
-    if "std" not in part.columns:  # Dask: from sums of the values shifted by their metric's mean
+    if "m2" in part.columns:  # polars
+        part = part.with_columns(std=(pl.col("m2") / (n - 1)).sqrt())
+    else:  # Dask: from sums of the values shifted by their metric's mean
         d = pl.col("shifted")
         var = ((pl.col("squares") - d * d / n) / (n - 1)).clip(lower_bound=0.0)
-        part = part.with_columns(std=pl.when(n > 1).then(var.sqrt()).otherwise(None))
+        part = part.with_columns(std=var.sqrt())
+    keys = [pl.col(k).cast(dtypes.get(k, schema.TABLE_SCHEMA[k])) for k in VM_KEYS]
     return (part.with_columns(mean=pl.col("total") / n, std=pl.when(n > 1).then(pl.col("std")).otherwise(None))
-            .select(*VM_KEYS, "runs", "mean", "std", "low", "high", "first", "last")
-            .sort(list(VM_KEYS), nulls_last=True))
+            .select(*keys, "runs", "mean", "std", "low", "high", "first", "last")
+            .sort([pl.col(k).cast(pl.String) for k in VM_KEYS], nulls_last=True))
 
 
 def per_guest(source: Any, *, where: str | None = None, engine: str = "polars",
@@ -268,7 +325,8 @@ def _read_part(path: str, partitioning: tuple[str, ...], where: str | None, colu
     lf = lf.select(*schema.TABLE_COLUMNS, *extra)
     if where is not None:
         lf = store.filtered(lf, where)
-    return lf.select(columns).collect().to_pandas()
+    # labels go to pandas as plain strings: pandas' categoricals differ per partition
+    return lf.select(columns).with_columns(pl.col(pl.Categorical).cast(pl.String)).collect().to_pandas()
 
 
 def _frame(source: Any, where: str | None, columns: list[str]):
@@ -278,7 +336,8 @@ def _frame(source: Any, where: str | None, columns: list[str]):
         store.filtered(store.scan(source), where)  # refused here, before any worker runs it
     cat = store.catalogue(source)
     files = [str(p) for p in cat.files(Path(source))]
-    meta = pl.DataFrame(schema=schema.TABLE_SCHEMA).select(columns).to_pandas()
+    meta = pl.DataFrame(schema=schema.TABLE_SCHEMA).select(columns).with_columns(
+        pl.col(pl.Categorical).cast(pl.String)).to_pandas()
     if not files:
         return dd.from_pandas(meta, npartitions=1)
     return dd.from_map(_read_part, files, partitioning=cat.partitioning, where=where, columns=columns, meta=meta,
@@ -305,7 +364,7 @@ def _dask_partials(source: Any, where: str | None, scheduler: Any) -> pl.DataFra
     pdf.columns = ["n", "total", "low", "high", "timed", "time", "source_file"]
     out = pl.from_pandas(pdf.reset_index())
     return _typed(out, {"n": pl.Int64, "timed": pl.Int64, "total": pl.Float64, "low": pl.Float64,
-                        "high": pl.Float64, "time": schema.UTC_TIME, "source_file": pl.String})
+                        "high": pl.Float64, "time": schema.UTC_TIME, "source_file": schema.LABEL})
 
 
 def _dask_vm_partials(source: Any, where: str | None, scheduler: Any) -> pl.DataFrame:

@@ -80,7 +80,7 @@ TIME_KEYS = {"date": "%Y-%m-%d", "month": "%Y-%m"}
 #: What Hive (and polars) write for a null partition value.
 NULL = "__HIVE_DEFAULT_PARTITION__"
 #: Columns written dictionary-encoded: every string column of the table.
-DICTIONARY = tuple(c for c, t in schema.TABLE_SCHEMA.items() if t == pl.String)
+DICTIONARY = tuple(c for c, t in schema.TABLE_SCHEMA.items() if t == schema.LABEL)
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -410,16 +410,19 @@ def entries(store: str | os.PathLike) -> pl.DataFrame:
 
 
 def hive_schema(partitioning: Sequence[str]) -> dict[str, pl.DataType]:
-    return {p: (pl.String if p in TIME_KEYS else schema.TABLE_SCHEMA[p]) for p in partitioning}
+    """Partition values as the folder names give them: label keys stay strings while the
+    query prunes folders (:func:`scan` encodes them after the filter)."""
+    return {p: (pl.String if p in TIME_KEYS or schema.TABLE_SCHEMA[p] == schema.LABEL else schema.TABLE_SCHEMA[p])
+            for p in partitioning}
 
 
-def groups(store: str | os.PathLike, keys: Sequence[str]) -> list[list[Path]]:
+def groups(store: str | os.PathLike, keys: Sequence[str], *, cat: Catalogue | None = None) -> list[list[Path]]:
     """The store's part files grouped by their values of the partition columns `keys`
     (those of `keys` the store is partitioned by; one group of all files when none is):
     for a reduction by those columns done group by group, whose results are disjoint, so
-    that memory follows one group, not the store."""
+    that memory follows one group, not the store. `cat`: the catalogue, if read already."""
     root = Path(store)
-    cat = catalogue(root)
+    cat = catalogue(root) if cat is None else cat
     used = [k for k in cat.partitioning if k in keys]
     out: dict[tuple[str, ...], list[Path]] = {}
     for e in cat.entries.values():
@@ -430,7 +433,7 @@ def groups(store: str | os.PathLike, keys: Sequence[str]) -> list[list[Path]]:
 
 
 def scan(store: str | os.PathLike, where: str | None = None, *,
-         files: Sequence[str | os.PathLike] | None = None) -> pl.LazyFrame:
+         files: Sequence[str | os.PathLike] | None = None, cat: Catalogue | None = None) -> pl.LazyFrame:
     """A lazy measurement table over the store (polars ``scan_parquet`` with Hive
     partitions): filters on partition columns skip folders, other filters and the
     columns a query uses are pushed into the Parquet reader.
@@ -447,9 +450,12 @@ def scan(store: str | os.PathLike, where: str | None = None, *,
         ``time`` is read as a UTC time). See :func:`filtered`.
     files : sequence of paths, optional
         Only these part files (e.g. one of :func:`groups`); default: all the catalogue names.
+    cat : Catalogue, optional
+        The store's catalogue, when the caller has read it (a query scanning a store
+        batch by batch: a large store's catalogue takes a good part of a second to read).
     """
     root = Path(store)
-    cat = catalogue(root)
+    cat = catalogue(root) if cat is None else cat
     files = [str(p) for p in (cat.files(root) if files is None else files)]
     extra = [p for p in cat.partitioning if p not in schema.TABLE_SCHEMA]
     if not files:
@@ -457,7 +463,10 @@ def scan(store: str | os.PathLike, where: str | None = None, *,
     else:
         lf = pl.scan_parquet(files, hive_partitioning=True, hive_schema=hive_schema(cat.partitioning))
     lf = lf.select(*schema.TABLE_COLUMNS, *extra)
-    return lf if where is None else filtered(lf, where)
+    if where is not None:
+        lf = filtered(lf, where)
+    keys = [p for p in cat.partitioning if p in schema.TABLE_SCHEMA and schema.TABLE_SCHEMA[p] == schema.LABEL]
+    return lf.with_columns(pl.col(keys).cast(schema.LABEL)) if keys and files else lf
 
 
 #: Words that have no place in a filter (a filter is one expression, not a query).
@@ -486,9 +495,14 @@ def filtered(lf: pl.LazyFrame, where: str) -> pl.LazyFrame:
         pl.sql_expr(text)  # one expression, or an error
     except Exception as exc:  # polars' SQL errors have several types
         raise WorkbenchError(f"{shown}: not a SQL condition: {_first_line(exc)}") from None
-    ctx = pl.SQLContext(frames={"t": lf})
+    # SQL's LIKE and string functions need strings: the dictionary-encoded labels the
+    # condition names are compared as strings, then encoded again.
+    columns = lf.collect_schema()
+    used = [c for c in pl.sql_expr(text).meta.root_names() if columns.get(c) == schema.LABEL]
+    ctx = pl.SQLContext(frames={"t": lf.with_columns(pl.col(used).cast(pl.String)) if used else lf})
     try:
         out = ctx.execute(f"SELECT * FROM t WHERE {text}")
+        out = out.with_columns(pl.col(used).cast(schema.LABEL)) if used else out
         out.collect_schema()
     except pl.exceptions.ColumnNotFoundError as exc:
         raise WorkbenchError(f"{shown}: unknown column ({_first_line(exc)}); columns: "

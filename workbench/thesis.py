@@ -825,7 +825,8 @@ def lab_answer(table: pl.DataFrame, *, alpha: float = 0.05, test: str = stats.DE
     if "paravirtualized" not in table["condition"].unique().to_list():
         return []
     # techniques only: not native, nor its A/A repeat (native-aa)
-    others = table.filter((pl.col("condition") != "native") & ~pl.col("condition").str.ends_with(schema.AA_SUFFIX))
+    others = table.filter((pl.col("condition") != "native")
+                          & ~pl.col("condition").cast(pl.String).str.ends_with(schema.AA_SUFFIX))
     return stats.compare_all(others, baseline="paravirtualized", alpha=alpha, test=test,
                              include_flagged=include_flagged).verdicts()
 

@@ -95,7 +95,7 @@ def test_a_time_column_gives_each_rows_time():
     assert sorted(t["time"].unique()) == [t1, datetime(2014, 7, 16, 16, 21, 0, tzinfo=timezone.utc)]
     util = at(t, t1, "cpu_util")
     assert (util["value"], util["interval"]) == (100 - 80 - 5, 2.0)
-    assert not t["metric"].str.contains("time").any()
+    assert not t["metric"].cast(pl.String).str.contains("time").any()
 
 
 def test_detected_and_listed():

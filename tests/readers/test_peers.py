@@ -103,7 +103,7 @@ def test_phoronix_passes_are_runs_systems_are_conditions():
     ram = t.filter(pl.col("metric") == "phoronix:RAMspeed SMP")
     assert ram["unit"].unique().to_list() == ["MB/s"] and ram["component"][0] == "Type: Copy - Benchmark: Integer"
     assert ram.filter(pl.col("condition") == "native")["value"].to_list() == [18466.5, 18490.22, 18460.39]
-    kernel = t.filter(pl.col("component").str.starts_with("Timed Linux"))
+    kernel = t.filter(pl.col("component").cast(pl.String).str.starts_with("Timed Linux"))
     assert kernel["condition"].unique().to_list() == ["native"] and kernel.height == 2
     assert parsed.metadata["system.kvm.software"].endswith("System Layer: KVM")
     assert parsed.metadata["result.RAMspeed SMP: Type: Copy - Benchmark: Integer.proportion"] == "HIB"

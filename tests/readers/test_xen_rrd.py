@@ -294,7 +294,7 @@ def test_unknown_data_sources_are_kept_and_named_in_a_warning():
                                                     r"'xen-rrd:<name>' with native units: xapi_free_memory_kib, "
                                                     r"xapi_memory_usage_kib"):
         t = xen_rrd.parse(XEN.joinpath("xs62writer_rrd_updates_host_5s.xml").read_bytes(), source="h").table
-    native = t.filter(pl.col("metric").str.starts_with("xen-rrd:"))
+    native = t.filter(pl.col("metric").cast(pl.String).str.starts_with("xen-rrd:"))
     assert native.select("metric", "unit").unique().sort("metric").rows() == [
         ("xen-rrd:xapi_free_memory_kib", "KiB"), ("xen-rrd:xapi_memory_usage_kib", "KiB")]
     assert at(t, 1328795565, metric="xen-rrd:xapi_memory_usage_kib") == 60000.0

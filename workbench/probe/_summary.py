@@ -148,7 +148,7 @@ def disturbance(table: pl.DataFrame, thresholds: Any = None) -> Disturbance:
 def measured(table: pl.DataFrame) -> pl.DataFrame:
     """The probe's rows without the warm-up (run 0, stage ``... warm-up``)."""
     return table.filter((pl.col("source") == SOURCE) & (pl.col("run") > 0)
-                        & ~pl.col("stage").str.ends_with(WARM_UP))
+                        & ~pl.col("stage").cast(pl.String).str.ends_with(WARM_UP))
 
 
 def summary(table: pl.DataFrame, *, confidence_level: float = 0.95,
@@ -202,7 +202,7 @@ def per_trial(table: pl.DataFrame) -> pl.DataFrame:
     if data.is_empty():
         raise WorkbenchError("no probe rows in the table")
     data = schema.to_display(data).with_columns(
-        mode=pl.col("stage").str.strip_suffix(f" {WARM_UP}"),
+        mode=pl.col("stage").cast(pl.String).str.strip_suffix(f" {WARM_UP}"),
         column=pl.when(pl.col("run") == 0).then(pl.lit(f"run 0 ({WARM_UP})"))
         .otherwise(pl.format("run {}", pl.col("run"))),
         shown=pl.col("display_value").round(1))
@@ -251,7 +251,7 @@ def headline(table: pl.DataFrame, disturbed: Disturbance | None = None) -> str:
 
     def median(metric: str, stage_suffix: str) -> float | None:
         row = s.filter((pl.col("component") == "memory") & (pl.col("metric") == metric)
-                       & pl.col("stage").str.ends_with(stage_suffix))
+                       & pl.col("stage").cast(pl.String).str.ends_with(stage_suffix))
         return None if row.is_empty() else float(row["median"][0])
 
     lat, read = median("mem_latency", SINGLE), median("mem_read_bw", SINGLE)

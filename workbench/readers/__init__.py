@@ -233,7 +233,7 @@ def validate_labelled(frame: pl.DataFrame, labels: dict[str, Any], defaults: dic
         frame = frame.with_columns(exprs)
     # A reader may name the source of each row itself (a stored workbench table keeps
     # the files its rows came from); otherwise the rows come from this file.
-    frame = frame.with_columns(pl.col("source_file").fill_null(pl.lit(source, dtype=pl.String)))
+    frame = frame.with_columns(pl.col("source_file").fill_null(pl.lit(source, dtype=schema.LABEL)))
     return schema.validate(frame, source=source)
 
 

@@ -361,11 +361,11 @@ def build_table(header: dict, samples: list[dict], events: list[dict] = (), *, s
         pl.col("metric").replace_strict(units, return_dtype=pl.String).alias("unit"),
         pl.col("metric").replace_strict(aggregates, return_dtype=pl.String).alias("aggregate"),
         **{name: pl.lit(v, dtype=schema.SCHEMA[name]) for name, v in constants.items() if name != "stage"},
-        source=pl.lit(SOURCE, dtype=pl.String),
-        source_file=pl.lit(source, dtype=pl.String),
+        source=pl.lit(SOURCE, dtype=schema.LABEL),
+        source_file=pl.lit(source, dtype=schema.LABEL),
     )
     if labels.get("stage") is not None:  # a --label stage=... overrides the capture's own stages
-        frame = frame.with_columns(stage=pl.lit(labels["stage"], dtype=pl.String))
+        frame = frame.with_columns(stage=pl.lit(labels["stage"], dtype=schema.LABEL))
     return frame.select(list(schema.COLUMNS)).cast(schema.SCHEMA) if n else schema.empty()
 
 

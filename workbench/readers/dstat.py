@@ -204,7 +204,8 @@ def _session(lines: list[str], start: int, end: int, source: str, zone, zone_nam
             .join(label_frame, on="_column", how="left", maintain_order="left"))
     nulls = {c: pl.lit(None, dtype=schema.SCHEMA[c]) for c in ("experiment", "condition", "hypervisor", "guest",
                                                                 "scope", "stage", "run")}
-    table = long.with_columns(**nulls, host=pl.lit(host), source=pl.lit(NAME), source_file=pl.lit(source),
+    table = long.with_columns(**nulls, host=pl.lit(host, schema.LABEL), source=pl.lit(NAME, schema.LABEL),
+                              source_file=pl.lit(source, schema.LABEL),
                               interval=pl.when(pl.col("aggregate") == "mean").then(pl.lit(float(delay))))
     info["delay_seconds"] = str(delay)
     return table.select(list(schema.COLUMNS)).cast(schema.SCHEMA), info

@@ -150,16 +150,17 @@ def parse(data: bytes, *, source: str) -> Parsed:
         frames.append(base.select(
             "time", value=scaled.fill_null(float("nan")) if scaled.null_count() else scaled,
             interval=span if aggregate == "mean" else pl.lit(None, dtype=pl.Float64),
-            host=pl.lit(host), metric=pl.lit(metric), component=pl.lit(component), unit=pl.lit(unit),
-            aggregate=pl.lit(aggregate), guest=pl.lit(guest, dtype=pl.String),
-            scope=pl.lit("guest" if guest else None, dtype=pl.String)))
+            host=pl.lit(host, schema.LABEL), metric=pl.lit(metric, schema.LABEL), component=pl.lit(component, schema.LABEL),
+            unit=pl.lit(unit, schema.LABEL),
+            aggregate=pl.lit(aggregate, schema.LABEL), guest=pl.lit(guest, schema.LABEL),
+            scope=pl.lit("guest" if guest else None, schema.LABEL)))
     if native:
         shown = ", ".join(f"{m} ({u})" for m, u in list(native.items())[:6])
         warnings.warn(f"{source}: {len(native)} counter(s) outside the metric vocabulary kept as native metrics: "
                       f"{shown}{', ...' if len(native) > 6 else ''}", NativeMetricWarning, stacklevel=3)
     nulls = {c: pl.lit(None, dtype=schema.SCHEMA[c]) for c in ("experiment", "condition", "hypervisor", "stage", "run")}
     table = pl.concat(frames, how="vertical", rechunk=False).with_columns(
-        **nulls, source=pl.lit(NAME), source_file=pl.lit(source))
+        **nulls, source=pl.lit(NAME, schema.LABEL), source_file=pl.lit(source, schema.LABEL))
     return Parsed(table.select(list(schema.COLUMNS)).cast(schema.SCHEMA),
                   _metadata(version, zone, bias, counters, hosts=sorted({s[0] for s in specs})))
 

@@ -689,6 +689,8 @@ def _emit(pieces: list[pl.DataFrame], source: str) -> pl.DataFrame:
             derived["=swap_total"] = pl.col("kbswpfree") + pl.col("kbswpused")
         if derived:
             piece = piece.with_columns(**derived)
+        # encoded once per activity, shared by every field's rows below
+        piece = piece.with_columns(pl.col("host", "component").cast(schema.LABEL))
         for field in [*fields, *derived]:
             metric, factor, unit, aggregate = _spec(field)
             if metric.startswith(PREFIX):
@@ -699,7 +701,8 @@ def _emit(pieces: list[pl.DataFrame], source: str) -> pl.DataFrame:
             frames.append(piece.select(
                 "host", "time", "component", value.alias("value"),
                 interval=pl.col("interval") if aggregate == "mean" else pl.lit(None, dtype=pl.Float64),
-                metric=pl.lit(metric), unit=pl.lit(unit), aggregate=pl.lit(aggregate)))
+                metric=pl.lit(metric, schema.LABEL), unit=pl.lit(unit, schema.LABEL),
+                aggregate=pl.lit(aggregate, schema.LABEL)))
     if not frames:
         return schema.empty()
     if native:
@@ -709,7 +712,8 @@ def _emit(pieces: list[pl.DataFrame], source: str) -> pl.DataFrame:
     table = pl.concat(frames, how="vertical", rechunk=False)
     nulls = {c: pl.lit(None, dtype=schema.SCHEMA[c]) for c in ("experiment", "condition", "hypervisor", "guest",
                                                                 "scope", "stage", "run")}
-    return table.with_columns(**nulls, source=pl.lit(NAME), source_file=pl.lit(source)) \
+    return table.with_columns(**nulls, source=pl.lit(NAME, schema.LABEL),
+                              source_file=pl.lit(source, schema.LABEL)) \
         .select(list(schema.COLUMNS)).cast(schema.SCHEMA)
 
 

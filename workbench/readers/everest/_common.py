@@ -139,7 +139,7 @@ def withheld(table: pl.DataFrame) -> int:
 
 def warn_native(table: pl.DataFrame, *, source: str, withheld: int = 0, dropped: Iterable[str] = ()) -> None:
     """One warning per file naming the native metrics kept and what the file withheld."""
-    native = table.group_by("metric", "unit").len().filter(pl.col("metric").str.contains(":", literal=True))
+    native = table.group_by("metric", "unit").len().filter(pl.col("metric").cast(pl.String).str.contains(":", literal=True))
     parts = []
     if native.height:
         counts = {(m, u): n for m, u, n in native.iter_rows()}

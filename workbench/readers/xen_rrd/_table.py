@@ -287,7 +287,7 @@ def to_frame(blocks: list[Block], *, source_name: str, source: str) -> pl.DataFr
         for name in ("host", "guest", "scope", "aggregate", "metric", "component", "unit"):
             col = [getattr(s, name) for s in series]
             (shared if len(set(col)) == 1 and name != "metric" else varying)[name] = col
-        attrs = pl.DataFrame(varying, schema={name: pl.String for name in varying})
+        attrs = pl.DataFrame(varying, schema={name: schema.LABEL for name in varying})
         index = np.repeat(np.arange(k, dtype=np.uint32), n)
         values = np.concatenate([s.values[order] for s in series])
         times = np.tile(times_us, k)
@@ -295,7 +295,7 @@ def to_frame(blocks: list[Block], *, source_name: str, source: str) -> pl.DataFr
             keep = np.concatenate([np.ones(n, dtype=bool) if s.mask is None else s.mask[order] for s in series])
             index, values, times = index[keep], values[keep], times[keep]
         frames.append(attrs.select(pl.all().gather(pl.Series(index))).with_columns(
-            **{name: pl.lit(col[0], dtype=pl.String) for name, col in shared.items()},
+            **{name: pl.lit(col[0], dtype=schema.LABEL) for name, col in shared.items()},
             time=pl.Series(times).cast(schema.UTC_TIME),
             interval=pl.lit(block.interval, dtype=pl.Float64),
             value=pl.Series(values, dtype=pl.Float64),
@@ -306,8 +306,8 @@ def to_frame(blocks: list[Block], *, source_name: str, source: str) -> pl.DataFr
     frame = pl.concat(frames, how="vertical", rechunk=False)
     nulls = {name: pl.lit(None, dtype=schema.SCHEMA[name])
              for name in ("experiment", "condition", "hypervisor", "stage", "run")}
-    frame = frame.with_columns(**nulls, source=pl.lit(source_name, dtype=pl.String),
-                               source_file=pl.lit(source, dtype=pl.String))
+    frame = frame.with_columns(**nulls, source=pl.lit(source_name, dtype=schema.LABEL),
+                               source_file=pl.lit(source, dtype=schema.LABEL))
     if wraps:
         shown = "; ".join(f"{m} {c} at {datetime.fromtimestamp(t, timezone.utc):%Y-%m-%d %H:%M:%S}Z = {v:.6g}"
                           for m, c, t, v in wraps[:3])
