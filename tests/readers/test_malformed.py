@@ -299,3 +299,15 @@ def test_no_infinity_leaves_a_reader_even_from_a_finite_number(tmp_path):
                                          r"values within a double's range in canonical units, found a number that "
                                          r"overflows once converted to bytes$"):
         readers.read(path, format="sysstat")
+
+
+def test_a_sadf_dh_header_without_its_intr_key_does_not_loop(tmp_path):
+    """Found by bench/fuzz.py (a bit flip in 'CPU', hung past 60 s): 'CPU*[...]' without the
+    INTR before it is a repeated group that reads no token; it looped forever."""
+    text = (FIXTURES / "sysstat" / "expected.sadf-dh").read_text()
+    assert ";INTR;CPU*[...]" in text
+    path = tmp_path / "nointr.sadf-dh"
+    path.write_text(text.replace(";INTR;CPU*[...]", ";CPU*[...]", 1))
+    with pytest.raises(ParseError, match=r"nointr.sadf-dh:2: expected 25 fields, as the header's groups describe, "
+                                         r"found 157 fields$"):
+        readers.read(path, format="sysstat")

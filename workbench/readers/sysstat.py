@@ -331,6 +331,7 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
         for g, (key, fields, repeat, star) in enumerate(groups):
             seen: set[str] = set()
             while True:
+                before = pos
                 instance = None
                 if key is not None:
                     if pos >= len(tokens):
@@ -353,7 +354,9 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
                         if key not in _INVENTORY_KEYS and field not in _TEXT_FIELDS:
                             add(g, host, interval, stamp, key, instance, field, tokens[pos], number)
                         pos += 1
-                if not repeat or pos >= len(tokens):
+                if not repeat or pos >= len(tokens) or pos == before:
+                    # pos == before: a repeated group that read nothing (a damaged header's
+                    # 'CPU*[...]' without its INTR key: found by bench/fuzz.py, it looped forever)
                     break
                 nxt = tokens[pos]
                 if "." in nxt or nxt in seen or (key == "CPU" and not _INTEGER.fullmatch(nxt)):
