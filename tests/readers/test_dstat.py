@@ -107,7 +107,7 @@ def test_detected_and_listed():
     ("bad_first_line", r"bad_first_line\.csv:1: expected \"Dstat <version> CSV output\" as the first line, "
                        r"found \"Dstot 0\.7\.2 CSV output\""),
     ("ragged_row", r"ragged_row\.csv:9: expected 9 fields, as in the header, found 8 fields"),
-    ("bad_number", r"bad_number\.csv:9: expected a finite number in column 'total cpu usage:idl', found 'n/a'"),
+    ("bad_number", r"bad_number\.csv:9: expected a number in column 'total cpu usage:idl' \(ASCII digits\), found 'n/a'"),
     ("unknown_zone", r"unknown_zone\.csv:4: expected a date whose zone the reader knows \(UTC, .*\), or the option "
                      r"timezone='Area/City', found '16 Jul 2014 11:20:56 XYZT'"),
     ("bad_date", r"bad_date\.csv:4: expected a date such as '16 Jul 2014 11:20:56 CDT', found '2014-07-16 11:20:56'"),

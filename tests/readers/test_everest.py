@@ -316,11 +316,34 @@ def test_csv_log_polars_reader_equals_the_line_by_line_one(name):
         assert fast is not None and fast[0].equals(slow[0]) and fast[1:] == slow[1:]
 
 
-@pytest.mark.parametrize("cell", ["１２", "1_0", "1e999", "nan", "inf", "0x10"])
-def test_csv_log_numbers_are_ascii_decimal_and_finite(cell):
+@pytest.mark.parametrize("cell, expected", [
+    ("１２", "(ASCII digits)"), ("1_0", "(ASCII digits)"), ("0x10", "(ASCII digits)"), ("nan", "(ASCII digits)"),
+    ("1e999", "within the range of a double (up to 1.8e308)"), ("-1e999", "within the range of a double (up to 1.8e308)"),
+    ("inf", "(a finite number; infinity is no measurement)"),
+    ("Infinity", "(a finite number; infinity is no measurement)")])
+def test_csv_log_numbers_are_ascii_decimal_and_finite(cell, expected):
+    """The one number rule (readers._numbers): the polars path declines, the line-by-line
+    path names the cell with _numbers' message."""
     data = CSVLOG.read_text(encoding="utf-8").replace(",48,46,46,46,36", f",{cell},46,46,46,36").encode()
-    with pytest.raises(ParseError, match=rf"log\.csv:9: expected a number in column 'CPU' \(°C\), found '{cell}'"):
+    with pytest.raises(ParseError, match=re.escape(f"log.csv:9: expected a number in column 'CPU' (°C) {expected}, "
+                                                   f"found '{cell}'")):
         everest.csvlog.parse(data, source="log.csv", timezone="UTC", date_order="MDY")
+
+
+@pytest.mark.parametrize("cell, value, fast_reads_it", [
+    ("+.5", 0.5, True), ("5.", 5.0, True), (" 5", 5.0, True), ("1E+1", 10.0, True), ("1e-400", 0.0, True),
+    ("5 ", 5.0, False)])
+def test_csv_log_numbers_polars_and_python_read_alike(cell, value, fast_reads_it):
+    """Spellings in the grammar that polars' CSV parser (fast reader) and _numbers (line by
+    line) might read differently: they read the same value, or the fast reader declines."""
+    data = CSVLOG.read_text(encoding="utf-8").replace(",48,46,46,46,36", f",{cell},46,46,46,36").encode()
+    options = dict(source="log.csv", timezone="UTC", date_order="MDY")
+    fast, slow = everest.csvlog._fast(data, **options), everest.csvlog._slow(data, **options)
+    column = next(k for k, s in slow[1].items() if s[1] == "CPU")
+    assert slow[0][column][0] == value
+    assert (fast is not None) == fast_reads_it
+    if fast is not None:
+        assert fast[0].equals(slow[0])
 
 
 def test_sensor_snapshot_utilization_and_memory():

@@ -61,7 +61,7 @@ BROKEN = FIXTURES / "everest" / "broken"
      r"expected one decimal separator in the whole block \(',' on line 2\), found '1.1 ns'"),
     ("cachemem_digit_grouping.txt", None, 3,
      r"expected a bandwidth without digit grouping .*found '41.730 MB/s': is '.' a thousands separator here\?"),
-    ("csvlog_unparseable_number.csv", None, 13, r"expected a number in column 'CPU' \(°C\), found '5x2'"),
+    ("csvlog_unparseable_number.csv", None, 13, r"expected a number in column 'CPU' \(°C\) \(ASCII digits\), found '5x2'"),
     # CSV rows with the wrong number of fields, inconsistent dates
     ("csvlog_row_missing_a_field.csv", None, 12,
      r"expected 8 fields \(as the header on line 6\), found 7 fields in '6/5/2025,4:36:40 PM,05:04:46,48,47,46,47'"),

@@ -168,15 +168,15 @@ def test_results_csv_transcription_of_the_network_spreadsheets():
     ("gups_no_rate.txt", "gups", r"gups_no_rate.txt:7: expected a '<rate> Billion\(10\^9\) Updates per second "
                                  r"\[GUP/s\]' line, found none"),
     ("gups_bad_rate.txt", "gups", r"gups_bad_rate.txt:8: expected a rate before 'Billion\(10\^9\) Updates per "
-                                  r"second', found '0.01267x061'"),
+                                  r"second' \(ASCII digits\), found '0.01267x061'"),
     ("gups_found_without_rate.txt", "gups", r"gups_found_without_rate.txt:18: expected a '\[GUP/s\]' rate before "
                                             r"the verification line"),
     ("hpcc_no_randomaccess.txt", "gups", r"hpcc_no_randomaccess.txt:404: expected '<name>RandomAccess_GUPs=<value>' "
                                          r"lines in HPCC's summary section, found none \(RandomAccess was not run\)"),
-    ("hpcc_nan_gups.txt", "gups", r"hpcc_nan_gups.txt:527: expected a finite number \(a number after "
-                                  r"'SingleRandomAccess_GUPs='\), found 'nan'"),
-    ("linpack_bad_gflops.txt", "linpack", r"linpack_bad_gflops.txt:28: expected GFlops \(the fifth column\), "
-                                          r"found '29O.9670'"),
+    ("hpcc_nan_gups.txt", "gups", r"hpcc_nan_gups.txt:527: expected a number after "
+                                  r"'SingleRandomAccess_GUPs=' \(ASCII digits\), found 'nan'"),
+    ("linpack_bad_gflops.txt", "linpack", r"linpack_bad_gflops.txt:28: expected GFlops \(the fifth column\) "
+                                          r"\(ASCII digits\), found '29O.9670'"),
     ("linpack_short_row.txt", "linpack", r"linpack_short_row.txt:30: expected a trial line 'Size LDA Align. "
                                          r"Time\(s\) GFlops Residual Residual\(norm\) Check', found 45000"),
     ("linpack_interrupted.txt", "linpack", r"linpack_interrupted.txt:55: expected a LINPACK timing table .* "
@@ -189,14 +189,15 @@ def test_results_csv_transcription_of_the_network_spreadsheets():
     ("mlc_no_banner.txt", "mlc", r"mlc_no_banner.txt:1: expected the banner 'Intel\(R\) Memory Latency Checker - "
                                  r"v<version>', found \*\*\* Unable to modify prefetchers"),
     ("mlc_short_row.txt", "mlc", r"mlc_short_row.txt:7: expected 2 values \(one per node: 0 1\), found 1: 0"),
-    ("mlc_bad_latency.txt", "mlc", r"mlc_bad_latency.txt:35: expected a latency in ns \(second column\), "
-                                   r"found '264.O4'"),
+    ("mlc_bad_latency.txt", "mlc", r"mlc_bad_latency.txt:35: expected a latency in ns \(second column\) "
+                                   r"\(ASCII digits\), found '264.O4'"),
     ("mlc_banner_only.txt", "mlc", r"mlc_banner_only.txt:3: expected MLC results .*found none"),
     ("results_unknown_column.csv", "results-csv", r"results_unknown_column.csv:1: expected columns of the "
                                                   r"measurement table .* found a column 'remark'"),
     ("results_no_unit.csv", "results-csv", r"results_no_unit.csv:1: expected the columns metric, component, "
                                            r"value, unit, found no column 'component'"),
-    ("results_bad_value.csv", "results-csv", r"results_bad_value.csv:2: expected a number in 'value', found 'fast'"),
+    ("results_bad_value.csv", "results-csv", r"results_bad_value.csv:2: expected a number in 'value' \(ASCII "
+                                             r"digits\), found 'fast'"),
     ("results_short_row.csv", "results-csv", r"results_short_row.csv:2: expected 5 cells as in the header, found 4"),
 ])
 def test_broken_files_name_line_and_expectation(name, fmt, message):

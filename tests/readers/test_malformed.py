@@ -6,6 +6,7 @@ import gzip
 import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from workbench import readers
@@ -120,13 +121,14 @@ def test_a_carriage_return_in_a_pdh_header_is_no_traceback(tmp_path):
 CSVLOG = FIXTURES / "everest" / "constructed" / "aida64_csvlog_utilization_layout.csv"
 
 
-@pytest.mark.xfail(reason="speed branch: the AIDA64 CSV log reader is rewritten there (ASCII-only, inf-safe)",
-                   strict=False)
 @pytest.mark.parametrize("old, new, message", [
     (b",2914,", b",1e999,", r"csvlog.csv:8: expected .*within the range of a double"),
     (b",2914,", b",1.8e308,", r"csvlog.csv:8: expected .*within the range of a double"),
     (b",2914,", ",２９１４,".encode(), r"csvlog.csv:8: expected .*ASCII digits"),  # was read as 2914 MiB
     (b"Version,AIDA64 v7.65.7400", b"Version,", None),  # was IndexError in the metadata
+    # finite in MB, infinite in bytes: the polars path declines, the line-by-line one names it
+    (b",2914,", b",1.7e308,", r"csvlog.csv:8: expected a number in column 'Used Memory' \(MB\) within a double's "
+                              r"range once in bytes \(up to 1.7e\+302\), found '1.7e308'$"),
 ])
 def test_aida64_csv_log_refuses_infinity_and_unicode_digits(tmp_path, old, new, message):
     path = tmp_path / "csvlog.csv"
@@ -200,7 +202,8 @@ def test_results_csv_with_a_cr_in_its_header_and_sysstat_with_an_infinite_interv
     body = rest.split(";", 2)
     path = tmp_path / "inf.sadf-d"
     path.write_text(head + sep + body[0] + ";1e999;" + body[2])
-    with pytest.raises(ParseError, match=r"inf.sadf-d.* expected an interval in seconds > 0, found '1e999'"):
+    with pytest.raises(ParseError, match=r"inf.sadf-d.* expected a number for the interval within the range of a double "
+                                         r"\(up to 1\.8e308\), found '1e999'"):
         readers.read(path)
 
 
@@ -230,3 +233,81 @@ def test_azure_noise_huge_runtime_and_a_padded_header(tmp_path):
         readers.read(bad)
     bad.write_text("\n".join([lines[0].replace(",starttime", ", starttime"), *lines[1:]]))
     assert readers.read(bad, format="azure-noise").drop("source_file").equals(readers.read(good).drop("source_file"))
+
+
+DSTAT_ALL = FIXTURES / "dstat" / "constructed_all_groups.csv"
+
+
+@pytest.mark.parametrize("old, new, message", [
+    # found by bench/fuzz.py: a file cut after '"Dstat ' (IndexError)
+    (None, b'"Dstat "\n', 'cut.csv:1: expected "Dstat <version> CSV output" as the first line, found "Dstat "'),
+    # found by bench/fuzz.py: an epoch beyond int64 microseconds (polars InvalidOperationError)
+    (b"\n1425286805.0,", b"\n1e26,", "cut.csv:9: expected epoch seconds within the years 1 to 9999 (-62135596800 to "
+                                    "253402300799), found '1e26'"),
+    (b"\n1425286805.0,", "\n１425286805.0,".encode(), "cut.csv:9: expected epoch seconds in column 'epoch' (ASCII "
+                                                     "digits), found '１425286805.0'"),
+    # a one-year delay counted over the rows past the year 9999 (datetime OverflowError)
+    (b"-n -N eth0 -l 5 3", b"-n -N eth0 -l 31536000 3", None),
+])
+def test_dstat_refuses_a_cut_banner_and_times_beyond_a_datetime(tmp_path, old, new, message):
+    path = tmp_path / "cut.csv"
+    data = DSTAT_ALL.read_bytes()
+    if old is None:
+        data = new
+    else:
+        assert old in data
+        data = data.replace(old, new, 1)
+    path.write_bytes(data)
+    if message is None:  # 3 rows a year apart: well within the year 9999, so read
+        assert readers.read(path, format="dstat").height > 0
+        return
+    with pytest.raises(ParseError, match=re.escape(message) + "$"):
+        readers.read(path, format="dstat")
+
+
+@pytest.mark.parametrize("name, old, new", [
+    # found by bench/fuzz.py: int() of a 5000-digit row time in a dump's comment (ValueError)
+    ("rrdtool_dump.xml", b"UTC / 1700000305 -->", b"UTC / " + b"9" * 5000 + b" -->"),
+    # found by bench/fuzz.py: int() of a 5000-digit CPU number in a legend name (ValueError)
+    ("derived/rrd_updates_dom0_5s.xml", b":cpu0</entry>", b":cpu" + b"9" * 5000 + b"</entry>"),
+])
+def test_xen_rrd_5000_digit_names_and_comments_are_no_traceback(tmp_path, name, old, new):
+    data = (FIXTURES / "xen-rrd" / name).read_bytes()
+    assert old in data
+    path = tmp_path / Path(name).name
+    path.write_bytes(data.replace(old, new, 1))
+    table = readers.read(path, source_file="x")
+    whole = readers.read(FIXTURES / "xen-rrd" / name, source_file="x")
+    if b"cpu" in old:  # cpu<5000 digits> is no CPU number: a native name, and dom0 has no vCPU to average
+        assert whole.filter(pl.col("metric") == "cpu_util").height == 12  # cpu0 and the total
+        assert table.filter(pl.col("metric") == "cpu_util").is_empty()
+        assert table.filter(pl.col("metric").cast(pl.String).str.starts_with("xen-rrd:cpu999")).height == 6
+    else:  # a comment without a row time is not checked
+        assert table.equals(whole)
+
+
+def test_no_infinity_leaves_a_reader_even_from_a_finite_number(tmp_path):
+    """readers.read_file's net: sadf's kbmemfree 1.7e308 kB is finite, its bytes are not
+    (sysstat converts column-wise and names no line for it; the net names the series)."""
+    source = FIXTURES / "sysstat" / "expected.sadf-d"
+    text = source.read_text()
+    old = "2019-04-18 13:20:19 UTC;1437740;4389516;"
+    assert old in text
+    path = tmp_path / "big.sadf-d"
+    path.write_text(text.replace(old, "2019-04-18 13:20:19 UTC;1.7e308;4389516;", 1))
+    with pytest.raises(ParseError, match=r"big.sadf-d: mem_free 'total' at 2019-04-18 13:20:19\+00:00: expected "
+                                         r"values within a double's range in canonical units, found a number that "
+                                         r"overflows once converted to bytes$"):
+        readers.read(path, format="sysstat")
+
+
+def test_a_sadf_dh_header_without_its_intr_key_does_not_loop(tmp_path):
+    """Found by bench/fuzz.py (a bit flip in 'CPU', hung past 60 s): 'CPU*[...]' without the
+    INTR before it is a repeated group that reads no token; it looped forever."""
+    text = (FIXTURES / "sysstat" / "expected.sadf-dh").read_text()
+    assert ";INTR;CPU*[...]" in text
+    path = tmp_path / "nointr.sadf-dh"
+    path.write_text(text.replace(";INTR;CPU*[...]", ";CPU*[...]", 1))
+    with pytest.raises(ParseError, match=r"nointr.sadf-dh:2: expected 25 fields, as the header's groups describe, "
+                                         r"found 157 fields$"):
+        readers.read(path, format="sysstat")

@@ -146,12 +146,13 @@ def test_files_made_here_by_sadc_read_alike_in_every_form(tmp_path):
 @pytest.mark.parametrize("name, message", [
     ("bad_header.sadf-d", r"bad_header\.sadf-d:1: expected a sadf export: '# hostname;interval;timestamp;\.\.\.' "
                           r"\(sadf -d\), .* found # host;interval"),
-    ("bad_number.sadf-d", r"bad_number\.sadf-d:3: expected a finite number for %system, found '1,5'"),
+    ("bad_number.sadf-d", r"bad_number\.sadf-d:3: expected a number for %system \(ASCII digits\), found '1,5'"),
     ("short_line.sadf-d", r"short_line\.sadf-d:3: expected 10 fields, as in the header, found 7 fields"),
     ("bad_timestamp.sadf-d", r"bad_timestamp\.sadf-d:3: expected a time stamp YYYY-MM-DD HH:MM:SS \[UTC\], "
                              r"found '01/01/2024 00:00:20 UTC'"),
     ("zero_interval.sadf-d", r"zero_interval\.sadf-d:2: expected an interval in seconds > 0, found '0'"),
-    ("infinite.sadf-d", r"infinite\.sadf-d:2: expected a finite number for ldavg-1, found '1e999'"),
+    ("infinite.sadf-d", r"infinite\.sadf-d:2: expected a number for ldavg-1 within the range of a double "
+                         r"\(up to 1\.8e308\), found '1e999'"),
     ("extra_fields.sadf-dh", r"extra_fields\.sadf-dh:2: expected 27 fields, as the header's groups describe, "
                              r"found 28 fields"),
     ("truncated.sadf-j", r"truncated\.sadf-j:28: expected JSON \(Expecting ',' delimiter\), found the end of the text"),
@@ -161,9 +162,10 @@ def test_files_made_here_by_sadc_read_alike_in_every_form(tmp_path):
     ("entities.sadf-x", r"entities\.sadf-x: line 2, <!DOCTYPE>: expected no DOCTYPE with entity declarations"),
     ("wrong_root.sadf-x", r"wrong_root\.sadf-x: line 2, <sysdata>: expected the root element <sysstat>, "
                           r"found <sysdata>"),
-    ("bad_value.sadf-j", r"bad_value\.sadf-j: sysstat\.hosts\[0\]\.statistics\[1\]: expected a finite number for "
-                         r"%steal, found 'n/a'"),
-    ("bad_value.sadf-x", r"bad_value\.sadf-x: line 6, <timestamp>: expected a finite number for %steal, found 'x'"),
+    ("bad_value.sadf-j", r"bad_value\.sadf-j: sysstat\.hosts\[0\]\.statistics\[1\]: expected a number for "
+                         r"%steal \(ASCII digits\), found 'n/a'"),
+    ("bad_value.sadf-x", r"bad_value\.sadf-x: line 6, <timestamp>: expected a number for %steal \(ASCII digits\), "
+                         r"found 'x'"),
     ("local_time.sadf-j", r"local_time\.sadf-j: sysstat\.hosts\[0\]\.statistics\[0\]: expected times in UTC .*, "
                           r"found '2024-01-01 01:00:10 CET'"),
 ])

@@ -540,6 +540,20 @@ BAD = [
                                   r"1c2b3a4d5e6f:cpu0\): expected a number, found '0.11 94'"),
     ("rrd2csv_short_line.csv", r"rrd2csv_short_line\.csv:4: expected 27 fields as the header has, found 26"),
     ("dump_json_bad_cf.json", r"rra\[0\]\.cf: expected one of AVERAGE, MIN, MAX, LAST, found 'MEDIAN'"),
+    # times beyond int64 or a datetime were OverflowError tracebacks (issue 18)
+    ("json_time_beyond_int64.json", r"json_time_beyond_int64\.json: data\[0\]\.t: expected an epoch time within the "
+                                    r"years 1 to 9999 \(-62135596800 to 253402300799 s\), found 99999999999999999999$"),
+    ("json_start_beyond_datetime.json", r"json_start_beyond_datetime\.json: meta\.start: expected an epoch time within "
+                                        r"the years 1 to 9999 \(-62135596800 to 253402300799 s\), found 9999999999999$"),
+    ("time_beyond_datetime.xml", r"time_beyond_datetime\.xml: line 2, <row> 2, <t>: expected an integer epoch time in "
+                                 r"<t> within the years 1 to 9999 \(-62135596800 to 253402300799 s\), "
+                                 r"found 9999999999999$"),
+    ("dump_json_lastupdate_beyond_int64.json", r"dump_json_lastupdate_beyond_int64\.json: lastupdate: expected an "
+                                               r"epoch time within the years 1 to 9999 \(-62135596800 to 253402300799 "
+                                               r"s\), found 1e\+20$"),
+    ("dump_lastupdate_beyond_datetime.xml", r"dump_lastupdate_beyond_datetime\.xml: line 2, <lastupdate>: expected an "
+                                            r"epoch time within the years 1 to 9999 \(-62135596800 to 253402300799 "
+                                            r"s\), found 253402300800$"),
 ]
 
 
@@ -588,6 +602,25 @@ def test_gzip_archive_truncated():
     data = gzip.compress((XEN / "xs62writer_vm_rrd_dump.xml").read_bytes(), mtime=0)[:4000]
     with pytest.raises(ParseError, match=r"expected complete gzip data, found a truncated gzip stream"):
         xen_rrd.parse_dump(data, source="x.gz")
+
+
+@pytest.mark.parametrize("name, old, new, message", [
+    ("rrdtool_xport.json", '"step": 5', '"step": 1000000000000000000',
+     r"x\.json: meta\.start: expected row times meta\.start \+ i x meta\.step \(1000000000000000000 s, 60 rows\) "
+     r"within the years 1 to 9999 \(-62135596800 to 253402300799 s\), found 1700000605 \+ 59 x 1000000000000000000 s$"),
+    ("xs62writer_vm_rrd_dump.xml", "<pdp_per_row>1</pdp_per_row>", "<pdp_per_row>100000000000</pdp_per_row>",
+     r"x\.xml: line 2, <rra> 1: expected row times of 120 rows every 500000000000 s ending at lastupdate "
+     r"\(1328795567\) within the years 1 to 9999 .*, found -59500000000000 \+ 119 x 500000000000 s$"),
+])
+def test_row_times_counted_past_a_datetime_are_refused(tmp_path, name, old, new, message):
+    """A step (x pdp_per_row) so large that the counted row times leave the years 1-9999:
+    numpy's int64 would wrap (10^18 x 59) or overflow; a ParseError names the field."""
+    text = (XEN / name).read_text()
+    assert old in text
+    path = tmp_path / f"x{Path(name).suffix}"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ParseError, match=message):
+        readers.read(path)
 
 
 def test_duplicate_row_times_are_refused():

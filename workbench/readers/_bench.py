@@ -5,12 +5,11 @@ came from, and the one warning for names outside the vocabulary (DESIGN.md §3: 
 ``<source>:<name>``, and a warning names them)."""
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Iterable, Mapping
 
 from .. import schema
-from ..errors import NativeMetricWarning, ParseError
+from ..errors import NativeMetricWarning
 from . import _numbers
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
@@ -35,18 +34,10 @@ def head_bytes(head: bytes) -> bytes:
 
 
 def number(text: str, source: str, line: int | str, what: str) -> float:
-    """`text` as a finite float, or a ParseError naming `what` was expected there: the
-    grammar of :mod:`workbench.readers._numbers` (ASCII digits only, no ``1_0``, at most
-    its length), with this module's messages."""
-    stripped = text.strip(_numbers._SPACE)
-    if stripped.lower().lstrip("+-") in ("nan", "inf", "infinity"):
-        raise ParseError(source, line, f"a finite number ({what})", repr(text))
-    if len(stripped) > _numbers.MAX_LENGTH or not _numbers._FLOAT.fullmatch(stripped):
-        raise ParseError(source, line, what, repr(text[:80]))
-    value = float(stripped)
-    if not math.isfinite(value):
-        raise ParseError(source, line, f"a finite number ({what})", repr(text))
-    return value
+    """`text` as a finite float by the one rule of :func:`workbench.readers._numbers.to_float`
+    (ASCII digits only, no ``1_0``, no infinity, no overflow), or its ParseError naming
+    `what` was expected on `line`."""
+    return _numbers.to_float(text, source=source, line=line, what=what)
 
 
 def warn_native(rows: Iterable[Mapping], source: str) -> None:

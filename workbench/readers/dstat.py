@@ -48,7 +48,7 @@ import polars as pl
 
 from .. import schema
 from ..errors import AssumptionWarning, ExcludedDataWarning, NativeMetricWarning, ParseError, WorkbenchError
-from . import Parsed
+from . import Parsed, _numbers
 
 NAME = "dstat"
 PREFIX = f"{NAME}:"
@@ -77,6 +77,9 @@ _RATE_GROUPS = ("system", "pkt", "io", "int", "net", "dsk", "paging", "page")
 _OPTIONS_WITH_VALUE = {"--output", "-C", "-D", "-I", "-N", "-S", "-T"}
 _DATE = "%d %b %Y %H:%M:%S"
 _TIME_COLUMNS = ("time", "epoch")
+#: Epoch seconds a datetime holds (years 1 to 9999); the longest delay read (a year).
+_EPOCH = (-62135596800, 253402300799)
+_MAX_DELAY = 366 * 86400
 
 
 def parse(data: bytes, *, source: str, timezone: str | None = None) -> Parsed:
@@ -91,7 +94,10 @@ def parse(data: bytes, *, source: str, timezone: str | None = None) -> Parsed:
     lines = text.splitlines()
     if not lines or not lines[0].startswith('"Dstat '):
         raise ParseError(source, 1, '"Dstat <version> CSV output" as the first line', lines[0][:60] if lines else "")
-    version = lines[0].strip('"').split()[1]
+    words = lines[0].strip('"').split()
+    if len(words) < 2:  # '"Dstat "' (a file cut there: found by bench/fuzz.py)
+        raise ParseError(source, 1, '"Dstat <version> CSV output" as the first line', lines[0][:60])
+    version = words[1]
     zone = _zone(timezone, source)
     sessions = [i for i, line in enumerate(lines) if line.startswith('"Host:"')]
     if not sessions:
@@ -169,16 +175,13 @@ def _session(lines: list[str], start: int, end: int, source: str, zone, zone_nam
     for k in range(len(names_row)):
         if names_row[k] in _TIME_COLUMNS:
             continue
-        cells = raw[f"c{k}"].str.strip_chars().fill_null("")
-        values = cells.cast(pl.Float64, strict=False)
-        junk = (values.is_null() & (cells != "")) | values.is_infinite().fill_null(False)
-        if junk.any():
-            row = int(junk.arg_max())
-            raise ParseError(source, first + row + 1, f"a finite number in column '{groups[k]}:{names_row[k]}'",
-                             repr(raw[f"c{k}"][row]))
+        # The one number rule (readers._numbers), vectorized; an empty cell is no value (NaN).
+        cells = raw[f"c{k}"].str.strip_chars(" \t\r\n")
+        cells = pl.select(pl.when(cells != "").then(cells)).to_series()
+        values = _numbers.to_floats(cells, source=source, column=f"{groups[k]}:{names_row[k]}", first_line=first + 1)
         numbers[k] = values.fill_null(float("nan"))
     times = _times(raw, groups, names_row, info, zone, zone_name, source, first, start, assumed)
-    delay = _delay(info.get("cmdline", ""))
+    delay = _delay(info.get("cmdline", ""), source, start + 2)
     # Row 0: averages since boot. Every later row is the mean over the delay before it.
     keep = slice(1, None)
     columns = {"time": times[keep]}
@@ -253,8 +256,10 @@ def _derived(groups: list[str], names: list[str], numbers: dict, keep: slice) ->
     return out
 
 
-def _delay(cmdline: str) -> int:
-    """dstat's delay: the first number among its positional arguments (default 1 s)."""
+def _delay(cmdline: str, source: str = "", line: int | None = None) -> int:
+    """dstat's delay: the first number among its positional arguments (default 1 s), by the
+    number rule (ASCII digits: '１' is no delay) and at most a year (the row times are
+    counted from it)."""
     try:
         tokens = shlex.split(cmdline)[1:]
     except ValueError:
@@ -265,18 +270,22 @@ def _delay(cmdline: str) -> int:
             skip = False
         elif token in _OPTIONS_WITH_VALUE:
             skip = True
-        elif not token.startswith("-") and token.isdigit() and int(token) > 0:
-            return int(token)
+        elif not token.startswith("-") and token.isdigit() and token.strip("0"):  # '１' too: refused below
+            return _numbers.to_int(token, source=source, line=line, what="a delay in seconds on the Cmdline",
+                                   maximum=_MAX_DELAY)
     return 1
 
 
 def _times(raw: pl.DataFrame, groups, names, info, zone, zone_name, source, first, start, assumed) -> pl.Series:
     for k, name in enumerate(names):
         if name == "epoch":
-            seconds = raw[f"c{k}"].cast(pl.Float64, strict=False)
-            if seconds.is_null().any():
-                row = int(seconds.is_null().arg_max())
-                raise ParseError(source, first + row + 1, "epoch seconds", repr(raw[f"c{k}"][row]))
+            seconds = _numbers.to_floats(raw[f"c{k}"].fill_null(""), source=source, column="epoch",
+                                         first_line=first + 1, what="epoch seconds")
+            outside = (seconds < _EPOCH[0]) | (seconds > _EPOCH[1])
+            if outside.any():
+                row = int(outside.arg_max())
+                raise ParseError(source, first + row + 1, f"epoch seconds within the years 1 to 9999 ({_EPOCH[0]} to "
+                                 f"{_EPOCH[1]})", repr(raw[f"c{k}"][row]))
             return (seconds * 1e6).cast(pl.Int64).cast(pl.Datetime("us", "UTC")).alias("time")
     date = info.get("date")
     if not date:
@@ -311,7 +320,10 @@ def _times(raw: pl.DataFrame, groups, names, info, zone, zone_name, source, firs
             # within one dstat session is not followed).
             shift = begin.replace(tzinfo=None) - local
             return (stamps + shift).dt.replace_time_zone("UTC").alias("time")
-    delay = _delay(info.get("cmdline", ""))
+    delay = _delay(info.get("cmdline", ""), source, start + 2)
+    if begin.timestamp() + delay * (raw.height - 1) > _EPOCH[1]:
+        raise ParseError(source, start + 2, "rows counted from the Date every delay within the year 9999",
+                         f"{raw.height} rows every {delay} s from {date.strip()!r}")
     return pl.datetime_range(begin, begin + timedelta(seconds=delay * (raw.height - 1)), timedelta(seconds=delay),
                              time_unit="us", eager=True).dt.convert_time_zone("UTC").alias("time")
 

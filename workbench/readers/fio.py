@@ -28,7 +28,7 @@ import warnings
 
 from .. import schema
 from ..errors import ExcludedDataWarning, ParseError
-from . import Parsed, _jsonload
+from . import Parsed, _jsonload, _numbers
 from ._bench import head_bytes, warn_native
 from ._bench import number as _num
 from ._bench import text as _decode
@@ -124,7 +124,7 @@ def _text_output(text: str, source: str) -> tuple[list[dict], dict[str, str]]:
             continue
         if m := _JOB.match(line):
             job, direction, jobs = m.group(1), None, jobs + 1
-            failed = int(m.group(4)) != 0
+            failed = _numbers.to_int(m.group(4), source=source, line=number, what="an error number after 'err='") != 0
             if failed:
                 warnings.warn(f"{source}:{number}: job '{job}' reports err={m.group(4)}; its results are excluded",
                               ExcludedDataWarning, stacklevel=3)

@@ -37,28 +37,28 @@ import warnings
 
 from .. import schema
 from ..errors import ExcludedDataWarning, ParseError
-from . import Parsed
+from . import Parsed, _numbers
 from ._bench import head_bytes
 from ._bench import number as _num
 from ._bench import text as _text
 
 NAME = "gups"
-_RATE = re.compile(r"^(\S+) Billion\(10\^9\) Updates\s+per second \[GUP/s\]$")
-_RATE_PE = re.compile(r"Updates/PE\s+per second")
-_FOUND = re.compile(r"^Found \d+ errors in \d+ locations \((passed|failed)\)\.?$")
-_SECTION = re.compile(r"^Begin of (\w*RandomAccess\w*) section\.$")
-_SECTION_END = re.compile(r"^End of \w+ section\.$")
-_SUMMARY = re.compile(r"^Begin of Summary section\.$")
-_SUMMARY_GUPS = re.compile(r"^(\w*RandomAccess\w*?)_GUPs=(\S+)$")
-_SUMMARY_FRACTION = re.compile(r"^(\w*RandomAccess\w*?)_ErrorsFraction=(\S+)$")
+_RATE = re.compile(r"^(\S+) Billion\(10\^9\) Updates\s+per second \[GUP/s\]$", re.ASCII)
+_RATE_PE = re.compile(r"Updates/PE\s+per second", re.ASCII)
+_FOUND = re.compile(r"^Found (\S+) errors in (\S+) locations \((passed|failed)\)\.?$", re.ASCII)
+_SECTION = re.compile(r"^Begin of (\w*RandomAccess\w*) section\.$", re.ASCII)
+_SECTION_END = re.compile(r"^End of \w+ section\.$", re.ASCII)
+_SUMMARY = re.compile(r"^Begin of Summary section\.$", re.ASCII)
+_SUMMARY_GUPS = re.compile(r"^(\w*RandomAccess\w*?)_GUPs=(\S+)$", re.ASCII)
+_SUMMARY_FRACTION = re.compile(r"^(\w*RandomAccess\w*?)_ErrorsFraction=(\S+)$", re.ASCII)
 _HPCC_META = {
-    "hpcc_version": re.compile(r"^This is the DARPA/DOE HPC Challenge Benchmark version (\S+)"),
-    "hostname": re.compile(r"^Hostname: '(.*)'$"),
+    "hpcc_version": re.compile(r"^This is the DARPA/DOE HPC Challenge Benchmark version (\S+)", re.ASCII),
+    "hostname": re.compile(r"^Hostname: '(.*)'$", re.ASCII),
 }
 _META = {
-    "numactl": re.compile(r"^Running gups with numaopts <\s*(.*?)\s*>"),
-    "table_size": re.compile(r"^Main table size\s*=\s*(.*?)\s*words$"),
-    "updates": re.compile(r"^Number of updates\s*=\s*(\d+)$"),
+    "numactl": re.compile(r"^Running gups with numaopts <\s*(.*?)\s*>", re.ASCII),
+    "table_size": re.compile(r"^Main table size\s*=\s*(.*?)\s*words$", re.ASCII),
+    "updates": re.compile(r"^Number of updates\s*=\s*(\d+)$", re.ASCII),
 }
 
 
@@ -86,7 +86,9 @@ def parse(data: bytes, *, source: str) -> Parsed:
         elif m := _FOUND.match(line):
             if not runs or runs[-1][3] is not None:
                 raise ParseError(source, number, "a '[GUP/s]' rate before the verification line", line)
-            runs[-1][3] = m.group(1)
+            for text, what in ((m.group(1), "an error count after 'Found'"), (m.group(2), "a count of locations")):
+                _numbers.to_int(text, source=source, line=number, what=what, minimum=0)
+            runs[-1][3] = m.group(3)
         else:
             for key, pattern in _META.items():
                 if (m := pattern.match(line)) and key not in metadata:

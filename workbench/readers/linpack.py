@@ -34,7 +34,7 @@ import warnings
 
 from .. import schema
 from ..errors import ExcludedDataWarning, ParseError
-from . import Parsed
+from . import Parsed, _numbers
 from ._bench import head_bytes
 from ._bench import number as _num
 from ._bench import text as _text
@@ -42,12 +42,14 @@ from ._bench import text as _text
 NAME = "linpack"
 _TABLE = re.compile(r"^Size\s+LDA\s+Align\.\s+Time\(s\)\s+GFlops\s+Residual\s+Residual\(norm\)\s+Check$")
 _SUMMARY = re.compile(r"^Performance Summary \(GFlops\)")
-_ROW = re.compile(r"^(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(pass|fail)\w*$", re.I)
+# The size is read (readers._numbers: its message names a non-ASCII digit), LDA and the
+# alignment are only matched (ASCII: re.ASCII keeps \d and \s from taking other scripts).
+_ROW = re.compile(r"^(\S+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(pass|fail)\w*$", re.I | re.ASCII)
 _META = {
     "cpu_frequency": re.compile(r"^CPU frequency:\s*(.*)$"),
-    "cpus": re.compile(r"^Number of CPUs:\s*(\d+)"),
-    "cores": re.compile(r"^Number of cores:\s*(\d+)"),
-    "threads": re.compile(r"^Number of threads:\s*(\d+)"),
+    "cpus": re.compile(r"^Number of CPUs:\s*(\d+)", re.ASCII),
+    "cores": re.compile(r"^Number of cores:\s*(\d+)", re.ASCII),
+    "threads": re.compile(r"^Number of threads:\s*(\d+)", re.ASCII),
 }
 
 
@@ -86,7 +88,9 @@ def parse(data: bytes, *, source: str) -> Parsed:
                 warnings.warn(f"{source}: trial at line {number} failed LINPACK's residual check; excluded",
                               ExcludedDataWarning, stacklevel=2)
                 continue
-            component = f"N={m.group(1)}"
+            size = _numbers.to_int(m.group(1), source=source, line=number, what="a problem size (first column)",
+                                   minimum=1)
+            component = f"N={size}"
             base = dict(component=component, aggregate="single", run=run, source=NAME, source_file=source)
             rows.append({**base, "metric": "flops", "value": gflops * 1e9})
             continue

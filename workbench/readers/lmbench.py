@@ -41,11 +41,12 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import warnings
 
 from .. import schema
 from ..errors import AssumptionWarning, ParseError
-from . import Parsed
+from . import Parsed, _numbers
 from ._bench import head_bytes, warn_native
 from ._bench import number as _num
 from ._bench import text as _text
@@ -53,11 +54,17 @@ from ._bench import text as _text
 NAME = "lmbench"
 _HEADER = re.compile(r"^\[([A-Za-z_ ]+?):\s*(.*)\]$")
 _TITLE_RESULTS = re.compile(r"^\[lmbench(\S*) results for (.*)\]$")
-_KEYVALUE = re.compile(r"^([^:\[\]\"]+?):\s+([0-9.eE+-]+)\s+(microseconds|KB/sec|MB/sec)$")
-_PAIR = re.compile(r"^([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s+([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)(?:\s+MB/sec)?$")
+# These patterns find where a number stands (with Unicode \d or \S, so that a number in
+# other scripts' digits is found too); every number is then read by readers._numbers
+# (ASCII digits, finite), whose message names what it refuses.
+_KEYVALUE = re.compile(r"^([^:\[\]\"]+?):\s+(\S+)\s+(microseconds|KB/sec|MB/sec)$")
+_PAIR = re.compile(r"^(\d*\.?\d+(?:[eE][-+]?\d+)?)\s+(\d*\.?\d+(?:[eE][-+]?\d+)?)(?:\s+MB/sec)?$")
 _FS_ROW = re.compile(r"^(\d+)k\s+(\d+)\s+(\d+)\s+(\d+)$")
 _STRIDE = re.compile(r"^stride=(\d+)$")
-_CTX = re.compile(r"^size=(\d+k) ovr=([0-9.]+)$")
+_CTX = re.compile(r"^size=(\d+)k ovr=(\S+)$")
+#: Largest factor a value of this reader is multiplied by (MB -> bytes: 2^20); a value that
+#: would overflow once converted is refused where it is read.
+_MAX_FACTOR = float(schema.MIB)
 _UNITS = {"microseconds": (1e-6, "seconds"), "KB/sec": (1024.0, "bytes/s"), "MB/sec": (1e6, "bytes/s")}
 # Curves whose y is a bandwidth in MB/s (everything titled "... bandwidth" and bcopy/bzero).
 _BANDWIDTH = re.compile(r"bandwidth|bcopy|bzero", re.I)
@@ -117,20 +124,23 @@ def parse(data: bytes, *, source: str, caches: str | None = None, curve: str | N
             continue
         if m := _KEYVALUE.match(line):
             factor, unit = _UNITS[m.group(3)]
-            add(f"lmbench:{m.group(1).strip()}", "total", _num(m.group(2), source, number,
+            add(f"lmbench:{m.group(1).strip()}", "total", _read(m.group(2), source, number,
                 f"a number after '{m.group(1).strip()}:'") * factor, unit)
             seen = True
             title = None
             continue
         if title is not None and (m := _PAIR.match(line)):
-            x = _num(m.group(1), source, number, "a size")
-            y = _num(m.group(2), source, number, f"a value of '{title}'")
+            x = _read(m.group(1), source, number, "a size")
+            y = _read(m.group(2), source, number, f"a value of '{title}'")
             curves.setdefault(title, []).append((x, y))
             continue
         if title == "File system latency" and (m := _FS_ROW.match(line)):
-            size = f"{m.group(1)}K"
-            add("lmbench:File system creations", size, float(m.group(3)), "1/s")
-            add("lmbench:File system removals", size, float(m.group(4)), "1/s")
+            size = f"{_numbers.to_int(m.group(1), source=source, line=number, what='a file size in KB')}K"
+            _read(m.group(2), source, number, "a file count (second column)")
+            add("lmbench:File system creations", size, _read(m.group(3), source, number,
+                "creations per second (third column)"), "1/s")
+            add("lmbench:File system removals", size, _read(m.group(4), source, number,
+                "removals per second (fourth column)"), "1/s")
             continue
         candidate = line.lstrip('"').strip()
         if _looks_like_title(candidate):
@@ -138,6 +148,11 @@ def parse(data: bytes, *, source: str, caches: str | None = None, curve: str | N
             if title in curves:
                 raise ParseError(source, number, f"each curve once ('{title}')", "a second one")
             curves[title] = []
+            if m := _STRIDE.match(title):
+                _numbers.to_int(m.group(1), source=source, line=number, what="a stride in bytes")
+            elif m := _CTX.match(title):
+                _numbers.to_int(m.group(1), source=source, line=number, what="a process size in KB")
+                _read(m.group(2), source, number, "an overhead in microseconds after 'ovr='")
             seen = seen or bool(_STRIDE.match(title))
             continue
         if title is not None and _PAIR.match(line) is None:
@@ -154,21 +169,21 @@ def parse(data: bytes, *, source: str, caches: str | None = None, curve: str | N
     if empty and not rows and not any(curves.values()):
         raise ParseError(source, len(lines), f"'<size> <value>' lines after '{empty[0]}'", "none")
 
-    strides = sorted(int(_STRIDE.match(t).group(1)) for t in curves if _STRIDE.match(t) and curves[t])
+    strides = sorted((int(_STRIDE.match(t).group(1)), t) for t in curves if _STRIDE.match(t) and curves[t])
     for title, points in curves.items():
         name = title
         if m := _STRIDE.match(title):
             name = f"lat_mem_rd stride={m.group(1)}"
         elif m := _CTX.match(title):  # "size=0k ovr=0.93": lat_ctx's process size and overhead (us)
-            name = f"lat_ctx size={m.group(1)}"
-            add("lmbench:lat_ctx overhead", f"size={m.group(1)}", float(m.group(2)) * 1e-6, "seconds")
+            name = f"lat_ctx size={int(m.group(1))}k"  # both read by _numbers where the title was
+            add("lmbench:lat_ctx overhead", f"size={int(m.group(1))}k", float(m.group(2)) * 1e-6, "seconds")
         for x, y in points:
             component, value, unit = _point(title, x, y)
             add(f"lmbench:{name}", component, value, unit)
     if levels:
         placed = {}
         if strides:
-            placed["mem_latency"] = [(_bytes(x, mib=True), y * schema.NS) for x, y in curves[f"stride={strides[0]}"]]
+            placed["mem_latency"] = [(_bytes(x, mib=True), y * schema.NS) for x, y in curves[strides[0][1]]]
         for title, metric in _VOCABULARY.items():
             if curves.get(title):
                 placed[metric] = [(_bytes(x, mib=False), y * 1e6) for x, y in curves[title]]
@@ -185,6 +200,15 @@ def parse(data: bytes, *, source: str, caches: str | None = None, curve: str | N
         metadata["lines_not_read"] = str(not_read)
     warn_native(rows, source)
     return Parsed(schema.from_rows(rows), metadata)
+
+
+def _read(text: str, source: str, line: int, what: str) -> float:
+    """A number by readers._numbers, also finite once converted to canonical units."""
+    value = _num(text, source, line, what)
+    if not math.isfinite(value * _MAX_FACTOR):
+        raise ParseError(source, line, f"{what} that stays within a double's range in canonical units "
+                         f"(up to {sys.float_info.max / _MAX_FACTOR:.2g})", repr(text))
+    return value
 
 
 def _looks_like_title(line: str) -> bool:
@@ -231,8 +255,11 @@ def _caches(text: str | None, source: str) -> dict[str, int]:
         m = _LEVEL.match(part)
         if m is None:
             raise ParseError(source, "option caches", "'L1=32K,L2=1M,L3=32M' (levels with sizes)", str(text))
-        out[m.group(1).upper()] = int(float(m.group(2)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[
-            m.group(3).upper()])
+        size = _numbers.to_float(m.group(2), source=source, line="option caches", what=f"a size of {m.group(1)}")
+        factor = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(3).upper()]
+        if not size * factor < 2 ** 63:
+            raise ParseError(source, "option caches", f"a size of {m.group(1)} below 8 EiB", part.strip())
+        out[m.group(1).upper()] = int(size * factor)
     return dict(sorted(out.items()))
 
 

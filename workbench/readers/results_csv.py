@@ -24,7 +24,7 @@ import math
 
 from .. import schema
 from ..errors import ParseError
-from . import Parsed
+from . import Parsed, _numbers
 from ._bench import number as _num
 
 NAME = "results-csv"
@@ -77,10 +77,8 @@ def parse(data: bytes, *, source: str) -> Parsed:
         value = rec.pop("value")
         rec["value"] = math.nan if value == "" else _num(value, source, number, "a number in 'value'")
         if "run" in rec:
-            run = rec["run"]
-            if not run.isdigit():
-                raise ParseError(source, number, "a non-negative integer in 'run'", repr(run))
-            rec["run"] = int(run)
+            rec["run"] = _numbers.to_int(rec["run"], source=source, line=number, what="a non-negative integer in 'run'",
+                                         minimum=0, maximum=_numbers.INT32[1])  # the table's run is an Int32
         for key in list(rec):
             if rec[key] == "":
                 rec[key] = None

@@ -65,7 +65,7 @@ from lxml import etree
 
 from .. import schema
 from ..errors import NativeMetricWarning, ParseError, WorkbenchError
-from . import Parsed, _jsonload
+from . import Parsed, _jsonload, _numbers
 from .xen_rrd._xml import check_prolog
 
 NAME = "sysstat"
@@ -116,6 +116,7 @@ _TREE_KEYS = ("cpu", "number", "intr", "iface", "disk-device", "dev", "line", "f
 _TREE_META = {"per", "unit"}
 _TIME = "%Y-%m-%d %H:%M:%S"
 _INTEGER = re.compile(r"-?\d+")
+_EPOCH_MAX = 253402300799  # 9999-12-31 23:59:59 UTC: the last second a datetime holds
 
 
 def parse(data: bytes, *, source: str, timezone: str | None = None) -> Parsed:
@@ -295,7 +296,7 @@ def _simple_block(raw: pl.DataFrame, header: list[str], groups, source: str, fir
             continue
         instance = raw[key_col] if key_col else pl.repeat(None, raw.height, dtype=pl.String, eager=True)
         component = pl.select(_component(pl.lit(key, dtype=pl.String), instance.alias("instance"))).to_series()
-        values = {f: _numbers(raw[c], raw["line"], f, source) for c, f in named}
+        values = {f: _values(raw[c], raw["line"], f, source) for c, f in named}
         pieces.append(base.with_columns(component=component, **values))
     return pieces
 
@@ -330,6 +331,7 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
         for g, (key, fields, repeat, star) in enumerate(groups):
             seen: set[str] = set()
             while True:
+                before = pos
                 instance = None
                 if key is not None:
                     if pos >= len(tokens):
@@ -352,7 +354,9 @@ def _line_block(block: bytes, header: list[str], groups, source: str, first_line
                         if key not in _INVENTORY_KEYS and field not in _TEXT_FIELDS:
                             add(g, host, interval, stamp, key, instance, field, tokens[pos], number)
                         pos += 1
-                if not repeat or pos >= len(tokens):
+                if not repeat or pos >= len(tokens) or pos == before:
+                    # pos == before: a repeated group that read nothing (a damaged header's
+                    # 'CPU*[...]' without its INTR key: found by bench/fuzz.py, it looped forever)
                     break
                 nxt = tokens[pos]
                 if "." in nxt or nxt in seen or (key == "CPU" and not _INTEGER.fullmatch(nxt)):
@@ -564,18 +568,31 @@ def _zone(name: str | None, source: str) -> str | None:
     return name
 
 
-def _numbers(text: pl.Series, lines: pl.Series, field: str, source: str) -> pl.Series:
-    values = text if text.dtype == pl.Float64 else text.cast(pl.Float64, strict=False)
-    bad = values.is_null() | values.is_infinite()
+def _values(text: pl.Series, lines: pl.Series, field: str | pl.Series, source: str) -> pl.Series:
+    """`text` as finite Float64 by the one number rule (readers._numbers: ASCII digits, no
+    NaN, no infinity, no overflow), vectorized; the first bad cell is named by
+    :func:`_numbers.to_float`. A column polars parsed already (the typed fast read) is only
+    checked: on an error the block is read again as text, whose message shows the cell."""
+    if text.dtype == pl.Float64:
+        values = text
+        bad = values.is_null() | ~values.is_finite()
+    else:
+        stripped = text.str.strip_chars(" \t\r\n")
+        values = stripped.cast(pl.Float64, strict=False)
+        bad = (values.is_null() | ~values.is_finite() | ~stripped.str.contains(f"^{_numbers.FLOAT}$")).fill_null(True)
     if bad.any():
         row = int(bad.arg_max())
-        raise ParseError(source, _where(lines[row]), f"a finite number for {field}", repr(text[row]))
+        name = field if isinstance(field, str) else field[row]
+        where = _where(lines[row])
+        if text.dtype == pl.String and text[row] is not None:
+            _numbers.to_float(text[row], source=source, line=where, what=f"a number for {name}")
+        raise ParseError(source, where, f"a finite number for {name}", repr(text[row]))
     return values
 
 
 def _intervals(text: pl.Series, lines: pl.Series, source: str) -> pl.Series:
-    seconds = text if text.dtype == pl.Float64 else text.cast(pl.Float64, strict=False)
-    bad = seconds.is_null() | (seconds <= 0) | seconds.is_infinite()  # 1e999 is no interval
+    seconds = _values(text, lines, "the interval", source)  # 1e999 or NaN is no interval
+    bad = seconds <= 0
     if bad.any():
         row = int(bad.arg_max())
         raise ParseError(source, _where(lines[row]), "an interval in seconds > 0", repr(text[row]))
@@ -600,7 +617,15 @@ def _times(text: pl.Series, lines: pl.Series, source: str, zone: str | None) -> 
                          "or the option timezone='Area/City' for local times (sadf -t/-T)", repr(text[row]))
     parsed = text.str.replace(r" [A-Za-z][A-Za-z0-9+:-]*$", "").str.to_datetime(_TIME, strict=False, time_unit="us")
     if epoch.any():
-        seconds = pl.from_epoch(text.cast(pl.Int64, strict=False), time_unit="s").cast(pl.Datetime("us"))
+        # The number rule, and a time a datetime holds: 10^16 s would wrap the microseconds
+        # silently (polars' from_epoch does not check).
+        ints = text.cast(pl.Int64, strict=False)
+        beyond = (epoch & (ints.is_null() | (ints > _EPOCH_MAX))).fill_null(False)
+        if beyond.any():
+            row = int(beyond.arg_max())
+            _numbers.to_int(text[row], source=source, line=_where(lines[row]), what="epoch seconds (sadf -U)",
+                            minimum=0, maximum=_EPOCH_MAX)
+        seconds = pl.from_epoch(ints, time_unit="s").cast(pl.Datetime("us"))
         parsed = pl.select(pl.when(epoch).then(seconds).otherwise(parsed)).to_series()
     bad = parsed.is_null()
     if bad.any():
@@ -633,11 +658,7 @@ def _pieces(long: pl.DataFrame, source: str, zone: str | None) -> list[pl.DataFr
         return []
     stamps = long.select("stamp", "line").unique("stamp", keep="first", maintain_order=True)
     times = pl.DataFrame({"stamp": stamps["stamp"], "time": _times(stamps["stamp"], stamps["line"], source, zone)})
-    long = long.with_columns(value=long["text"].cast(pl.Float64, strict=False))
-    bad = long.filter(pl.col("value").is_null() | pl.col("value").is_infinite())
-    if bad.height:
-        row = bad.row(0, named=True)
-        raise ParseError(source, _where(row["line"]), f"a finite number for {row['field']}", repr(row["text"]))
+    long = long.with_columns(value=_values(long["text"], long["line"], long["field"], source))
     long = long.with_columns(interval=_intervals(long["interval"], long["line"], source),
                              component=_component(pl.col("key"), pl.col("instance")))
     long = long.join(times, on="stamp", how="left", maintain_order="left")

@@ -56,9 +56,9 @@ RESULTS = {
 UNITS = {"ns": ("seconds", 1e-9), "ns/op": ("seconds", 1e-9), "MB/s": ("bytes/s", 1e6)}
 
 _NUMBER = r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:inf|nan)"
-_BEGIN = re.compile(r"vbench (\d+) begin$")
-_END = re.compile(rf"vbench (\d+) end(?: ({_NUMBER}) s)?$")
-_RESULT = re.compile(rf"vbench: ([a-z][a-z0-9_]*) ({_NUMBER}) (\S+) ops=(\d+) batches=(\d+)$")
+_BEGIN = re.compile(r"vbench (\d+) begin$", re.ASCII)
+_END = re.compile(rf"vbench (\d+) end(?: ({_NUMBER}) s)?$", re.ASCII)
+_RESULT = re.compile(rf"vbench: ([a-z][a-z0-9_]*) ({_NUMBER}) (\S+) ops=(\d+) batches=(\d+)$", re.ASCII)
 _ERROR = re.compile(r"vbench: error (.*)$")
 _LAB_HEAD = re.compile(r"workbench-lab 1 boot environment=(\S+)$")
 _LAB_DONE = re.compile(rf"workbench-lab 1 done boot=({_NUMBER}) s workload=({_NUMBER}) s$")
@@ -109,6 +109,9 @@ def parse(data: bytes, *, source: str) -> Parsed:
                 if x <= 0:
                     raise ParseError(source, number, f"a positive {name} value", value)
                 metric, component = RESULTS.get(name, (f"{NAME}:{name}", "total"))
+                if not math.isfinite(x * factor):  # 1e305 MB/s is finite, its bytes/s are not
+                    raise ParseError(source, number, f"the {name} value within a double's range in {canonical}",
+                                     value)
                 rows.append(dict(metric=metric, component=component, value=x * factor, unit=canonical,
                                  aggregate="best"))
             else:

@@ -51,7 +51,7 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 TIME_SCALES = {"seconds": 1.0, "second": 1.0, "sec": 1.0, "s": 1.0, "milliseconds": 1e-3, "ms": 1e-3,
                "microseconds": 1e-6, "us": 1e-6, "µs": 1e-6, "nanoseconds": 1e-9, "ns": 1e-9}
 NUMERIC_FORMATS = ("", "BAR_GRAPH")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", re.ASCII)  # '１２' is no number (issue 18)
 
 
 def sniff(head: bytes) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ...errors import ParseError
 from .. import _jsonload
-from ._model import CFS, Block, Column, integer, number
+from ._model import CFS, Block, Column, epoch, integer, number, span_times
 from ._xml import dump_times
 
 # A string literal (kept as is) or an unquoted key after "{" or "," (quoted).
@@ -91,14 +91,15 @@ def parse_updates(doc: Any, source: str) -> Block:
     for i, row in enumerate(data):
         where = f"data[{i}]"
         if isinstance(row, dict):  # xapi: {"t": ..., "values": [...]}
-            t = integer(_get(row, "t", where, source), source=source, where=f"{where}.t",
-                        what="an integer epoch time")
+            t = epoch(integer(_get(row, "t", where, source), source=source, where=f"{where}.t",
+                              what="an integer epoch time"), source=source, where=f"{where}.t")
             vals = _get(row, "values", where, source)
             vwhere = f"{where}.values"
             row_has_t = True
         elif isinstance(row, list):  # rrdtool: [v, ...] or ["time", v, ...] with --showtime
             row_has_t = len(row) == ncol + 1
-            t = integer(row[0], source=source, where=f"{where}[0]", what="an epoch time") if row_has_t else None
+            t = epoch(integer(row[0], source=source, where=f"{where}[0]", what="an epoch time"), source=source,
+                      where=f"{where}[0]") if row_has_t else None
             vals = row[1:] if row_has_t else row
             vwhere = where
         else:
@@ -118,9 +119,10 @@ def parse_updates(doc: Any, source: str) -> Block:
         if t is not None:
             times[i] = t
     if not has_t:
-        start = integer(_get(meta, "start", "meta", source, what="a 'start' to count rows from"),
-                        source=source, where="meta.start")
-        times = start + step * np.arange(len(data), dtype=np.int64)
+        start = epoch(integer(_get(meta, "start", "meta", source, what="a 'start' to count rows from"),
+                              source=source, where="meta.start"), source=source, where="meta.start")
+        times = span_times(start, step, len(data), source=source, where="meta.start",
+                           what=f"row times meta.start + i x meta.step ({step} s, {len(data)} rows)")
     check_span(meta, times, has_t=bool(has_t), step=step, source=source)
     return Block(columns=legend, times=times, values=values, interval=float(step), where="data")
 
@@ -137,7 +139,7 @@ def check_span(meta: dict, times: np.ndarray, *, has_t: bool, step: int, source:
     if not has_t:
         if "end" not in meta or not len(times):
             return
-        end = integer(meta["end"], source=source, where="meta.end")
+        end = epoch(integer(meta["end"], source=source, where="meta.end"), source=source, where="meta.end")
         start = int(times[0])
         if end < start or (end - start) % step:
             raise ParseError(source, "meta.end", f"a time start + k x step ({start} + k x {step})", str(end))
@@ -166,8 +168,9 @@ def parse_dump(doc: Any, source: str) -> list[Block]:
     step = integer(_get(doc, "step", "top level", source), source=source, where="step")
     if step <= 0:
         raise ParseError(source, "step", "a positive integer", str(step))
-    lastupdate = number(_get(doc, "lastupdate", "top level", source), source=source, where="lastupdate",
-                        what="an epoch time")
+    raw = _get(doc, "lastupdate", "top level", source)
+    lastupdate = epoch(number(raw, source=source, where="lastupdate", what="an epoch time"), source=source,
+                       where="lastupdate", text=raw)
     dss = _get(doc, "ds", "top level", source)
     if not isinstance(dss, list):
         raise ParseError(source, "ds", "a list of data sources", _describe(dss))
@@ -203,7 +206,7 @@ def parse_dump(doc: Any, source: str) -> list[Block]:
             for k, v in enumerate(row):
                 values[r, k] = number(v, source=source, where=f"{rwhere}[{k}] ({names[k]})")
         blocks.append(Block(columns=[Column(name=n, cf=cf) for n in names],
-                            times=dump_times(lastupdate, step, pdp, len(database)), values=values,
+                            times=dump_times(lastupdate, step, pdp, len(database), source=source, where=where), values=values,
                             interval=float(step * pdp), where=where, dstypes=list(types)))
     return blocks
 

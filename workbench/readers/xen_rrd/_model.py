@@ -29,6 +29,11 @@ _INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
 _INFINITY = ("inf", "infinity")
 #: Longest number text read (Python's int() refuses more digits than this).
 _MAX_DIGITS = 4300
+#: Epoch seconds a time may hold: what a datetime holds (years 1 to 9999). Beyond, numpy's
+#: int64 overflows (a 20-digit <t>), the table's microseconds overflow (a 13-digit one) or
+#: polars panics when it shows the time (issue 18).
+EPOCH_MIN, EPOCH_MAX = -62135596800, 253402300799
+_IN_RANGE = f"within the years 1 to 9999 ({EPOCH_MIN} to {EPOCH_MAX} s)"
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,42 @@ def integer(text: object, *, source: str, where: str, what: str = "an integer") 
     if not np.isfinite(value) or value != int(value):
         raise ParseError(source, where, what, repr(text))
     return int(value)
+
+
+def epoch(value: float, *, source: str, where: str, what: str = "an epoch time", text: object = None) -> int:
+    """A time in Unix seconds (as :func:`integer` or :func:`number` read it from `text`)
+    as an int within :data:`EPOCH_MIN` .. :data:`EPOCH_MAX` (a fraction is dropped: 6.2
+    writes ``lastupdate`` as ``1328795567.0000``)."""
+    if not math.isfinite(value) or not EPOCH_MIN <= value <= EPOCH_MAX:
+        shown = text.strip() if isinstance(text, str) else None
+        raise ParseError(source, where, f"{what} {_IN_RANGE}",
+                         shown if shown and len(shown) <= 40 else _shown(value))
+    return int(value)
+
+
+def span_times(first: int, step: int, count: int, *, source: str, where: str, what: str) -> np.ndarray:
+    """``first + step * arange(count)`` as int64, once the first and the last are known to
+    lie within the epoch range (a step of 10^18 would wrap numpy's int64 silently)."""
+    if count and not (EPOCH_MIN <= first <= EPOCH_MAX and EPOCH_MIN <= first + step * (count - 1) <= EPOCH_MAX):
+        raise ParseError(source, where, f"{what} {_IN_RANGE}",
+                         f"{_shown(first)} + {count - 1} x {_shown(step)} s")
+    return first + step * np.arange(count, dtype=np.int64)
+
+
+def check_epochs(times: np.ndarray, *, source: str, where: str) -> None:
+    """Every time of a decoded block (fast paths included) within the epoch range."""
+    if len(times):
+        bad = (times < EPOCH_MIN) | (times > EPOCH_MAX)
+        if bad.any():
+            i = int(bad.argmax())
+            raise ParseError(source, f"{where}, row {i + 1}",
+                             f"an epoch time {_IN_RANGE}",
+                             f"t={int(times[i])}")
+
+
+def _shown(value: float) -> str:
+    text = str(value) if isinstance(value, int) else repr(float(value))
+    return text if len(text) <= 24 else f"a number of {len(text)} digits"
 
 
 def _uuid_with_name(uuid: str) -> str:

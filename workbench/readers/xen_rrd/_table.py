@@ -15,7 +15,7 @@ import polars as pl
 
 from ... import schema
 from ...errors import WorkbenchWarning
-from ._model import CFS, Block, Column
+from ._model import CFS, Block, Column, check_epochs
 
 NATIVE_PREFIX = "xen-rrd"
 
@@ -43,7 +43,7 @@ class Rule:
 # Units per XEN_RRD.md §4.1-4.2 and §2.3 (what XenCenter shows). Order matters only
 # where patterns overlap: pif_aggr_* before pif_<dev>_*.
 RULES: tuple[Rule, ...] = (
-    Rule(None, r"cpu(\d+)", "cpu_util", "cpu{0}", 100.0, "pCPU/vCPU busy fraction 0..1 -> percent"),
+    Rule(None, r"cpu([0-9]{1,6})", "cpu_util", "cpu{0}", 100.0, "pCPU/vCPU busy fraction 0..1 -> percent"),
     Rule("host", r"cpu_avg", "cpu_util", "total", 100.0, "mean over pCPUs, fraction -> percent"),
     Rule("host", r"memory_total_kib", "mem_total", "total", schema.KIB, "KiB -> bytes"),
     Rule("host", r"memory_free_kib", "mem_free", "total", schema.KIB, "KiB -> bytes"),
@@ -244,7 +244,7 @@ def _derived(by_cf: dict[str | None, dict[str, np.ndarray]], objtype: str, host:
         if used is not None:
             out.append(_Series(None, "mem_used", "total", "bytes", scope, host, guest, aggregate,
                                _derived_values("mem_used", used, who, notes)))
-        cpus = sorted((k for k in cols if re.fullmatch(r"cpu\d+", k)), key=lambda k: int(k[3:]))
+        cpus = sorted((k for k in cols if re.fullmatch(r"cpu[0-9]{1,6}", k)), key=lambda k: int(k[3:]))
         if objtype == "vm" and cpus and "cpu_usage" not in cols:
             # A VM's total CPU is the mean of its vCPUs (XenCenter 6.2's avg_cpu; 6.2 VMs
             # have no cpu_avg). NaN in any vCPU makes the mean NaN: no value, not a guess.
@@ -319,6 +319,7 @@ def to_frame(blocks: list[Block], *, source_name: str, source: str) -> pl.DataFr
 
 def _check_times(block: Block, source: str) -> None:
     from ...errors import ParseError
+    check_epochs(block.times, source=source, where=block.where)  # the fast paths' times too
     if len(block.times) > 1 and np.unique(block.times).size != len(block.times):
         values, counts = np.unique(block.times, return_counts=True)
         raise ParseError(source, block.where, "one row per time", f"{counts.max()} rows at t={values[counts.argmax()]}")

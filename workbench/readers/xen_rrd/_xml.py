@@ -18,7 +18,7 @@ import numpy as np
 from lxml import etree
 
 from ...errors import ParseError
-from ._model import CFS, Block, Column, integer, number
+from ._model import CFS, EPOCH_MAX, EPOCH_MIN, Block, Column, epoch, integer, number, span_times
 
 #: Data sections at least this large try the compiled 6.2-layout scanner first.
 FAST_MIN_BYTES = 1 << 20
@@ -26,7 +26,9 @@ FAST_MIN_BYTES = 1 << 20
 _PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 _META_FIELDS = ("start", "end", "step", "rows", "columns")
 # rrdtool dump writes "<!-- 2023-11-14 22:18:25 UTC / 1700000305 -->" before each row.
-_ROW_TIME_COMMENT = re.compile(r"/\s*(\d+)\s*$")
+# ASCII and at most 18 digits, as the fast path's _scan._comment_time reads it: a longer
+# "time" (5000 digits: int() would raise) is no row time, and the comment is not checked.
+_ROW_TIME_COMMENT = re.compile(r"/\s*([0-9]{1,18})\s*$")
 
 
 # ---------------------------------------------------------------- prolog / safety
@@ -223,8 +225,9 @@ def _xport_row(doc: _Xport, row, ncol: int, source: str) -> None:
     v_elements = []
     for child in row:
         if child.tag == "t":
-            t = integer(child.text, source=source, where=f"line {child.sourceline}, <row> {index}, <t>",
-                        what="an integer epoch time in <t>")
+            where_t = f"line {child.sourceline}, <row> {index}, <t>"
+            t = epoch(integer(child.text, source=source, where=where_t, what="an integer epoch time in <t>"),
+                      source=source, where=where_t, what="an integer epoch time in <t>")
         elif child.tag == "v":
             v_elements.append(child)
     where_row = f"line {row.sourceline}, <row> {index}" + (f" (t={t})" if t is not None else "")
@@ -262,8 +265,10 @@ def _xport_block(doc: _Xport, source: str, nrows: int, times: np.ndarray, values
         # is at <start> (rrdtool_xport.xml vs rrdtool_xport_showtime.xml).
         if "start" not in meta:
             raise ParseError(source, "<meta>", "<t> in the rows, or a <start> to count rows from", "neither")
-        start = integer(meta["start"][0], source=source, where=f"line {meta['start'][1]}, <start>")
-        times = start + step * np.arange(nrows, dtype=np.int64)
+        where = f"line {meta['start'][1]}, <start>"
+        start = epoch(integer(meta["start"][0], source=source, where=where), source=source, where=where)
+        times = span_times(start, step, nrows, source=source, where=where,
+                           what=f"row times <start> + i x <step> ({step} s, {nrows} rows)")
     return Block(columns=list(doc.legend), times=times, values=values, interval=float(step),
                  where="<data>", decoder=decoder)
 
@@ -286,8 +291,14 @@ def _xport_fast(data: bytes, source: str) -> Block | None:
     if decoded is None:
         return None
     times, values = decoded
+    if has_t and not _epochs_ok(times):
+        return None  # a time beyond the years 1-9999: the general path names its line
     doc.has_t = has_t
     return _xport_block(doc, source, nrows, times, values, "fast")
+
+
+def _epochs_ok(times: np.ndarray) -> bool:
+    return not len(times) or (EPOCH_MIN <= times.min() and times.max() <= EPOCH_MAX)
 
 
 _ROW_SEP, _T_SEP, _V_SEP = b"</v></row><row><t>", b"</t><v>", b"</v><v>"
@@ -332,7 +343,10 @@ def _xport_small(data: bytes, source: str) -> Block | None:
     if np.isinf(values).any():
         return None  # Infinity or an overflow: the general number rule decides
     doc.has_t = True
-    return _xport_block(doc, source, nrows, frame["t"].to_numpy(), values, "fast")
+    times = frame["t"].to_numpy()
+    if not _epochs_ok(times):
+        return None  # a time beyond the years 1-9999: the general path names its line
+    return _xport_block(doc, source, nrows, times, values, "fast")
 
 
 # ---------------------------------------------------------------- <rrd> dumps
@@ -446,7 +460,7 @@ def _dump_blocks(header: dict, names: list[str], types: list[str | None], rras: 
     replace the rows the events collected. None when a declared row time disagrees on
     the fast path (the general path then names the row)."""
     step = _header_int(header, "step", source)
-    lastupdate = _header_float(header, "lastupdate", source)
+    lastupdate = _header_epoch(header, "lastupdate", source)
     blocks = []
     for i, rra in enumerate(rras, 1):
         where = f"line {rra.line}, <rra> {i}"
@@ -455,7 +469,7 @@ def _dump_blocks(header: dict, names: list[str], types: list[str | None], rras: 
                              "no <cf>" if rra.cf is None else "no <pdp_per_row>")
         if matrices is not None:
             values, declared = matrices[i - 1]
-            times = dump_times(lastupdate, step, rra.pdp, len(values))
+            times = dump_times(lastupdate, step, rra.pdp, len(values), source=source, where=where)
             if ((declared >= 0) & (declared != times)).any():
                 return None
             blocks.append(Block(columns=[Column(name=n, cf=rra.cf) for n in names], times=times, values=values,
@@ -463,7 +477,7 @@ def _dump_blocks(header: dict, names: list[str], types: list[str | None], rras: 
                                 decoder="fast"))
             continue
         values = np.asarray(rra.rows, dtype=np.float64).reshape(len(rra.rows), len(names))
-        times = dump_times(lastupdate, step, rra.pdp, len(rra.rows))
+        times = dump_times(lastupdate, step, rra.pdp, len(rra.rows), source=source, where=where)
         for index, declared, line in rra.declared:
             if declared != times[index]:
                 raise ParseError(
@@ -534,12 +548,14 @@ def _dump_row(rra: _Rra, rra_index: int, row, names: list[str], comment, source:
             rra.declared.append((index, int(m.group(1)), comment[1]))
 
 
-def dump_times(lastupdate: float, step: int, pdp: int, nrows: int) -> np.ndarray:
+def dump_times(lastupdate: int, step: int, pdp: int, nrows: int, *, source: str, where: str) -> np.ndarray:
     """Row end times of a dump archive (XEN_RRD.md §3.5): rows are oldest first and the
-    newest ends at the last complete bucket, ``floor(lastupdate/span)*span``."""
+    newest ends at the last complete bucket, ``floor(lastupdate/span)*span``; the oldest
+    must still be a time (`where` names the archive in the error)."""
     span = step * pdp
-    last = (int(lastupdate) // span) * span
-    return last - span * np.arange(nrows - 1, -1, -1, dtype=np.int64)
+    last = (lastupdate // span) * span
+    return span_times(last - span * max(nrows - 1, 0), span, nrows, source=source, where=where,
+                      what=f"row times of {nrows} rows every {span} s ending at lastupdate ({lastupdate})")
 
 
 def _header_int(header: dict, key: str, source: str) -> int:
@@ -552,8 +568,10 @@ def _header_int(header: dict, key: str, source: str) -> int:
     return value
 
 
-def _header_float(header: dict, key: str, source: str) -> float:
+def _header_epoch(header: dict, key: str, source: str) -> int:
     if key not in header:
         raise ParseError(source, "<rrd>", f"a <{key}> element", f"no <{key}>")
     text, line = header[key]
-    return number(text, source=source, where=f"line {line}, <{key}>", what="an epoch time")
+    where = f"line {line}, <{key}>"
+    return epoch(number(text, source=source, where=where, what="an epoch time"), source=source, where=where,
+                 text=text)
