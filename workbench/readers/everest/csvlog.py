@@ -143,8 +143,8 @@ def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: 
     # key per value): labels gathered from one row per column, values and times stacked.
     n, keys = wide.height, list(spec)
     mapping = pl.DataFrame({"metric": [spec[k][0] for k in keys], "component": [spec[k][1] for k in keys],
-                            "unit": [spec[k][2] for k in keys]}, schema={c: pl.String for c in ("metric", "component",
-                                                                                              "unit")})
+                            "unit": [spec[k][2] for k in keys]}, schema={c: schema.LABEL for c in ("metric", "component",
+                                                                                                 "unit")})
     index = pl.Series(np.repeat(np.arange(len(keys), dtype=np.uint32), n))
     long = mapping.select(pl.all().gather(index)).with_columns(
         time=pl.concat([wide["time"]] * len(keys)) if keys else pl.Series([], dtype=schema.UTC_TIME),
@@ -153,8 +153,8 @@ def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: 
         *[pl.lit(None, dtype=schema.SCHEMA[c]).alias(c) for c in ("experiment", "condition", "hypervisor",
                                                                   "host", "guest", "scope", "stage", "run")],
         pl.col("time").cast(schema.UTC_TIME), pl.lit(None, dtype=pl.Float64).alias("interval"),
-        pl.lit("last", dtype=pl.String).alias("aggregate"), "metric", "component", "value", "unit",
-        pl.lit(NAME, dtype=pl.String).alias("source"), pl.lit(source, dtype=pl.String).alias("source_file"),
+        pl.lit("last", dtype=schema.LABEL).alias("aggregate"), "metric", "component", "value", "unit",
+        pl.lit(NAME, dtype=schema.LABEL).alias("source"), pl.lit(source, dtype=schema.LABEL).alias("source_file"),
     )  # every column typed already: no cast, which would write each constant out row by row
     if timezone is None:
         assumptions.insert(0, "the log's times are the local clock of the machine that wrote it and no "
