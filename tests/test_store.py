@@ -102,6 +102,27 @@ def test_scan_filters_with_sql_and_pushes_the_filter_down(azure_store):
     assert got.equals(expected)
 
 
+def test_parts_with_plain_string_labels_and_encoded_labels_read_as_one_store(tmp_path):
+    """A store begun before labels were dictionary-encoded (its parts hold plain strings)
+    and continued after (encoded parts): one table, the same as an all-encoded store,
+    and a filter with LIKE over a label works across both kinds of part."""
+    root = tmp_path / "s"
+    store.add(root, [AZURE], labels={"experiment": "fleet"})
+    before = store.read(root)
+    parts = store.catalogue(root).files(root)
+    assert len(parts) > 2
+    for part in parts[::2]:  # every other part as an older workbench wrote it
+        frame = pl.read_parquet(part)
+        frame.with_columns(pl.col(pl.Categorical).cast(pl.String)).write_parquet(part)
+    assert pl.read_parquet_schema(parts[0])["guest"] == pl.String
+    assert pl.read_parquet_schema(parts[1])["guest"] == pl.Categorical
+    after = store.read(root)
+    assert after.schema == before.schema and after.sort(SORT).equals(before.sort(SORT))
+    long = store.scan(root, "guest like '%/long/%'").collect()
+    assert long.height == before.filter(pl.col("guest").cast(pl.String).str.contains("/long/")).height > 0
+    assert long.schema["guest"] == schema.LABEL
+
+
 def test_a_filter_on_a_partition_skips_the_other_folders(tmp_path):
     root = tmp_path / "s"
     store.add(root, [AZURE], labels={"experiment": "fleet"}, partition_by=["condition", "metric"])

@@ -461,12 +461,23 @@ def scan(store: str | os.PathLike, where: str | None = None, *,
     if not files:
         lf = schema.empty().with_columns(pl.lit(None, pl.String).alias(p) for p in extra).lazy()
     else:
-        lf = pl.scan_parquet(files, hive_partitioning=True, hive_schema=hive_schema(cat.partitioning))
+        lf = pl.scan_parquet(files, hive_partitioning=True, hive_schema=hive_schema(cat.partitioning),
+                             schema=file_schema(cat.partitioning), missing_columns="insert",
+                             cast_options=pl.ScanCastOptions(categorical_to_string="allow"))
     lf = lf.select(*schema.TABLE_COLUMNS, *extra)
     if where is not None:
         lf = filtered(lf, where)
-    keys = [p for p in cat.partitioning if p in schema.TABLE_SCHEMA and schema.TABLE_SCHEMA[p] == schema.LABEL]
-    return lf.with_columns(pl.col(keys).cast(schema.LABEL)) if keys and files else lf
+    labels = [c for c, t in schema.TABLE_SCHEMA.items() if t == schema.LABEL]
+    return lf.with_columns(pl.col(labels).cast(schema.LABEL)) if files else lf
+
+
+def file_schema(partitioning: Sequence[str]) -> dict[str, pl.DataType]:
+    """The columns of a part file as a scan reads them: labels as strings, whether a file
+    stored them dictionary-typed (parts added since labels are Categorical) or as plain
+    strings (parts added before), so that a store holding both reads as one; :func:`scan`
+    encodes them after the filter."""
+    return {c: (pl.String if t == schema.LABEL else t) for c, t in schema.TABLE_SCHEMA.items()
+            if c not in partitioning}
 
 
 #: Words that have no place in a filter (a filter is one expression, not a query).
