@@ -109,13 +109,17 @@ def test_parts_with_plain_string_labels_and_encoded_labels_read_as_one_store(tmp
     root = tmp_path / "s"
     store.add(root, [AZURE], labels={"experiment": "fleet"})
     before = store.read(root)
-    parts = store.catalogue(root).files(root)
-    assert len(parts) > 2
-    for part in parts[::2]:  # every other part as an older workbench wrote it
-        frame = pl.read_parquet(part)
-        frame.with_columns(pl.col(pl.Categorical).cast(pl.String)).write_parquet(part)
-    assert pl.read_parquet_schema(parts[0])["guest"] == pl.String
-    assert pl.read_parquet_schema(parts[1])["guest"] == pl.Categorical
+    doc = json.loads((root / store.CATALOGUE).read_text("utf-8"))
+    assert {rec["labels"] for rec in doc["inputs"].values()} == {"dictionary"}
+    for rec in list(doc["inputs"].values())[::2]:  # every other input as an older workbench stored it
+        del rec["labels"]
+        for part in rec["parts"]:
+            frame = pl.read_parquet(root / part)
+            frame.with_columns(pl.col(pl.Categorical).cast(pl.String)).write_parquet(root / part)
+    (root / store.CATALOGUE).write_text(json.dumps(doc), "utf-8")
+    kinds = {e.labels: e.parts[0] for e in store.catalogue(root).entries.values()}
+    assert pl.read_parquet_schema(root / kinds["string"])["guest"] == pl.String
+    assert pl.read_parquet_schema(root / kinds["dictionary"])["guest"] == pl.Categorical
     after = store.read(root)
     assert after.schema == before.schema and after.sort(SORT).equals(before.sort(SORT))
     long = store.scan(root, "guest like '%/long/%'").collect()
@@ -198,6 +202,9 @@ def test_errors_of_the_store_itself(tmp_path):
     (lambda d: {**d, "inputs": {k: {**v, "parts": ["../../etc/passwd.parquet"]} for k, v in d["inputs"].items()}},
      "catalogue.json: inputs.<key>: expected an entry with input, content, added, rows and parts "
      "(part files inside the store), found ValueError: parts"),
+    (lambda d: {**d, "inputs": {k: {**v, "labels": "utf8"} for k, v in d["inputs"].items()}},
+     "catalogue.json: inputs.<key>: expected an entry with input, content, added, rows and parts "
+     "(part files inside the store), found ValueError: labels 'utf8'"),
 ])
 def test_a_broken_catalogue_is_named(tmp_path, change, message):
     root = tmp_path / "s"

@@ -95,10 +95,14 @@ class Entry:
     rows: int
     parts: tuple[str, ...]  #: part files, relative to the store
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: How its parts store the label columns: "dictionary" (dictionary-typed, read back
+    #: Categorical: parts added since the table's labels are Categorical) or "string"
+    #: (plain strings: parts added before; a catalogue without the field).
+    labels: str = "dictionary"
 
     def record(self) -> dict[str, Any]:
         return {"input": self.input, "content": self.content, "added": self.added, "rows": self.rows,
-                "parts": list(self.parts), "sources": self.sources}
+                "parts": list(self.parts), "sources": self.sources, "labels": self.labels}
 
 
 @dataclass(frozen=True)
@@ -164,9 +168,12 @@ def catalogue(store: str | os.PathLike) -> Catalogue:
             files = tuple(str(p) for p in rec["parts"])
             if any(_escapes(p) for p in files):
                 raise ValueError("parts")
+            labels = rec.get("labels", "string")
+            if labels not in ("dictionary", "string"):
+                raise ValueError(f"labels {labels!r}")
             entries[key] = Entry(key, str(rec["input"]), str(rec["content"]), str(rec["added"]), int(rec["rows"]),
                                  files, {str(k): {str(a): str(b) for a, b in v.items()}
-                                         for k, v in rec.get("sources", {}).items()})
+                                         for k, v in rec.get("sources", {}).items()}, labels)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ParseError(path, f"inputs.{key[:12]}", "an entry with input, content, added, rows and parts "
                              "(part files inside the store)", f"{type(exc).__name__}: {exc}") from None
@@ -461,9 +468,12 @@ def scan(store: str | os.PathLike, where: str | None = None, *,
     if not files:
         lf = schema.empty().with_columns(pl.lit(None, pl.String).alias(p) for p in extra).lazy()
     else:
-        lf = pl.scan_parquet(files, hive_partitioning=True, hive_schema=hive_schema(cat.partitioning),
-                             schema=file_schema(cat.partitioning), missing_columns="insert",
-                             cast_options=pl.ScanCastOptions(categorical_to_string="allow"))
+        if all(e.labels == "dictionary" for e in cat.entries.values()):
+            lf = pl.scan_parquet(files, hive_partitioning=True, hive_schema=hive_schema(cat.partitioning))
+        else:  # parts written before labels were Categorical: every part's labels read as strings
+            lf = pl.scan_parquet(files, hive_partitioning=True, hive_schema=hive_schema(cat.partitioning),
+                                 schema=file_schema(cat.partitioning), missing_columns="insert",
+                                 cast_options=pl.ScanCastOptions(categorical_to_string="allow"))
     lf = lf.select(*schema.TABLE_COLUMNS, *extra)
     if where is not None:
         lf = filtered(lf, where)
@@ -472,10 +482,9 @@ def scan(store: str | os.PathLike, where: str | None = None, *,
 
 
 def file_schema(partitioning: Sequence[str]) -> dict[str, pl.DataType]:
-    """The columns of a part file as a scan reads them: labels as strings, whether a file
-    stored them dictionary-typed (parts added since labels are Categorical) or as plain
-    strings (parts added before), so that a store holding both reads as one; :func:`scan`
-    encodes them after the filter."""
+    """The columns of a part file as a scan of a store holding parts of both kinds
+    (:attr:`Entry.labels`) reads them: labels as strings, so that the store reads as one;
+    :func:`scan` encodes them after the filter."""
     return {c: (pl.String if t == schema.LABEL else t) for c, t in schema.TABLE_SCHEMA.items()
             if c not in partitioning}
 
