@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from _peak import peak  # bench/_peak.py
 
 from workbench import schema, storage
 
@@ -87,14 +88,6 @@ def compare(path: Path) -> str:
     return out.getvalue()
 
 
-def _status(key: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
 def child(which: str, path: str) -> None:
     """Peak RSS of one case in this fresh process; imports (polars, scipy, statsmodels) and a
     first compare of a small table happen before VmHWM is reset."""
@@ -102,11 +95,9 @@ def child(which: str, path: str) -> None:
     storage.write_table(table(10, 1, series=8), small)
     compare(small)
     reference(small)
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    base = _status("VmRSS")
-    (reference if which == "reference" else compare)(Path(path))
-    print(json.dumps({"peak_bytes": max(_status("VmHWM") - base, 0)}))
+    with peak() as measured:
+        (reference if which == "reference" else compare)(Path(path))
+    print(json.dumps(measured))
 
 
 def main() -> int:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from _peak import peak  # bench/_peak.py
 
 KINDS = [("CPU Utilization", "%"), ("Memory Utilization", "%"), ("Used Memory", "MB"), ("Free Memory", "MB"),
          ("CPU", "°C"), ("CPU Package", "°C"), ("HDD1", "°C"), ("CPU Core", "V"), ("+12 V", "V"),
@@ -85,25 +86,14 @@ def slow(data: bytes) -> None:
         csvlog._slow(data, source="log.csv", timezone="UTC", date_order="MDY")
 
 
-def _status(key: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
 def child(which: str, path: str, columns: int) -> None:
     from workbench.readers.everest import csvlog  # noqa: F401
     reader(generate(20, columns))  # warm-up
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    base = _status("VmRSS")
-    data = Path(path).read_bytes()
-    out = reference(data, columns) if which == "reference" else reader(data)
-    peak = _status("VmHWM")
+    with peak() as measured:
+        data = Path(path).read_bytes()
+        out = reference(data, columns) if which == "reference" else reader(data)
     del out
-    print(json.dumps({"peak_bytes": max(peak - base, 0)}))
+    print(json.dumps(measured))
 
 
 def main() -> int:

@@ -44,6 +44,7 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import xen_rrd as gen  # noqa: E402  (bench/xen_rrd.py: the 6.2-layout generator)
+from _peak import peak  # noqa: E402  (bench/_peak.py)
 
 
 def generate_dump(rows: int, columns: int) -> bytes:
@@ -118,14 +119,6 @@ def restore(path: Path, tmp: Path) -> None:
     subprocess.run(["rrdtool", "restore", str(path), str(target)], check=True, capture_output=True)
 
 
-def _status(key: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
 def child(which: str, form: str, path: str) -> None:
     """Peak RSS of one case in this fresh process (VmHWM reset after imports and warm-up)."""
     if which == "ingest":
@@ -134,15 +127,13 @@ def child(which: str, form: str, path: str) -> None:
         from workbench import cli, readers  # noqa: F401
         gen._warm_up()
         _warm_dump()
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    base = _status("VmRSS")
-    if which == "ingest":
-        ingest(Path(path), Path(path).with_suffix(".parquet"))
-    else:
-        data = Path(path).read_bytes()
-        (reference_updates if form == "updates" else reference_dump)(data)
-    print(json.dumps({"peak_bytes": max(_status("VmHWM") - base, 0)}))
+    with peak() as measured:
+        if which == "ingest":
+            ingest(Path(path), Path(path).with_suffix(".parquet"))
+        else:
+            data = Path(path).read_bytes()
+            (reference_updates if form == "updates" else reference_dump)(data)
+    print(json.dumps(measured))
 
 
 def _warm_dump() -> None:

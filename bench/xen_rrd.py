@@ -36,6 +36,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _peak import peak  # bench/_peak.py
 from lxml import etree
 
 HOST = "6ae8c3e4-5f3a-4b0e-9d62-1c2b3a4d5e6f"
@@ -140,32 +141,16 @@ def _warm_up() -> None:
     xen_rrd.decode(small, source="warm-up", kind="updates", fast=True)
 
 
-def _status(key: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
 def child(which: str, path: str) -> None:
-    """Run one parser in this fresh process and print its peak memory as JSON.
-
-    Linux's VmHWM (peak RSS of this process image) is reset through
-    ``/proc/self/clear_refs`` after the imports and the warm-up, so the peak covers
-    reading the file and parsing it, nothing before. (``ru_maxrss`` would not do: Linux
-    carries the parent's peak across fork+exec.)
-    """
+    """Run one parser in this fresh process and print its peak memory as JSON (reading
+    the file and parsing it, after the imports and the warm-up: ``_peak``)."""
     if which != "reference":
         _warm_up()
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
-    base = _status("VmRSS")
-    data = Path(path).read_bytes()
-    result = {"reference": reference, "decode": reader_decode, "table": reader_table}[which](data)
-    peak = _status("VmHWM")
+    with peak() as measured:
+        data = Path(path).read_bytes()
+        result = {"reference": reference, "decode": reader_decode, "table": reader_table}[which](data)
     del result
-    print(json.dumps({"which": which, "peak_bytes": max(peak - base, 0), "file_bytes": len(data)}))
+    print(json.dumps({"which": which, **measured, "file_bytes": len(data)}))
 
 
 def main() -> int:
