@@ -85,6 +85,7 @@ import numpy as np
 import polars as pl
 
 from . import guards, schema
+from ._process import die_with_parent
 from .errors import ParseError, WorkbenchError
 from .storage import atomic_write, read_table, write_table
 
@@ -615,39 +616,12 @@ def _start(cmd: Sequence[str], env: Mapping[str, str], name: str, cwd: Path) -> 
     try:
         proc = subprocess.Popen(argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True, cwd=cwd,
-                                preexec_fn=_die_with_parent if _PRCTL is not None else None)
+                                preexec_fn=die_with_parent(signal.SIGTERM))  # not outliving the runner
     except FileNotFoundError:
         raise TrialFailed(f"{name}: background command {shlex.join(argv)}: no such program") from None
     except OSError as exc:
         raise TrialFailed(f"{name}: background command {shlex.join(argv)}: cannot start ({exc.strerror})") from None
     return proc, argv
-
-
-def _libc_prctl():
-    # Resolved once, in the parent: a dlopen between fork and exec could deadlock on the
-    # loader's lock held by another thread (a notebook's, the capture's).
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _libc_prctl()
-_PARENT = os.getpid()
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # A background load must not outlive the runner, even when the runner is killed
-    # with SIGKILL (no finally block runs then): Linux's PR_SET_PDEATHSIG sends it
-    # SIGTERM when its parent dies. A parent that died before the call is checked after.
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        if os.getppid() == 1:
-            os._exit(1)
 
 
 def _stop(proc: subprocess.Popen) -> None:

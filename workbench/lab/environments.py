@@ -35,7 +35,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -43,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Sequence
 
+from .._process import die_with_parent
 from ..errors import WorkbenchError
 from . import images
 
@@ -303,7 +303,8 @@ def boot(env: Environment, image: str | os.PathLike, console: BinaryIO, *, timeo
         t0 = time.monotonic()
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env=child_env, cwd=scratch, preexec_fn=_die_with_parent)
+                                    start_new_session=True, env=child_env, cwd=scratch,
+                                    preexec_fn=die_with_parent(signal.SIGKILL))  # the guest dies with its caller
         except OSError as exc:
             raise WorkbenchError(f"{env.name}: cannot start {argv[0]} ({exc.strerror})") from None
         marks: dict[str, float | int] = {}
@@ -350,22 +351,3 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _libc_prctl():
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _libc_prctl()
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: the guest dies with its caller
-        if os.getppid() == 1:
-            os._exit(1)
