@@ -842,6 +842,28 @@ def _vm_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_trials(command: str, plan, args: argparse.Namespace, progress):
+    """``runner.run`` for `workbench run` and `workbench lab run`: the run's result, or the
+    exit status after saying what happened (a failed trial 1, an interruption 130; the
+    finished trials are kept either way)."""
+    from . import runner
+
+    try:
+        return runner.run(plan, args.output, resume=args.resume, progress=progress)
+    except runner.TrialFailed as exc:
+        print(f"workbench {command}: trial failed: {exc}", file=sys.stderr)
+        print(f"finished trials are in {args.output / runner.TABLE}; fix the cause and continue with --resume",
+              file=sys.stderr)
+        return 1
+    except runner.RunInterrupted as exc:
+        print(f"workbench {command}: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # a second Ctrl-C while the run was saving what it had
+        print(f"workbench {command}: interrupted: finished trials are kept in {args.output}; continue with --resume",
+              file=sys.stderr)
+        return 130
+
+
 def _run(args: argparse.Namespace) -> int:
     from . import runner, storage
 
@@ -849,20 +871,9 @@ def _run(args: argparse.Namespace) -> int:
         storage.check_output(args.output, inputs=[args.plan], directory=True)
     plan = runner.load_plan(args.plan)
     progress = None if args.quiet else (lambda line: print(f"run: {line}", file=sys.stderr, flush=True))
-    try:
-        result = runner.run(plan, args.output, resume=args.resume, progress=progress)
-    except runner.TrialFailed as exc:
-        print(f"workbench run: trial failed: {exc}", file=sys.stderr)
-        print(f"finished trials are in {args.output / runner.TABLE}; fix the cause and continue with --resume",
-              file=sys.stderr)
-        return 1
-    except runner.RunInterrupted as exc:
-        print(f"workbench run: {exc}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:  # a second Ctrl-C while the run was saving what it had
-        print(f"workbench run: interrupted: finished trials are kept in {args.output}; continue with --resume",
-              file=sys.stderr)
-        return 130
+    result = _run_trials("run", plan, args, progress)
+    if isinstance(result, int):
+        return result
     print(f"{result.trials} trials ({plan.rounds} rounds x {len(plan.all_conditions)} conditions, seed "
           f"{result.seed}); {result.flagged} flagged by the interference guards -> {result.table}")
     print("orders: " + " | ".join(",".join(order) for order in result.orders[:3])
@@ -904,7 +915,7 @@ def _lab_boot(args: argparse.Namespace) -> int:
 def _lab_run(args: argparse.Namespace) -> int:
     import time
 
-    from . import lab, runner
+    from . import lab
 
     labplan = lab.lab_plan(args.plan, rounds=args.rounds)
     plan = labplan.plan
@@ -925,16 +936,9 @@ def _lab_run(args: argparse.Namespace) -> int:
         more = "" if left is None else f", about {left / 60:.1f} min left"
         print(f"lab: {line} [{(now - started) / 60:.1f} min{more}]", file=sys.stderr, flush=True)
 
-    try:
-        result = runner.run(plan, args.output, resume=args.resume, progress=None if args.quiet else progress)
-    except runner.TrialFailed as exc:
-        print(f"workbench lab: trial failed: {exc}", file=sys.stderr)
-        print(f"finished trials are in {args.output / runner.TABLE}; fix the cause and continue with --resume",
-              file=sys.stderr)
-        return 1
-    except runner.RunInterrupted as exc:
-        print(f"workbench lab: {exc}", file=sys.stderr)
-        return 130
+    result = _run_trials("lab", plan, args, None if args.quiet else progress)
+    if isinstance(result, int):
+        return result
     print(f"{result.trials} trials in {(time.monotonic() - started) / 60:.1f} min (seed {result.seed}); "
           f"{result.flagged} flagged -> {result.table}")
     for name, why in labplan.skipped.items():
