@@ -79,7 +79,7 @@ PARTITION_KEYS = ("experiment", "condition", "hypervisor", "host", "guest", "sco
 TIME_KEYS = {"date": "%Y-%m-%d", "month": "%Y-%m"}
 #: What Hive (and polars) write for a null partition value.
 NULL = "__HIVE_DEFAULT_PARTITION__"
-#: Columns written dictionary-encoded: every string column of the table.
+#: Columns written dictionary-encoded: every label column of the table.
 DICTIONARY = tuple(c for c, t in schema.TABLE_SCHEMA.items() if t == schema.LABEL)
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
@@ -477,8 +477,7 @@ def scan(store: str | os.PathLike, where: str | None = None, *,
     lf = lf.select(*schema.TABLE_COLUMNS, *extra)
     if where is not None:
         lf = filtered(lf, where)
-    labels = [c for c, t in schema.TABLE_SCHEMA.items() if t == schema.LABEL]
-    return lf.with_columns(pl.col(labels).cast(schema.LABEL)) if files else lf
+    return lf.with_columns(pl.col(DICTIONARY).cast(schema.LABEL)) if files else lf
 
 
 def file_schema(partitioning: Sequence[str]) -> dict[str, pl.DataType]:
