@@ -9,13 +9,17 @@ medians:
 * reference: ``pl.read_csv`` (explicit schema) + ``str.strptime`` of date and time +
   ``unpivot``: the bare long table from the same bytes;
 * ``csvlog.parse``: the reader (mapping, units, validation-ready table);
+* ``workbench ingest`` in-process (``cli.main``: the reader's pieces validated and written
+  to Parquet as they come);
 * the line-by-line reader (``csvlog._slow``, what every log took before issue 17) at 1x.
 
 Then the peak RSS above the RSS before reading (fresh process, Linux VmHWM reset after
-imports) over the file size, for the reference and the reader. Targets (issue 17):
-<= 2x the reference, RSS <= 3x the file. Asserts nothing.
+imports) over the file size, for the reference, the reader (the whole table in memory,
+``readers.read``) and the ingest (pieces). Targets (issues 17, 18): <= 2x the
+reference, ingest RSS <= 3x the file (issue 18: at 4, 40 and 200 MB: ``--rows 20000
+--scales 1,10,50``). Asserts nothing.
 
-Usage: ``.venv/bin/python bench/everest_csvlog.py [--rows 6000] [--columns 60] [--rounds 3]``
+Usage: ``.venv/bin/python bench/everest_csvlog.py [--rows 6000] [--columns 60] [--rounds 3] [--scales 1,4,16]``
 """
 from __future__ import annotations
 
@@ -86,13 +90,35 @@ def slow(data: bytes) -> None:
         csvlog._slow(data, source="log.csv", timezone="UTC", date_order="MDY")
 
 
+def ingest(path: Path) -> None:
+    import contextlib
+    import io
+
+    from workbench import cli
+    out = path.with_suffix(".parquet")
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = cli.main(["ingest", str(path), "--label", "condition=x", "--option", "timezone=UTC",
+                         "--option", "date_order=MDY", "-o", str(out), "--force"])
+    if code != 0:
+        raise SystemExit(f"ingest exited {code}")
+
+
 def child(which: str, path: str, columns: int) -> None:
+    from workbench import cli  # noqa: F401
     from workbench.readers.everest import csvlog  # noqa: F401
     reader(generate(20, columns))  # warm-up
+    warm = Path(path).with_name("warm-up.csv")
+    warm.write_bytes(generate(20, columns))
+    ingest(warm)
     with peak() as measured:
-        data = Path(path).read_bytes()
-        out = reference(data, columns) if which == "reference" else reader(data)
-    del out
+        if which == "ingest":
+            ingest(Path(path))
+        else:
+            data = Path(path).read_bytes()
+            out = reference(data, columns) if which == "reference" else reader(data)
+            del out
     print(json.dumps(measured))
 
 
@@ -101,6 +127,7 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=6000)
     ap.add_argument("--columns", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--scales", default="1,4,16", help="sizes as multiples of --rows")
     ap.add_argument("--child", nargs=3, metavar=("WHICH", "PATH", "COLUMNS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -108,14 +135,15 @@ def main() -> int:
         return 0
     reader(generate(20, args.columns))
     print(f"AIDA64 CSV log, {args.columns} sensor columns, {args.rounds} rounds, medians")
-    print(f"{'size':>5} {'MB':>6} {'rows':>7} {'ref s':>7} {'reader s':>9} {'x ref':>6} {'old s':>7} "
-          f"{'RSS ref/file':>13} {'RSS reader/file':>16}  same values")
+    print(f"{'size':>5} {'MB':>6} {'rows':>7} {'ref s':>7} {'reader s':>9} {'x ref':>6} {'ingest s':>9} {'old s':>7} "
+          f"{'RSS ref/file':>13} {'RSS reader/file':>16} {'RSS ingest/file':>16}  same values")
     with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
-        for scale in (1, 4, 16):
+        for scale in (int(x) for x in args.scales.split(",")):
             data = generate(args.rows * scale, args.columns)
             path = Path(tmp) / f"log-{scale}.csv"
             path.write_bytes(data)
-            cases = {"ref": lambda d=data: reference(d, args.columns), "reader": lambda d=data: reader(d)}
+            cases = {"ref": lambda d=data: reference(d, args.columns), "reader": lambda d=data: reader(d),
+                     "ingest": lambda p=path: ingest(p)}
             if scale == 1:
                 cases["old"] = lambda d=data: slow(d)
             took: dict[str, list[float]] = {k: [] for k in cases}
@@ -131,14 +159,15 @@ def main() -> int:
             same = (ref.height == got.height and ref["time"].equals(got["time"])
                     and np.array_equal(ref["value"].to_numpy(), got.select(pl.col("value") / factor)["value"].to_numpy()))
             rss = {}
-            for which in ("reference", "reader"):
+            for which in ("reference", "reader", "ingest"):
                 res = subprocess.run([sys.executable, __file__, "--child", which, str(path), str(args.columns)],
                                      check=True, capture_output=True, text=True,
                                      env={**os.environ, "PYTHONWARNINGS": "ignore"})
                 rss[which] = json.loads(res.stdout.strip().splitlines()[-1])["peak_bytes"] / len(data)
             old = f"{med['old']:7.2f}" if "old" in med else f"{'':>7}"
             print(f"{scale:>4}x {len(data) / 1e6:6.1f} {args.rows * scale:>7} {med['ref']:7.2f} {med['reader']:9.2f} "
-                  f"{med['reader'] / med['ref']:6.1f} {old} {rss['reference']:13.2f} {rss['reader']:16.2f}  {same}",
+                  f"{med['reader'] / med['ref']:6.1f} {med['ingest']:9.2f} {old} {rss['reference']:13.2f} "
+                  f"{rss['reader']:16.2f} {rss['ingest']:16.2f}  {same}",
                   flush=True)
     return 0
 

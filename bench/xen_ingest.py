@@ -21,7 +21,7 @@ process each, includes the file's bytes) for the reference and the ingest. Targe
 (issue 17): ingest >= 5x the reference (dump: >= 3x rrdtool restore), RSS <= 3x the
 file. Timings are ratios: the machine is shared. Asserts nothing.
 
-Usage: ``.venv/bin/python bench/xen_ingest.py [--form updates|dump|both] [--rows 1080] [--rounds 3]``
+Usage: ``.venv/bin/python bench/xen_ingest.py [--form updates|dump|both] [--rows 1080] [--rounds 3] [--scales 1,4,16]``
 """
 from __future__ import annotations
 
@@ -151,14 +151,14 @@ def same_numbers(form: str, ref, blocks) -> bool:
     return ok and np.array_equal(np.ascontiguousarray(block.values).view(np.int64), values.view(np.int64))
 
 
-def run_form(form: str, rows: int, columns: int, rounds: int, tmp: Path) -> bool:
+def run_form(form: str, rows: int, columns: int, rounds: int, tmp: Path, scales: tuple[int, ...] = (1, 4, 16)) -> bool:
     has_rrdtool = form == "dump" and shutil.which("rrdtool") is not None
-    print(f"\n{form}: {columns} columns, sizes 1x/4x/16x of {rows} rows, {rounds} rounds, medians")
+    print(f"\n{form}: {columns} columns, sizes {'/'.join(f'{k}x' for k in scales)} of {rows} rows, {rounds} rounds, medians")
     head = f"{'size':>5} {'MB':>7} {'ref s':>7} {'decode':>7} {'ingest':>7} {'x ref':>6}"
     head += f" {'restore':>8} {'x rest':>7}" if has_rrdtool else ""
     print(head + f" {'RSS ref/file':>13} {'RSS ingest/file':>16}  identical")
     all_same = True
-    for scale in (1, 4, 16):
+    for scale in scales:
         data = (gen.generate if form == "updates" else generate_dump)(rows * scale, columns)
         path = tmp / f"{form}-{scale}.xml"
         path.write_bytes(data)
@@ -202,6 +202,8 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=1080, help="rows at 1x (200 columns: ~3 MB per 1000 rows)")
     ap.add_argument("--columns", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--scales", default="1,4,16", help="sizes as multiples of --rows (issue 18's 4/40/200 MB: "
+                    "--rows 1270 --scales 1,10,50)")
     ap.add_argument("--child", nargs=3, metavar=("WHICH", "FORM", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -212,7 +214,8 @@ def main() -> int:
     ok = True
     with tempfile.TemporaryDirectory(prefix="workbench-bench-") as tmp:
         for form in (("updates", "dump") if args.form == "both" else (args.form,)):
-            ok &= run_form(form, args.rows, args.columns, args.rounds, Path(tmp))
+            ok &= run_form(form, args.rows, args.columns, args.rounds, Path(tmp),
+                           tuple(int(x) for x in args.scales.split(",")))
     return 0 if ok else 1
 
 

@@ -390,7 +390,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_stdin(readers, args: argparse.Namespace, options: dict, labels: dict):
+def _stdin_pieces(readers, args: argparse.Namespace, options: dict, labels: dict):
     """Standard input as one input file, recorded as source_file 'stdin'."""
     import tempfile
 
@@ -400,7 +400,8 @@ def _read_stdin(readers, args: argparse.Namespace, options: dict, labels: dict):
     with tempfile.TemporaryDirectory(prefix="workbench-stdin-") as folder:
         path = Path(folder) / "stdin"
         path.write_bytes(data)
-        return readers.read_file(path, format=args.format, options=options, source_file="stdin", **labels)
+        del data
+        yield from readers.read_pieces(path, format=args.format, options=options, source_file="stdin", **labels)
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -410,6 +411,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from ._version import __version__
 
     manifests = [p for p in args.inputs if p.endswith(".toml")]
+    labels: dict = {}
     if manifests:
         if len(args.inputs) > 1 or args.label or args.format or args.option:
             raise WorkbenchError("a manifest is ingested alone: labels, formats and options belong inside it")
@@ -417,30 +419,38 @@ def _ingest(args: argparse.Namespace) -> int:
         storage.check_output(args.output, inputs=[manifests[0], *(i.path for i in exp.inputs)], force=args.force)
         table, sources = exp.read()
         what = f"experiment '{exp.id}' ({len(exp.inputs)} inputs)"
+        inputs = [("", iter((readers.Parsed(table, {}, sources),)))]
     else:
         labels = _labels(args.label)
-        import polars as pl
         options = dict(_pair(o, "--option") for o in args.option)
         storage.check_output(args.output, inputs=args.inputs, force=args.force)
-        frames, sources = [], {}
-        for p in args.inputs:
-            started = time.perf_counter()
-            if p == "-":
-                parsed = _read_stdin(readers, args, options, labels)
-            else:
-                parsed = readers.read_file(p, format=args.format, options=options, **labels)
-            _verbose(args, f"read {p}: {parsed.table.height} rows in {time.perf_counter() - started:.2f} s")
-            frames.append(parsed.table)
-            sources.update(parsed.by_source())
-        table = pl.concat(frames)
         what = f"{len(args.inputs)} file(s)"
-        if "condition" not in labels and (table["condition"] == "unlabelled").any():
-            print("workbench ingest: note: no --label condition=...; rows are labelled 'unlabelled'",
-                  file=sys.stderr)
-    out = storage.write_table(table, args.output, validated=True, metadata={  # read_file/read() validated it
+        # Each input read when its turn comes, its pieces written as they come: neither
+        # the inputs together nor one long table are ever whole in memory (issue 17).
+        inputs = ((p, _stdin_pieces(readers, args, options, labels) if p == "-" else
+                   readers.read_pieces(p, format=args.format, options=options, **labels)) for p in args.inputs)
+    sources: dict = {}
+    metrics: set = set()
+    counts = {"rows": 0, "unlabelled": False}
+
+    def pieces():
+        for name, parsed_pieces in inputs:
+            started, rows = time.perf_counter(), counts["rows"]
+            for parsed in parsed_pieces:
+                yield parsed.table
+                counts["rows"] += parsed.table.height
+                sources.update(parsed.by_source() if name else parsed.sources)
+                metrics.update(parsed.table["metric"].cast(str).unique().to_list())
+                counts["unlabelled"] = counts["unlabelled"] or bool((parsed.table["condition"] == "unlabelled").any())
+            if name:
+                _verbose(args, f"read {name}: {counts['rows'] - rows} rows in {time.perf_counter() - started:.2f} s")
+
+    out = storage.write_pieces(pieces(), args.output, validated=True, metadata=lambda: {  # read_pieces validated them
         "sources": sources, "producer": {"name": "workbench ingest", "version": __version__}})
+    if not manifests and "condition" not in labels and counts["unlabelled"]:
+        print("workbench ingest: note: no --label condition=...; rows are labelled 'unlabelled'", file=sys.stderr)
     described = f", metadata of {len(sources)} file(s)" if sources else ""
-    print(f"{what}: {table.height} rows, {table['metric'].n_unique()} metrics{described} -> {out}")
+    print(f"{what}: {counts['rows']} rows, {len(metrics)} metrics{described} -> {out}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """The workbench's own Parquet: tables, their one metadata document, atomic writes.
 
 Every table the workbench writes (``ingest``, finished captures, probe runs,
-``fetch-rrd``) goes through :func:`write_table` and reads back with
+``fetch-rrd``) goes through :func:`write_table` (or :func:`write_pieces`, for a table
+that comes in pieces, as an ingest's does: polars' streaming Parquet sink) and reads back with
 :func:`read_table` and :func:`read_metadata` (names as polars' ``write_parquet`` /
 ``read_parquet`` / ``read_parquet_schema``: each does one thing). Every other file
 the workbench writes (reports, ``fetch.json``) goes through :func:`atomic_write`.
@@ -96,16 +97,55 @@ def write_table(frame: pl.DataFrame, path: str | os.PathLike, *,
         When the metadata is malformed, or the file cannot be written (full disk,
         no permission): one line, and no temporary file is left.
     """
+
+    return write_pieces((frame,), path, metadata=metadata, validated=validated)
+
+
+def write_pieces(pieces: Iterable[pl.DataFrame], path: str | os.PathLike, *,
+                 metadata: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+                 validated: bool = False) -> Path:
+    """Write a measurement table given in pieces (issue 17: a reader's pieces go to disk as
+    they come, so an ingest never holds the whole long table), atomically.
+
+    Parameters
+    ----------
+    pieces : iterable of polars.DataFrame
+        Consecutive pieces of the table, consumed once, each validated as it comes
+        (unless `validated`); an exception from the iterable (a reader's ParseError
+        in its last piece, Ctrl-C) leaves nothing written.
+    metadata : dict or callable, optional
+        The document (as :func:`write_table`), or a function giving it once the last
+        piece has been written (an ingest knows its inputs' metadata only then).
+    validated : bool
+        As :func:`write_table`, for every piece.
+
+    The pieces stream through polars' Parquet sink (``register_io_source`` +
+    ``sink_parquet``: row groups as they come, labels as dictionary pages, the document
+    in the footer); :func:`write_table` is this with one piece.
+    """
+    import polars as pl
+    from polars.io.plugins import register_io_source
+
     from . import schema
 
-    frame = frame.select(list(schema.TABLE_COLUMNS)) if validated else schema.validate(frame)
-    document = _checked_document(metadata or {}, frame)
-    stored = {KEY: json.dumps(document, ensure_ascii=False)} if document else None
-    # Straight into the temporary file: a large table is not held twice in memory. Text
-    # columns are String in memory and dictionary pages on disk (polars' writer; writing
-    # them as Categorical is faster but they would then read back Categorical, and
-    # casting back costs more than it saved: bench/xen_rrd.py, issue 17).
-    return _replace(path, lambda fh: frame.write_parquet(fh, metadata=stored))
+    stored: dict[str, str] = {}
+
+    def source(with_columns, predicate, n_rows, batch_size):
+        names: set[str] = set()
+        for frame in pieces:
+            frame = frame.select(list(schema.TABLE_COLUMNS)) if validated else schema.validate(frame)
+            names.update(frame["source_file"].cast(pl.String).unique().drop_nulls().to_list())
+            yield frame
+        # Checked here, not in the sink's footer callback: polars turns an exception
+        # there into a ComputeError, and this one must reach the user as it is.
+        document = _checked_document((metadata() if callable(metadata) else metadata) or {}, names)
+        if document:
+            stored[KEY] = json.dumps(document, ensure_ascii=False)
+
+    if not callable(metadata):
+        _checked_document(metadata or {}, None)  # malformed: nothing is written, not even a temporary file
+    table = register_io_source(source, schema=schema.TABLE_SCHEMA)
+    return _replace(path, lambda fh: table.sink_parquet(fh, metadata=lambda _context: stored))
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
@@ -232,7 +272,9 @@ def _unlink(path: Path) -> None:
         pass
 
 
-def _checked_document(metadata: dict[str, Any], frame: pl.DataFrame) -> dict[str, Any]:
+def _checked_document(metadata: dict[str, Any], names: set[str] | None) -> dict[str, Any]:
+    """The document to store; `names` are the table's ``source_file`` values (None: not
+    known yet, checked later)."""
     unknown = sorted(set(metadata) - set(SECTIONS))
     if unknown:
         raise WorkbenchError(f"metadata section '{unknown[0]}' is not one of {', '.join(SECTIONS)}")
@@ -248,8 +290,7 @@ def _checked_document(metadata: dict[str, Any], frame: pl.DataFrame) -> dict[str
         elif not isinstance(value, dict):
             raise WorkbenchError(f"metadata section '{section}' must be a dict, found {type(value).__name__}")
         if section == "sources":
-            names = set(frame["source_file"].unique().to_list())
-            strange = sorted(set(value) - names)
+            strange = sorted(set(value) - names) if names is not None else []
             if strange:
                 raise WorkbenchError(f"metadata for '{strange[0]}', which is no source_file of the table")
             value = {str(f): {str(k): str(v) for k, v in m.items()} for f, m in value.items()}

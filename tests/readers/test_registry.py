@@ -52,14 +52,20 @@ FILES = [
 
 @pytest.fixture
 def counted(monkeypatch):
-    """Each registered format's parse wrapped to count its calls, by format name."""
+    """Each registered format's parse (and pieces, for a reader that has them) wrapped to
+    count its calls, by format name."""
     calls: dict[str, int] = {}
     for name, fmt in readers.formats().items():
         def parse(data, *, _parse=fmt.parse, _name=name, **kw):
             calls[_name] = calls.get(_name, 0) + 1
             return _parse(data, **kw)
         parse.__signature__ = inspect.signature(fmt.parse)  # options are checked against it
-        monkeypatch.setitem(readers._FORMATS, name, dataclasses.replace(fmt, parse=parse))
+        pieces = None
+        if fmt.pieces is not None:
+            def pieces(data, *, _pieces=fmt.pieces, _name=name, **kw):
+                calls[_name] = calls.get(_name, 0) + 1
+                return _pieces(data, **kw)
+        monkeypatch.setitem(readers._FORMATS, name, dataclasses.replace(fmt, parse=parse, pieces=pieces))
     return calls
 
 

@@ -64,7 +64,7 @@ register_format(report_html.MHTML_NAME, sniff=report_html.sniff_mhtml, parse=rep
 register_format(report_text.NAME, sniff=report_text.sniff, parse=report_text.parse,
                 suffixes=(".txt",),
                 description="EVEREST/AIDA64 text report (Memory and Sensor pages)")
-register_format(csvlog.NAME, sniff=csvlog.sniff, parse=csvlog.parse,
+register_format(csvlog.NAME, sniff=csvlog.sniff, parse=csvlog.parse, pieces=csvlog.pieces,
                 suffixes=(".csv",), description="AIDA64/EVEREST hardware-monitoring CSV log")
 register_format(sensors.NAME, sniff=sensors.sniff, parse=sensors.parse,
                 suffixes=(".xml",), description="AIDA64/EVEREST shared-memory sensor values (XML string)")

@@ -137,12 +137,16 @@ def withheld(table: pl.DataFrame) -> int:
     return int(table["value"].is_nan().sum())
 
 
-def warn_native(table: pl.DataFrame, *, source: str, withheld: int = 0, dropped: Iterable[str] = ()) -> None:
-    """One warning per file naming the native metrics kept and what the file withheld."""
-    native = table.group_by("metric", "unit").len().filter(pl.col("metric").cast(pl.String).str.contains(":", literal=True))
-    parts = []
-    if native.height:
+def warn_native(table: pl.DataFrame | None, *, source: str, withheld: int = 0, dropped: Iterable[str] = (),
+                counts: dict[tuple[str, str], int] | None = None) -> None:
+    """One warning per file naming the native metrics kept and what the file withheld
+    (`counts`: values per (metric, unit), for a reader whose table came in pieces)."""
+    if counts is None:
+        native = table.group_by("metric", "unit").len()
         counts = {(m, u): n for m, u, n in native.iter_rows()}
+    counts = {(m, u): n for (m, u), n in counts.items() if ":" in m}
+    parts = []
+    if counts:
         shown = ", ".join(f"{m} ({u or 'no unit'}, {n} values)" for (m, u), n in sorted(counts.items()))
         parts.append(f"kept values outside the metric vocabulary as native metrics: {shown}")
     if withheld:

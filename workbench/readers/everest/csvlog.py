@@ -31,6 +31,8 @@ import math
 import re
 import sys
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,7 +42,7 @@ import polars as pl
 
 from ... import schema
 from ...errors import ParseError, WorkbenchError
-from .. import Parsed, _numbers
+from .. import Parsed, _numbers, joined, piece_rows
 from ._common import SENSOR_KINDS, AssumptionWarning, snake, warn_native
 
 NAME = "everest-csvlog"
@@ -133,14 +135,48 @@ def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: 
         A row with the wrong number of fields, an unparseable number or date, a
         missing header, an ambiguous or skipped local time (DST change).
     """
-    fast = _fast(data, source=source, timezone=timezone, date_order=date_order)
-    if fast is not None:
-        wide, spec, dropped, assumptions, preamble = fast
-    else:
-        wide, spec, dropped, assumptions, preamble = _slow(data, source=source, timezone=timezone,
-                                                           date_order=date_order)
-    # Column by column (what unpivot + a join on the column name gave, without a string
-    # key per value): labels gathered from one row per column, values and times stacked.
+    return joined(pieces(data, source=source, timezone=timezone, date_order=date_order))
+
+
+def pieces(data: bytes, *, source: str, timezone: str | None = None,
+           date_order: str | None = None) -> Iterator[Parsed]:
+    """:func:`parse` in pieces of consecutive rows (about ``readers.piece_rows`` table rows
+    each): what ``workbench ingest`` writes as it reads, so that a log's long table is
+    never whole in memory (issues 17, 18)."""
+    plan = _plan(data, source=source, timezone=timezone, date_order=date_order)
+    done = 0  # data rows given so far
+    if plan is not None:
+        metadata = _metadata(plan.preamble)
+        step = max(1, piece_rows(len(data)) // max(1, len(plan.spec)))
+        for begin, end in plan.ranges:
+            wide = _fast_wide(data[begin:end], plan, source=source, timezone=timezone)
+            if wide is None:
+                break
+            # Parsed in ranges of a few MB (each costs a dozen polars calls), given in
+            # table pieces of readers.piece_rows rows (a piece's table is ~30x its log bytes).
+            for first in range(0, wide.height, step):
+                yield Parsed(_long(wide.slice(first, step), plan.spec, source), metadata)
+            done += wide.height
+        else:
+            _warn(plan.spec, plan.dropped, plan.assumptions, done, source, timezone)
+            return
+    # The line-by-line reader: a layout the fast one declines, or a piece it declined
+    # (a cell that is not a number, a DST-repeated time: the reader names the line).
+    # Rows already given are the same rows of this reader's table (tests check that both
+    # readers agree): what follows them is given.
+    wide, spec, dropped, assumptions, preamble = _slow(data, source=source, timezone=timezone,
+                                                       date_order=date_order)
+    metadata = _metadata(preamble)
+    step = max(1, piece_rows(len(data)) // max(1, len(spec)))
+    for first in range(done, wide.height, step):
+        yield Parsed(_long(wide.slice(first, step), spec, source), metadata)
+    _warn(spec, dropped, assumptions, wide.height, source, timezone)
+
+
+def _long(wide: pl.DataFrame, spec: dict[str, tuple[str, str, str, float]], source: str) -> pl.DataFrame:
+    """The table rows of `wide` (``time`` and one column per kept sensor), column by column
+    (what unpivot + a join on the column name gave, without a string key per value):
+    labels gathered from one row per column, values and times stacked."""
     n, keys = wide.height, list(spec)
     mapping = pl.DataFrame({"metric": [spec[k][0] for k in keys], "component": [spec[k][1] for k in keys],
                             "unit": [spec[k][2] for k in keys]}, schema={c: schema.LABEL for c in ("metric", "component",
@@ -149,107 +185,190 @@ def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: 
     long = mapping.select(pl.all().gather(index)).with_columns(
         time=pl.concat([wide["time"]] * len(keys)) if keys else pl.Series([], dtype=schema.UTC_TIME),
         value=pl.concat([wide[k] for k in keys]) if keys else pl.Series([], dtype=pl.Float64))
-    table = long.select(
+    return long.select(
         *[pl.lit(None, dtype=schema.SCHEMA[c]).alias(c) for c in ("experiment", "condition", "hypervisor",
                                                                   "host", "guest", "scope", "stage", "run")],
         pl.col("time").cast(schema.UTC_TIME), pl.lit(None, dtype=pl.Float64).alias("interval"),
         pl.lit("last", dtype=schema.LABEL).alias("aggregate"), "metric", "component", "value", "unit",
         pl.lit(NAME, dtype=schema.LABEL).alias("source"), pl.lit(source, dtype=schema.LABEL).alias("source_file"),
     )  # every column typed already: no cast, which would write each constant out row by row
+
+
+def _warn(spec: dict[str, tuple[str, str, str, float]], dropped: list[str], assumptions: list[str], rows: int,
+          source: str, timezone: str | None) -> None:
+    """The warnings about the whole log, once its last piece is out."""
     if timezone is None:
-        assumptions.insert(0, "the log's times are the local clock of the machine that wrote it and no "
-                              "timezone was given: read as UTC (pass timezone='Area/City' to state it)")
+        assumptions = ["the log's times are the local clock of the machine that wrote it and no "
+                       "timezone was given: read as UTC (pass timezone='Area/City' to state it)", *assumptions]
     for text in assumptions:
         warnings.warn(f"{source}: {text}", AssumptionWarning, stacklevel=2)
-    warn_native(table, source=source, dropped=dropped)
-    return Parsed(table, _metadata(preamble))
+    counts: dict[tuple[str, str], int] = {}
+    for metric, _, unit, _ in spec.values():
+        counts[metric, unit] = counts.get((metric, unit), 0) + rows
+    warn_native(None, source=source, dropped=dropped, counts=counts)
 
 
 #: Bytes of the document's start in which the fast reader looks for the header.
 HEAD_BYTES = 1 << 16
 #: Data rows the fast reader looks at to tell text columns (memory timings) from numbers.
 SAMPLE_ROWS = 200
+#: Bytes of a line's start in which its date (first field) must end for the fast reader.
+DATE_BYTES = 16
+#: A log is parsed in ranges of whole lines of about 1/RANGES of it, within RANGE_BYTES
+#: (each range costs a dozen polars calls, ~13 ms; its wide frame is ~2x its bytes).
+RANGES, RANGE_BYTES = 32, (1 << 18, 4 << 20)
 
 
-def _fast(data: bytes, *, source: str, timezone: str | None, date_order: str | None):
-    """The whole log through polars' CSV parser (explicit schema, numbers as Float64),
-    dates parsed once per distinct day, times as one vectorized expression.
+@dataclass
+class _Plan:
+    """What the fast reader learnt from the head and one pass over the bytes: the byte
+    ranges of its pieces (whole lines), the CSV schema, the kept columns and the date order."""
 
-    Returns ``(wide, spec, dropped, assumptions, preamble)``: ``wide`` has ``time`` and
-    one Float64 column ``c<j>`` per kept sensor column (canonical units, NaN = no value).
-    None when anything is not plainly well formed (quotes, a ragged or blank-looking
-    row, a non-number, a date that does not parse, a DST-ambiguous local time, ...): the
-    line-by-line reader then reads the file and names the line of any error. Peak
-    memory is the file, its Float64 columns and the long table, with no Python object
-    per cell (issue 18: a 4 MB log used to peak at 350 MB).
-    """
+    preamble: dict[str, str]
+    ranges: list[tuple[int, int]]
+    names: list[str]
+    wanted: list[int]
+    schema: dict[str, pl.DataType]
+    spec: dict[str, tuple[str, str, str, float]]
+    text_cols: set[int]
+    dropped: list[str]
+    order: str
+    zone: object
+    assumptions: list[str]
+
+
+def _plan(data: bytes, *, source: str, timezone: str | None, date_order: str | None) -> _Plan | None:
+    """The fast reader's plan, or None when anything is not plainly well formed (quotes,
+    a ragged row, a line break other than \n and \r\n, not UTF-8, a date that does not
+    parse, ...): the line-by-line reader then reads the file and names the line of any
+    error. One pass over the bytes in piece-sized ranges: peak memory is a piece, not
+    the file (issue 18: a 4 MB log used to peak at 350 MB)."""
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
-        text = data.decode("utf-8-sig")
-        body_bytes = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    except UnicodeDecodeError:
-        return None  # cp1252 logs (never seen) take the line-by-line reader
-    if b'"' in body_bytes or any(b in body_bytes for b in _OTHER_BREAKS) \
-            or body_bytes.count(b"\r") != body_bytes.count(b"\r\n"):
-        return None
-    head = text[:HEAD_BYTES]
-    if len(text) > HEAD_BYTES:
+        head = data[start:start + HEAD_BYTES].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < HEAD_BYTES - 4:  # not a character cut by the head's end
+            return None
+        head = data[start:start + exc.start].decode("utf-8")
+    if len(data) - start > len(head.encode("utf-8")):
         head = head[:head.rfind("\n") + 1]
     try:
         lines, preamble, header, units = _layout(head.encode("utf-8"), source)
     except ParseError:
         return None
-    zone = _zone(timezone, source)
     labels = [l.strip() for l in lines[header].split(",")]
     ncols = len(labels)
     first_data = header + (2 if units is not None else 1)
     if first_data + 1 >= len(lines) or ncols < 3:  # a data row inside the head: the layout is whole
         return None
-    offset = 0
-    for _ in range(first_data):  # only \n and \r\n break lines here (checked above)
-        offset = body_bytes.index(b"\n", offset) + 1
-    body = body_bytes[offset:]
-    if not _rows_have(body, ncols):
-        return None
+    offset = start
+    for _ in range(first_data):  # only \n and \r\n break lines here (checked below)
+        offset = data.index(b"\n", offset) + 1
+    zone = _zone(timezone, source)
 
     names = [f"c{j}" for j in range(ncols)]
     wanted = [j for j, label in enumerate(labels) if j < 2 or label != "UpTime"]
-    sample_schema = {n: pl.String for n in names}
+    sample = data[offset:offset + HEAD_BYTES]
+    if offset + HEAD_BYTES < len(data):
+        sample = sample[:sample.rfind(b"\n") + 1]  # whole lines only
     try:
-        sample = pl.read_csv(body, has_header=False, schema=sample_schema, comment_prefix="* ", quote_char=None,
-                             n_rows=SAMPLE_ROWS, columns=wanted, infer_schema=False)
+        sample = pl.read_csv(sample, has_header=False, schema={n: pl.String for n in names}, comment_prefix="* ",
+                             quote_char=None, n_rows=SAMPLE_ROWS, columns=wanted, infer_schema=False)
     except Exception:  # polars: ComputeError & co.
+        return None
+    sample = sample.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines
+    if sample.is_empty() or sample["c1"][0] is None:
         return None
     number = _NUMBER.pattern
     texty = sample.select((pl.col(names[j]).str.strip_chars(_SPACE).str.contains(f"^(?:{number})$").not_()
                            & (pl.col(names[j]) != "")).any().alias(names[j]) for j in wanted[2:]).row(0)
     text_cols = {j for j, bad in zip(wanted[2:], texty) if bad}
-    schema_full = {n: (pl.String if j < 2 or j in text_cols else pl.Float64) for j, n in enumerate(names)}
-    try:
-        frame = pl.read_csv(body, has_header=False, schema=schema_full, comment_prefix="* ", quote_char=None,
-                            columns=wanted, infer_schema=False)
-    except Exception:
-        return None
-    frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines
-    if frame.is_empty() or frame["c0"].null_count() or frame["c1"].null_count():
-        return None
-
-    assumptions: list[str] = []
-    times = _fast_times(frame["c0"], frame["c1"], date_order, zone, timezone, source, assumptions)
-    if times is None:
-        return None
-
     spec: dict[str, tuple[str, str, str, float]] = {}
     dropped = []
     for j in wanted[2:]:
-        label, name = labels[j], names[j]
         unit = units[j].strip() if units is not None else ""
         if j in text_cols:
-            distinct = frame[name].unique().to_list()
-            if not unit and all(v is not None and v.strip(_SPACE) and not _is_number(v) for v in distinct):
-                dropped.append(label)  # a text column (e.g. memory timings): not a measurement
-                continue
-            return None  # a number column with text in it: the line-by-line reader names the cell
-        spec[name] = _map(label, unit)
+            if unit:
+                return None  # a number column with text in it: the line-by-line reader names the cell
+            dropped.append(labels[j])  # a text column (e.g. memory timings): checked piece by piece
+            continue
+        spec[names[j]] = _map(labels[j], unit)
+
+    # Piece ranges of whole lines, each checked as the whole body was: UTF-8, only \n
+    # and \r\n line breaks, no quote, every line a row of ncols fields, an event line
+    # or empty; and the distinct dates, for the date order of the whole log.
+    step = min(RANGE_BYTES[1], max(RANGE_BYTES[0], len(data) // RANGES))
+    ranges, dates = [], {}
+    begin = offset
+    while begin < len(data):
+        end = data.find(b"\n", min(begin + step, len(data)) - 1)
+        end = len(data) if end < 0 else end + 1
+        piece = data[begin:end]
+        try:
+            piece.decode("utf-8")
+        except UnicodeDecodeError:
+            return None  # cp1252 logs (never seen) take the line-by-line reader
+        if b'"' in piece or any(b in piece for b in _OTHER_BREAKS) or piece.count(b"\r") != piece.count(b"\r\n"):
+            return None
+        found = _rows_and_dates(piece, ncols)
+        if found is None:
+            return None
+        for text in found:
+            dates.setdefault(text, None)
+        ranges.append((begin, end))
+        begin = end
+    if not dates:
+        return None
+    last = _last_date(data[ranges[-1][0]:ranges[-1][1]])
+    distinct = list(dates)
+    assumptions: list[str] = []
+    records = [(k, [d, sample["c1"][0]]) for k, d in enumerate([*distinct, last], 1)]
+    try:
+        order = _date_order(records, date_order, source, assumptions)
+    except ParseError:
+        return None
+    schema_full = {n: (pl.String if j < 2 or j in text_cols else pl.Float64) for j, n in enumerate(names)}
+    return _Plan(preamble, ranges, names, wanted, schema_full, spec, text_cols, dropped, order, zone, assumptions)
+
+
+def _fast(data: bytes, *, source: str, timezone: str | None, date_order: str | None):
+    """The whole log by the fast reader: ``(wide, spec, dropped, assumptions, preamble)``
+    as :func:`_slow` gives them, or None where it declines (tests compare the two)."""
+    plan = _plan(data, source=source, timezone=timezone, date_order=date_order)
+    if plan is None:
+        return None
+    wides = []
+    for begin, end in plan.ranges:
+        wide = _fast_wide(data[begin:end], plan, source=source, timezone=timezone)
+        if wide is None:
+            return None
+        wides.append(wide)
+    return pl.concat(wides), plan.spec, plan.dropped, plan.assumptions, plan.preamble
+
+
+def _fast_wide(body: bytes, plan: _Plan, *, source: str, timezone: str | None) -> pl.DataFrame | None:
+    """One piece's rows through polars' CSV parser (explicit schema, numbers as Float64),
+    dates parsed once per distinct day, times as one vectorized expression: ``time`` and
+    one Float64 column per kept sensor (canonical units, NaN = no value), possibly no
+    rows (only event lines); None when a cell or time is not plainly valid."""
+    try:
+        frame = pl.read_csv(body, has_header=False, schema=plan.schema, comment_prefix="* ", quote_char=None,
+                            columns=plan.wanted, infer_schema=False)
+    except Exception:  # polars: ComputeError & co.
+        return None
+    frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines
+    if frame.is_empty():
+        return pl.DataFrame(schema={"time": schema.UTC_TIME, **{k: pl.Float64 for k in plan.spec}})
+    if frame["c0"].null_count() or frame["c1"].null_count():
+        return None
+    times = _fast_times(frame["c0"], frame["c1"], plan.order, plan.zone, timezone, source, [])
+    if times is None:
+        return None
+    for j in plan.text_cols:
+        distinct = frame[plan.names[j]].unique().to_list()
+        if not all(v is not None and v.strip(_SPACE) and not _is_number(v) for v in distinct):
+            return None  # a number or an empty cell in a text column: the line-by-line reader decides
+    spec = plan.spec
     # One number rule (readers._numbers), vectorized: polars' Float64 CSV parser refuses
     # what is not ASCII decimal ('１２', '1_0', '0x10', '5 ': ComputeError above, so None)
     # but reads 'inf', 'Infinity', 'nan' and an overflow ('1e999') as non-finite floats;
@@ -260,15 +379,16 @@ def _fast(data: bytes, *, source: str, timezone: str | None, date_order: str | N
     columns = frame.select((pl.col(k) * spec[k][3]).fill_null(math.nan) for k in spec).get_columns()
     if any(spec[k][3] != 1.0 and c.is_infinite().any() for k, c in zip(spec, columns)):  # finite before scaling
         return None  # 1.7e308 MB is finite, its bytes are not: the line-by-line reader names the line
-    wide = pl.DataFrame([times.alias("time"), *columns])
-    return wide, spec, dropped, assumptions, preamble
+    return pl.DataFrame([times.alias("time"), *columns])
 
 
-def _rows_have(body: bytes, ncols: int) -> bool:
-    """Every line of `body` is a row of `ncols` fields, an event line (``* ...``) or empty."""
+def _rows_and_dates(body: bytes, ncols: int) -> list[str] | None:
+    """The distinct first fields (dates) of the rows of `body`, in order of appearance, or
+    None unless every line is a row of `ncols` fields, an event line (``* ...``) or empty
+    and every date ends within :data:`DATE_BYTES` bytes."""
     buf = np.frombuffer(body, dtype=np.uint8)
     if not buf.size:
-        return False
+        return []
     ends = np.flatnonzero(buf == 10)
     starts = np.concatenate(([0], ends + 1))
     if starts[-1] >= buf.size:
@@ -281,8 +401,27 @@ def _rows_have(body: bytes, ncols: int) -> bool:
     first = buf[starts]
     second = buf[np.minimum(starts + 1, buf.size - 1)]
     event = (first == 42) & (second == 32) & (length >= 2)
-    rows = ~empty & ~event
-    return bool(rows.any()) and bool((commas[rows] == ncols - 1).all())
+    rows = starts[~empty & ~event]
+    if not bool((commas[~empty & ~event] == ncols - 1).all()):
+        return None
+    if not rows.size:
+        return []
+    window = np.pad(buf, (0, DATE_BYTES))[rows[:, None] + np.arange(DATE_BYTES)]
+    comma = window == 44
+    if not comma.any(axis=1).all():
+        return None
+    window[np.arange(DATE_BYTES) >= comma.argmax(axis=1)[:, None]] = 0
+    keys = np.ascontiguousarray(window).view(f"S{DATE_BYTES}").ravel()
+    distinct, index = np.unique(keys, return_index=True)
+    return [d.decode("utf-8", "replace") for d in distinct[np.argsort(index)]]
+
+
+def _last_date(body: bytes) -> str:
+    """The first field of the last row of `body` (what :func:`_date_order` reads its separator from)."""
+    for line in reversed(body.decode("utf-8").splitlines()):
+        if line.strip() and not line.startswith("* "):
+            return line.split(",", 1)[0]
+    return ""
 
 
 def _fast_times(dates: pl.Series, times: pl.Series, given: str | None, zone, timezone: str | None, source: str,

@@ -37,14 +37,15 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Iterator
 
 from ...errors import ParseError
-from .. import Parsed
+from .. import Parsed, joined, piece_rows
 from .._charset import xml_utf8
 from .._gzip import gunzip
 from . import _csv, _json, _xml
 from ._model import CFS, Block, Column
-from ._table import NATIVE_PREFIX, RULES, CounterWrapWarning, XenRrdWarning, counter_wrap_suspects, to_frame
+from ._table import NATIVE_PREFIX, RULES, CounterWrapWarning, XenRrdWarning, counter_wrap_suspects, to_frame, to_pieces
 
 NAME_UPDATES = "xen-rrd-updates"
 NAME_DUMP = "xen-rrd-dump"
@@ -111,20 +112,40 @@ def parse(data: bytes | str, *, source: str) -> Parsed:
 
 def parse_updates(data: bytes | str, *, source: str, fast: bool | None = None) -> Parsed:
     """``rrd_updates`` / ``rrdtool xport``, XML or JSON -> measurement table."""
-    _, blocks = decode(data, source=source, kind="updates", fast=fast)
-    return Parsed(to_frame(blocks, source_name=NAME_UPDATES, source=source))
+    return joined(pieces_updates(data, source=source, fast=fast))
 
 
 def parse_dump(data: bytes | str, *, source: str, fast: bool | None = None) -> Parsed:
     """Full RRD dump (xapi or ``rrdtool dump``; XML, JSON, gzip) -> measurement table."""
-    _, blocks = decode(data, source=source, kind="dump", fast=fast)
-    return Parsed(to_frame(blocks, source_name=NAME_DUMP, source=source))
+    return joined(pieces_dump(data, source=source, fast=fast))
 
 
 def parse_rrd2csv(data: bytes | str, *, source: str) -> Parsed:
     """rrd2csv output -> measurement table."""
-    _, blocks = decode(data, source=source, kind="rrd2csv")
-    return Parsed(to_frame(blocks, source_name=NAME_RRD2CSV, source=source))
+    return joined(pieces_rrd2csv(data, source=source))
+
+
+def pieces_updates(data: bytes | str, *, source: str, fast: bool | None = None) -> Iterator[Parsed]:
+    """:func:`parse_updates` in pieces of whole series (``readers.piece_rows`` rows)."""
+    return _pieces(data, source, "updates", fast)
+
+
+def pieces_dump(data: bytes | str, *, source: str, fast: bool | None = None) -> Iterator[Parsed]:
+    """:func:`parse_dump` in pieces of whole series of one archive."""
+    return _pieces(data, source, "dump", fast)
+
+
+def pieces_rrd2csv(data: bytes | str, *, source: str) -> Iterator[Parsed]:
+    """:func:`parse_rrd2csv` in pieces of whole series."""
+    return _pieces(data, source, "rrd2csv", None)
+
+
+def _pieces(data: bytes | str, source: str, kind: str, fast: bool | None) -> Iterator[Parsed]:
+    rows = piece_rows(len(data))
+    _, blocks = decode(data, source=source, kind=kind, fast=fast)
+    del data  # the blocks hold the numbers: the document's bytes can go once the caller lets them
+    for frame in to_pieces(blocks, source_name=_NAMES[kind], source=source, rows=rows):
+        yield Parsed(frame)
 
 
 _NAMES = {"updates": NAME_UPDATES, "dump": NAME_DUMP, "rrd2csv": NAME_RRD2CSV}
@@ -189,15 +210,15 @@ def _sniff_rrd2csv(head: bytes) -> bool:
 
 __all__ = ["Block", "CFS", "Column", "CounterWrapWarning", "NAME_DUMP", "NAME_RRD2CSV", "NAME_UPDATES",
            "NATIVE_PREFIX", "RULES", "XenRrdWarning", "counter_wrap_suspects", "decode", "parse",
-           "parse_dump", "parse_rrd2csv", "parse_updates"]
+           "parse_dump", "parse_rrd2csv", "parse_updates", "pieces_dump", "pieces_rrd2csv", "pieces_updates"]
 
 # Registration last, as every reader module does. The three families have disjoint
 # signatures (root element / first JSON key / rrd2csv header), so their order is free.
 from .. import register_format  # noqa: E402
 
-register_format(NAME_UPDATES, sniff=_sniff_updates, parse=parse_updates, suffixes=(".xml", ".json"),
+register_format(NAME_UPDATES, sniff=_sniff_updates, parse=parse_updates, pieces=pieces_updates, suffixes=(".xml", ".json"),
                 description="XenServer/XCP-ng rrd_updates (xport) XML or JSON, rrdtool xport")
-register_format(NAME_DUMP, sniff=_sniff_dump, parse=parse_dump, suffixes=(".xml", ".json", ".gz"),
+register_format(NAME_DUMP, sniff=_sniff_dump, parse=parse_dump, pieces=pieces_dump, suffixes=(".xml", ".json", ".gz"),
                 description="XenServer/XCP-ng full RRD dump (/host_rrd, /vm_rrd, .gz), rrdtool dump")
-register_format(NAME_RRD2CSV, sniff=_sniff_rrd2csv, parse=parse_rrd2csv, suffixes=(".csv",),
+register_format(NAME_RRD2CSV, sniff=_sniff_rrd2csv, parse=parse_rrd2csv, pieces=pieces_rrd2csv, suffixes=(".csv",),
                 description="XenServer dom0 rrd2csv output")

@@ -123,7 +123,7 @@ def to_matrix(section: np.ndarray, has_t: bool, ncols: int, nrows: int, row_byte
     names = [f"c{j}" for j in range(ncols)]
     schema = ({"t": pl.Int64} if has_t else {}) | {name: pl.Float64 for name in names}
     slack = 2 * row_bytes + 65536
-    out = np.empty(CHUNK_BYTES + slack, dtype=np.uint8)
+    out = np.empty(min(CHUNK_BYTES, section.size) + slack, dtype=np.uint8)  # a small document: its size
     i = 0
     r = 0
     while i < section.size:
@@ -266,7 +266,7 @@ def dump_matrix(section: np.ndarray, ncols: int, nrows: int, row_bytes: int):
     names = [f"c{j}" for j in range(ncols)]
     schema = {name: pl.Float64 for name in names}
     slack = 2 * row_bytes + 65536
-    out = np.empty(CHUNK_BYTES + slack, dtype=np.uint8)
+    out = np.empty(min(CHUNK_BYTES, section.size) + slack, dtype=np.uint8)  # a small document: its size
     i = 0
     r = 0
     while True:

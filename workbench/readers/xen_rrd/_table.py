@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -266,9 +267,21 @@ def _derived_values(metric: str, values: np.ndarray, who: str, notes: dict[str, 
 
 def to_frame(blocks: list[Block], *, source_name: str, source: str) -> pl.DataFrame:
     """The measurement table of decoded `blocks` (label columns the file does not give are null)."""
+    frames = list(to_pieces(blocks, source_name=source_name, source=source, rows=None))
+    if not frames:
+        return schema.empty()
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical", rechunk=False)
+
+
+def to_pieces(blocks: list[Block], *, source_name: str, source: str, rows: int | None) -> Iterator[pl.DataFrame]:
+    """:func:`to_frame` in consecutive pieces: whole series of one block each, about `rows`
+    rows (None: one piece per block). The warnings about the whole document come after
+    the last piece."""
     notes: dict[str, set[str]] = {}
-    frames = []
     wraps: list[tuple[str, str, int, float]] = []
+    constant = {**{name: pl.lit(None, dtype=schema.SCHEMA[name])
+                   for name in ("experiment", "condition", "hypervisor", "stage", "run")},
+                "source": pl.lit(source_name, dtype=schema.LABEL), "source_file": pl.lit(source, dtype=schema.LABEL)}
     for block in blocks:
         _check_times(block, source)
         order = np.argsort(block.times, kind="stable")
@@ -280,41 +293,42 @@ def to_frame(blocks: list[Block], *, source_name: str, source: str) -> pl.DataFr
             if s.metric in _WRAP_METRICS:
                 hits = np.flatnonzero(wrap_mask(s.values, block.interval))
                 wraps.extend((s.metric, s.component, int(block.times[i]), float(s.values[i])) for i in hits)
-        n, k = len(times_us), len(series)
-        # A label shared by every series of the block stays one scalar (polars does not
-        # materialize it row by row here); the others are gathered per row.
-        shared, varying = {}, {}
-        for name in ("host", "guest", "scope", "aggregate", "metric", "component", "unit"):
-            col = [getattr(s, name) for s in series]
-            (shared if len(set(col)) == 1 and name != "metric" else varying)[name] = col
-        attrs = pl.DataFrame(varying, schema={name: schema.LABEL for name in varying})
-        index = np.repeat(np.arange(k, dtype=np.uint32), n)
-        values = np.concatenate([s.values[order] for s in series])
-        times = np.tile(times_us, k)
-        if any(s.mask is not None for s in series):
-            keep = np.concatenate([np.ones(n, dtype=bool) if s.mask is None else s.mask[order] for s in series])
-            index, values, times = index[keep], values[keep], times[keep]
-        frames.append(attrs.select(pl.all().gather(pl.Series(index))).with_columns(
-            **{name: pl.lit(col[0], dtype=schema.LABEL) for name, col in shared.items()},
-            time=pl.Series(times).cast(schema.UTC_TIME),
-            interval=pl.lit(block.interval, dtype=pl.Float64),
-            value=pl.Series(values, dtype=pl.Float64),
-        ))
+        n = len(times_us)
+        per_piece = len(series) if rows is None else max(1, rows // n)
+        for first in range(0, len(series), per_piece):
+            yield _piece(series[first:first + per_piece], order, times_us, block.interval).with_columns(
+                **constant).select(list(schema.COLUMNS))
     _warn(notes, source)
-    if not frames:
-        return schema.empty()
-    frame = pl.concat(frames, how="vertical", rechunk=False)
-    nulls = {name: pl.lit(None, dtype=schema.SCHEMA[name])
-             for name in ("experiment", "condition", "hypervisor", "stage", "run")}
-    frame = frame.with_columns(**nulls, source=pl.lit(source_name, dtype=schema.LABEL),
-                               source_file=pl.lit(source, dtype=schema.LABEL))
     if wraps:
         shown = "; ".join(f"{m} {c} at {datetime.fromtimestamp(t, timezone.utc):%Y-%m-%d %H:%M:%S}Z = {v:.6g}"
                           for m, c, t, v in wraps[:3])
         warnings.warn(f"{source}: {len(wraps)} value(s) look like xapi's +2^32 counter-wrap "
                       f"correction (kept; counter_wrap_suspects() lists them): {shown}", CounterWrapWarning,
                       stacklevel=3)
-    return frame.select(list(schema.COLUMNS))
+
+
+def _piece(series: list[_Series], order: np.ndarray, times_us: np.ndarray, interval: float) -> pl.DataFrame:
+    """Rows of `series` (of one block), series after series."""
+    n, k = len(times_us), len(series)
+    # A label shared by every series of the piece stays one scalar (polars does not
+    # materialize it row by row here); the others are gathered per row.
+    shared, varying = {}, {}
+    for name in ("host", "guest", "scope", "aggregate", "metric", "component", "unit"):
+        col = [getattr(s, name) for s in series]
+        (shared if len(set(col)) == 1 and name != "metric" else varying)[name] = col
+    attrs = pl.DataFrame(varying, schema={name: schema.LABEL for name in varying})
+    index = np.repeat(np.arange(k, dtype=np.uint32), n)
+    values = np.concatenate([s.values[order] for s in series])
+    times = np.tile(times_us, k)
+    if any(s.mask is not None for s in series):
+        keep = np.concatenate([np.ones(n, dtype=bool) if s.mask is None else s.mask[order] for s in series])
+        index, values, times = index[keep], values[keep], times[keep]
+    return attrs.select(pl.all().gather(pl.Series(index))).with_columns(
+        **{name: pl.lit(col[0], dtype=schema.LABEL) for name, col in shared.items()},
+        time=pl.Series(times).cast(schema.UTC_TIME),
+        interval=pl.lit(interval, dtype=pl.Float64),
+        value=pl.Series(values, dtype=pl.Float64),
+    )
 
 
 def _check_times(block: Block, source: str) -> None:
