@@ -13,12 +13,12 @@ the file's metadata, from one pass over the file. :func:`read` attaches the
 caller's labels and validates; :func:`read_file` also returns the metadata.
 
 A reader of large inputs (RRD documents, CSV logs) also gives ``pieces(data, *,
-source, **options)``: the same table as consecutive pieces of about
-:func:`piece_rows` rows each (its ``parse`` is :func:`joined` of them), so that
-:func:`read_pieces` and ``workbench ingest`` hold one piece at a time, not the long
-table (issue 17: peak memory follows the piece, not the file). A piece may be empty;
-an error may come with any piece (what came before it is then not a table), and
-warnings about the whole file come after the last one.
+source, rows, **options)``: the same table as consecutive pieces of about `rows` rows
+(:func:`piece_rows`; None: as few pieces as the reader can, which its ``parse``
+joins), so that :func:`read_pieces` and ``workbench ingest`` hold one piece at a time,
+not the long table (issue 17: peak memory follows the piece, not the file). A piece
+may be empty; an error may come with any piece (what came before it is then not a
+table), and warnings about the whole file come after the last one.
 """
 from __future__ import annotations
 
@@ -89,8 +89,8 @@ class Format:
     parse: Callable[..., Parsed]
     suffixes: tuple[str, ...] = ()
     description: str = ""
-    #: ``pieces(data, *, source, **options) -> Iterator[Parsed]`` for a reader that gives
-    #: its table in pieces (see the module docstring); None: ``parse`` gives one piece.
+    #: ``pieces(data, *, source, rows, **options) -> Iterator[Parsed]`` for a reader that
+    #: gives its table in pieces (see the module docstring); None: ``parse`` gives one piece.
     pieces: Callable[..., Iterator[Parsed]] | None = None
 
 
@@ -176,8 +176,7 @@ def read_file(path: str | os.PathLike, *, format: str | None = None, source_file
         when the file states nothing) and ``sources`` (carried by a stored table);
         :meth:`Parsed.by_source` keys it all by ``source_file``.
     """
-    return joined(read_pieces(path, format=format, source_file=source_file, defaults=defaults, options=options,
-                              **labels))
+    return next(_read(path, format, source_file, defaults, options, labels, whole=True))
 
 
 def read_pieces(path: str | os.PathLike, *, format: str | None = None, source_file: str | None = None,
@@ -195,6 +194,13 @@ def read_pieces(path: str | os.PathLike, *, format: str | None = None, source_fi
     Parsed
         A labelled, validated piece (possibly empty) with the file's metadata.
     """
+    return _read(path, format, source_file, defaults, options, labels, whole=False)
+
+
+def _read(path: str | os.PathLike, format: str | None, source_file: str | None, defaults: dict[str, Any] | None,
+          options: dict[str, Any] | None, labels: dict[str, Any], *, whole: bool) -> Iterator[Parsed]:
+    """:func:`read_pieces` (`whole`: the reader's ``parse``, one piece); what can be checked
+    before the file is parsed is checked before this returns."""
     unknown = sorted((set(labels) | set(defaults or ())) - set(schema.LABELS))
     if unknown:
         raise WorkbenchError(f"unknown label '{unknown[0]}'; labels are: {', '.join(schema.LABELS)}")
@@ -205,13 +211,15 @@ def read_pieces(path: str | os.PathLike, *, format: str | None = None, source_fi
     shown = source_file if source_file is not None else str(path)
     options = options or {}
     checked = _checked_options(fmt, options)
-    return _pieces(fmt, data, shown, checked, labels, defaults or {})
+    return _pieces(fmt, data, shown, checked, labels, defaults or {}, whole)
 
 
 def _pieces(fmt: Format, data: bytes, shown: str, options: dict[str, Any], labels: dict[str, Any],
-            defaults: dict[str, Any]) -> Iterator[Parsed]:
-    produced = fmt.pieces(data, source=shown, **options) if fmt.pieces else iter((fmt.parse(data, source=shown,
-                                                                                            **options),))
+            defaults: dict[str, Any], whole: bool) -> Iterator[Parsed]:
+    if fmt.pieces is None or whole:
+        produced = iter((fmt.parse(data, source=shown, **options),))
+    else:
+        produced = fmt.pieces(data, source=shown, rows=piece_rows(len(data)), **options)
     del data  # the reader holds what it still needs
     given = False
     for parsed in produced:

@@ -42,7 +42,7 @@ import polars as pl
 
 from ... import schema
 from ...errors import ParseError, WorkbenchError
-from .. import Parsed, _numbers, joined, piece_rows
+from .. import Parsed, _numbers, joined
 from ._common import SENSOR_KINDS, AssumptionWarning, snake, warn_native
 
 NAME = "everest-csvlog"
@@ -135,19 +135,19 @@ def parse(data: bytes, *, source: str, timezone: str | None = None, date_order: 
         A row with the wrong number of fields, an unparseable number or date, a
         missing header, an ambiguous or skipped local time (DST change).
     """
-    return joined(pieces(data, source=source, timezone=timezone, date_order=date_order))
+    return joined(pieces(data, source=source, rows=None, timezone=timezone, date_order=date_order))
 
 
-def pieces(data: bytes, *, source: str, timezone: str | None = None,
+def pieces(data: bytes, *, source: str, rows: int | None, timezone: str | None = None,
            date_order: str | None = None) -> Iterator[Parsed]:
-    """:func:`parse` in pieces of consecutive rows (about ``readers.piece_rows`` table rows
-    each): what ``workbench ingest`` writes as it reads, so that a log's long table is
-    never whole in memory (issues 17, 18)."""
-    plan = _plan(data, source=source, timezone=timezone, date_order=date_order)
+    """:func:`parse` in pieces of consecutive rows, about `rows` table rows each (None: the
+    whole log, one piece): what ``workbench ingest`` writes as it reads, so that a log's
+    long table is never whole in memory (issues 17, 18)."""
+    plan = _plan(data, source=source, timezone=timezone, date_order=date_order, whole=rows is None)
     done = 0  # data rows given so far
     if plan is not None:
         metadata = _metadata(plan.preamble)
-        step = max(1, piece_rows(len(data)) // max(1, len(plan.spec)))
+        step = max(1, (rows or 1 << 62) // max(1, len(plan.spec)))
         for begin, end in plan.ranges:
             wide = _fast_wide(data[begin:end], plan, source=source, timezone=timezone)
             if wide is None:
@@ -167,7 +167,7 @@ def pieces(data: bytes, *, source: str, timezone: str | None = None,
     wide, spec, dropped, assumptions, preamble = _slow(data, source=source, timezone=timezone,
                                                        date_order=date_order)
     metadata = _metadata(preamble)
-    step = max(1, piece_rows(len(data)) // max(1, len(spec)))
+    step = max(1, (rows or 1 << 62) // max(1, len(spec)))
     for first in range(done, wide.height, step):
         yield Parsed(_long(wide.slice(first, step), spec, source), metadata)
     _warn(spec, dropped, assumptions, wide.height, source, timezone)
@@ -237,7 +237,8 @@ class _Plan:
     assumptions: list[str]
 
 
-def _plan(data: bytes, *, source: str, timezone: str | None, date_order: str | None) -> _Plan | None:
+def _plan(data: bytes, *, source: str, timezone: str | None, date_order: str | None,
+          whole: bool = False) -> _Plan | None:
     """The fast reader's plan, or None when anything is not plainly well formed (quotes,
     a ragged row, a line break other than \n and \r\n, not UTF-8, a date that does not
     parse, ...): the line-by-line reader then reads the file and names the line of any
@@ -297,7 +298,7 @@ def _plan(data: bytes, *, source: str, timezone: str | None, date_order: str | N
     # Piece ranges of whole lines, each checked as the whole body was: UTF-8, only \n
     # and \r\n line breaks, no quote, every line a row of ncols fields, an event line
     # or empty; and the distinct dates, for the date order of the whole log.
-    step = min(RANGE_BYTES[1], max(RANGE_BYTES[0], len(data) // RANGES))
+    step = len(data) if whole else min(RANGE_BYTES[1], max(RANGE_BYTES[0], len(data) // RANGES))
     ranges, dates = [], {}
     begin = offset
     while begin < len(data):
@@ -334,7 +335,7 @@ def _plan(data: bytes, *, source: str, timezone: str | None, date_order: str | N
 def _fast(data: bytes, *, source: str, timezone: str | None, date_order: str | None):
     """The whole log by the fast reader: ``(wide, spec, dropped, assumptions, preamble)``
     as :func:`_slow` gives them, or None where it declines (tests compare the two)."""
-    plan = _plan(data, source=source, timezone=timezone, date_order=date_order)
+    plan = _plan(data, source=source, timezone=timezone, date_order=date_order, whole=True)
     if plan is None:
         return None
     wides = []

@@ -40,7 +40,7 @@ import zlib
 from collections.abc import Iterator
 
 from ...errors import ParseError
-from .. import Parsed, joined, piece_rows
+from .. import Parsed, joined
 from .._charset import xml_utf8
 from .._gzip import gunzip
 from . import _csv, _json, _xml
@@ -112,36 +112,36 @@ def parse(data: bytes | str, *, source: str) -> Parsed:
 
 def parse_updates(data: bytes | str, *, source: str, fast: bool | None = None) -> Parsed:
     """``rrd_updates`` / ``rrdtool xport``, XML or JSON -> measurement table."""
-    return joined(pieces_updates(data, source=source, fast=fast))
+    return joined(pieces_updates(data, source=source, rows=None, fast=fast))
 
 
 def parse_dump(data: bytes | str, *, source: str, fast: bool | None = None) -> Parsed:
     """Full RRD dump (xapi or ``rrdtool dump``; XML, JSON, gzip) -> measurement table."""
-    return joined(pieces_dump(data, source=source, fast=fast))
+    return joined(pieces_dump(data, source=source, rows=None, fast=fast))
 
 
 def parse_rrd2csv(data: bytes | str, *, source: str) -> Parsed:
     """rrd2csv output -> measurement table."""
-    return joined(pieces_rrd2csv(data, source=source))
+    return joined(pieces_rrd2csv(data, source=source, rows=None))
 
 
-def pieces_updates(data: bytes | str, *, source: str, fast: bool | None = None) -> Iterator[Parsed]:
-    """:func:`parse_updates` in pieces of whole series (``readers.piece_rows`` rows)."""
-    return _pieces(data, source, "updates", fast)
+def pieces_updates(data: bytes | str, *, source: str, rows: int | None,
+                   fast: bool | None = None) -> Iterator[Parsed]:
+    """:func:`parse_updates` in pieces of whole series, about `rows` rows (None: one per block)."""
+    return _pieces(data, source, "updates", rows, fast)
 
 
-def pieces_dump(data: bytes | str, *, source: str, fast: bool | None = None) -> Iterator[Parsed]:
-    """:func:`parse_dump` in pieces of whole series of one archive."""
-    return _pieces(data, source, "dump", fast)
+def pieces_dump(data: bytes | str, *, source: str, rows: int | None, fast: bool | None = None) -> Iterator[Parsed]:
+    """:func:`parse_dump` in pieces of whole series of one archive, about `rows` rows."""
+    return _pieces(data, source, "dump", rows, fast)
 
 
-def pieces_rrd2csv(data: bytes | str, *, source: str) -> Iterator[Parsed]:
-    """:func:`parse_rrd2csv` in pieces of whole series."""
-    return _pieces(data, source, "rrd2csv", None)
+def pieces_rrd2csv(data: bytes | str, *, source: str, rows: int | None) -> Iterator[Parsed]:
+    """:func:`parse_rrd2csv` in pieces of whole series, about `rows` rows."""
+    return _pieces(data, source, "rrd2csv", rows, None)
 
 
-def _pieces(data: bytes | str, source: str, kind: str, fast: bool | None) -> Iterator[Parsed]:
-    rows = piece_rows(len(data))
+def _pieces(data: bytes | str, source: str, kind: str, rows: int | None, fast: bool | None) -> Iterator[Parsed]:
     _, blocks = decode(data, source=source, kind=kind, fast=fast)
     del data  # the blocks hold the numbers: the document's bytes can go once the caller lets them
     for frame in to_pieces(blocks, source_name=_NAMES[kind], source=source, rows=rows):
