@@ -129,6 +129,6 @@ def test_write_pieces_validates_each_piece_and_checks_the_document_at_the_end(tm
 
 
 def test_piece_rows_follow_the_input_within_bounds():
-    assert readers.piece_rows(0) == readers.PIECE_ROWS_MIN == 1 << 14
+    assert readers.piece_rows(0) == readers.PIECE_ROWS_MIN == 1 << 16
     assert readers.piece_rows(5 * readers.PIECE_BYTES_PER_ROW * (1 << 14)) == 5 << 14
     assert readers.piece_rows(1 << 40) == readers.PIECE_ROWS_MAX == 1 << 17

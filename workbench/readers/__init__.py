@@ -238,7 +238,7 @@ def _pieces(fmt: Format, data: bytes, shown: str, options: dict[str, Any], label
 
 
 #: Rows of a reader's piece: about the input's bytes / PIECE_BYTES_PER_ROW, within these bounds.
-PIECE_ROWS_MIN, PIECE_ROWS_MAX = 1 << 14, 1 << 17
+PIECE_ROWS_MIN, PIECE_ROWS_MAX = 1 << 16, 1 << 17
 #: A piece's rows cost ~100 bytes each on their way to Parquet (every column materialized,
 #: about two pieces in flight): one row per this many input bytes keeps them within
 #: about the input's size.
@@ -249,8 +249,10 @@ def piece_rows(nbytes: int) -> int:
     """Rows per piece for an input of `nbytes`, between :data:`PIECE_ROWS_MIN` and
     :data:`PIECE_ROWS_MAX` rows. Measured (`workbench ingest`, peak RSS above start-up
     over the file): a 54 MB rrd_updates at 2.1x with 2^16-row pieces, 2.5x with 2^17,
-    3.2x with 2^18, which was 20 % faster than 2^16 (each piece costs ~10 ms of
-    validation and writing whatever its size); a 61 MB AIDA64 log at 2.8 / 3.2 / 3.6x."""
+    3.2x with 2^18, which was 20 % faster than 2^16 (each piece costs several ms of
+    validation and writing whatever its size); a 61 MB AIDA64 log at 2.8 / 3.2 / 3.6x.
+    Below 2^16 rows a piece saves little memory (the polars runtime's own ~40 MB
+    dominates) and costs time (a 4 MB log: 73 pieces of 2^14 rows, 1.4 s to ingest)."""
     return max(PIECE_ROWS_MIN, min(PIECE_ROWS_MAX, nbytes // PIECE_BYTES_PER_ROW))
 
 
