@@ -14,7 +14,9 @@ Per size, in this process, interleaved, `--rounds` rounds, medians:
   installed: the DS names fit its 19 characters);
 * decode: ``xen_rrd.decode`` (the numbers, bit-identical to the reference or exit 1);
 * ingest: ``cli.main(["ingest", FILE, "--label", "condition=x", "-o", OUT])``: read, label,
-  validate, write Parquet.
+  validate, write Parquet;
+* write: polars' ``write_parquet`` of the table the ingest writes, already in memory (the
+  least any ingest to Parquet costs: ``ref/write`` is the most ``x ref`` can be).
 
 Then peak RSS above the process's RSS before reading (Linux VmHWM reset after imports, fresh
 process each, includes the file's bytes) for the reference and the ingest. Targets
@@ -154,7 +156,7 @@ def same_numbers(form: str, ref, blocks) -> bool:
 def run_form(form: str, rows: int, columns: int, rounds: int, tmp: Path, scales: tuple[int, ...] = (1, 4, 16)) -> bool:
     has_rrdtool = form == "dump" and shutil.which("rrdtool") is not None
     print(f"\n{form}: {columns} columns, sizes {'/'.join(f'{k}x' for k in scales)} of {rows} rows, {rounds} rounds, medians")
-    head = f"{'size':>5} {'MB':>7} {'ref s':>7} {'decode':>7} {'ingest':>7} {'x ref':>6}"
+    head = f"{'size':>5} {'MB':>7} {'ref s':>7} {'decode':>7} {'ingest':>7} {'x ref':>6} {'write':>6} {'ref/write':>9}"
     head += f" {'restore':>8} {'x rest':>7}" if has_rrdtool else ""
     print(head + f" {'RSS ref/file':>13} {'RSS ingest/file':>16}  identical")
     all_same = True
@@ -164,8 +166,14 @@ def run_form(form: str, rows: int, columns: int, rounds: int, tmp: Path, scales:
         path.write_bytes(data)
         out = tmp / f"{form}-{scale}.parquet"
         ref_fn = reference_updates if form == "updates" else reference_dump
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from workbench import readers
+            table = readers.read(path, condition="x")  # what the ingest writes
+        floor = tmp / "floor.parquet"
         cases = {"ref": lambda d=data, f=ref_fn: f(d), "decode": lambda d=data: decode(d, form),
-                 "ingest": lambda p=path, o=out: ingest(p, o)}
+                 "ingest": lambda p=path, o=out: ingest(p, o),
+                 "write": lambda t=table, o=floor: t.write_parquet(o)}
         if has_rrdtool:
             cases["restore"] = lambda p=path: restore(p, tmp)
         times: dict[str, list[float]] = {k: [] for k in cases}
@@ -189,7 +197,7 @@ def run_form(form: str, rows: int, columns: int, rounds: int, tmp: Path, scales:
                                  capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
             rss[which] = json.loads(res.stdout.strip().splitlines()[-1])["peak_bytes"] / len(data)
         line = (f"{scale:>4}x {len(data) / 1e6:7.1f} {med['ref']:7.2f} {med['decode']:7.2f} {med['ingest']:7.2f}"
-                f" {med['ref'] / med['ingest']:6.1f}")
+                f" {med['ref'] / med['ingest']:6.1f} {med['write']:6.2f} {med['ref'] / med['write']:9.1f}")
         if has_rrdtool:
             line += f" {med['restore']:8.2f} {med['restore'] / med['ingest']:7.2f}"
         print(line + f" {rss['reference']:13.2f} {rss['ingest']:16.2f}  {same}", flush=True)
