@@ -9,12 +9,12 @@ import warnings
 import polars as pl
 import pytest
 
-from workbench import cli, readers, storage
+from workbench import cli, experiment, readers, storage
 from workbench.errors import ParseError, SchemaError
 from workbench.readers import xen_rrd
 from workbench.readers.everest import csvlog
 
-from .conftest import FIXTURES
+from .conftest import DATA, FIXTURES
 
 DUMP = FIXTURES / "xen-rrd" / "real_vm_rrd_dump_xs60_nova_full.xml"
 UPDATES = FIXTURES / "xen-rrd" / "xs62writer_rrd_updates_host_and_vm_5s.xml"
@@ -132,3 +132,19 @@ def test_piece_rows_follow_the_input_within_bounds():
     assert readers.piece_rows(0) == readers.PIECE_ROWS_MIN == 1 << 16
     assert readers.piece_rows(5 * readers.PIECE_BYTES_PER_ROW * (1 << 14)) == 5 << 14
     assert readers.piece_rows(1 << 40) == readers.PIECE_ROWS_MAX == 1 << 17
+
+
+def test_a_manifest_is_ingested_in_pieces_as_read_whole(small_pieces, tmp_path, capsys):
+    """xen-samples.toml (dumps and rrd_updates of the fixtures, [names], hypervisors): its
+    pieces carry what the manifest adds, and together are Experiment.read's table."""
+    manifest = DATA / "experiments" / "xen-samples.toml"
+    exp = experiment.load(manifest)
+    sources: dict = {}
+    got = quiet(lambda: list(exp.pieces(sources)))
+    whole, whole_sources = quiet(exp.read)
+    assert len(got) > len(exp.inputs) and sources == whole_sources
+    assert pl.concat(got).equals(whole)
+    out = tmp_path / "x.parquet"
+    assert quiet(cli.main, ["ingest", str(manifest), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.startswith(f"experiment 'xen-samples' ({len(exp.inputs)} inputs): {whole.height} rows")
+    assert storage.read_table(out).equals(whole)

@@ -412,14 +412,14 @@ def _ingest(args: argparse.Namespace) -> int:
 
     manifests = [p for p in args.inputs if p.endswith(".toml")]
     labels: dict = {}
+    sources: dict = {}
     if manifests:
         if len(args.inputs) > 1 or args.label or args.format or args.option:
             raise WorkbenchError("a manifest is ingested alone: labels, formats and options belong inside it")
         exp = experiment.load(manifests[0])
         storage.check_output(args.output, inputs=[manifests[0], *(i.path for i in exp.inputs)], force=args.force)
-        table, sources = exp.read()
         what = f"experiment '{exp.id}' ({len(exp.inputs)} inputs)"
-        inputs = [("", iter((readers.Parsed(table, {}, sources),)))]
+        inputs = [("", (readers.Parsed(piece) for piece in exp.pieces(sources)))]  # it fills `sources`
     else:
         labels = _labels(args.label)
         options = dict(_pair(o, "--option") for o in args.option)
@@ -429,7 +429,6 @@ def _ingest(args: argparse.Namespace) -> int:
         # the inputs together nor one long table are ever whole in memory (issue 17).
         inputs = ((p, _stdin_pieces(readers, args, options, labels) if p == "-" else
                    readers.read_pieces(p, format=args.format, options=options, **labels)) for p in args.inputs)
-    sources: dict = {}
     metrics: set = set()
     counts = {"rows": 0, "unlabelled": False}
 
@@ -439,7 +438,8 @@ def _ingest(args: argparse.Namespace) -> int:
             for parsed in parsed_pieces:
                 yield parsed.table
                 counts["rows"] += parsed.table.height
-                sources.update(parsed.by_source() if name else parsed.sources)
+                if name:
+                    sources.update(parsed.by_source())
                 metrics.update(parsed.table["metric"].cast(str).unique().to_list())
                 counts["unlabelled"] = counts["unlabelled"] or bool((parsed.table["condition"] == "unlabelled").any())
             if name:

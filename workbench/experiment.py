@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -115,36 +116,53 @@ class Experiment:
         """``(table, sources)``: the validated table, and what each of its files says
         about its origin, keyed by ``source_file`` (the ``sources`` section of
         :func:`workbench.storage.write_table`'s metadata). Each file is parsed once."""
-        frames, sources = [], {}
+        sources: dict[str, dict[str, str]] = {}
+        frames = list(self._frames(sources, whole=True))
+        table = pl.concat(frames, how="vertical") if frames else schema.validate(self._finish(schema.empty()))
+        return table, sources
+
+    def pieces(self, sources: dict[str, dict[str, str]]) -> Iterator[pl.DataFrame]:
+        """:meth:`read` in validated pieces (``readers.read_pieces`` of each input in turn:
+        what ``workbench ingest`` writes as they come); `sources` is filled as they come,
+        and complete once the last piece is out."""
+        return self._frames(sources, whole=False)
+
+    def _frames(self, sources: dict[str, dict[str, str]], *, whole: bool) -> Iterator[pl.DataFrame]:
+        present: set[str] = set()
         for item in self.inputs:
             shown = self.source_name(item)
+            kwargs = dict(format=item.format, source_file=shown, defaults=self.defaults, options=item.options,
+                          **{"experiment": self.id, **item.labels})
             try:
-                parsed = readers.read_file(item.path, format=item.format, source_file=shown,
-                                           defaults=self.defaults, options=item.options,
-                                           **{"experiment": self.id, **item.labels})
+                parts = [readers.read_file(item.path, **kwargs)] if whole else readers.read_pieces(item.path, **kwargs)
+                for parsed in parts:
+                    frame = parsed.table
+                    _merge(sources, parsed.by_source())
+                    conditions = set(frame["condition"].cast(pl.String).unique().to_list())
+                    undeclared = conditions - set(self.conditions)
+                    if undeclared:
+                        raise ManifestError(self.manifest, item.entry, f"rows of condition '{sorted(undeclared)[0]}', "
+                                                                       "which [conditions] does not declare")
+                    present |= conditions
+                    yield schema.validate(self._finish(frame), source=str(self.manifest))
+            except ManifestError:
+                raise
             except WorkbenchError as exc:
                 raise ManifestError(self.manifest, item.entry, str(exc)) from exc
-            frame = parsed.table
-            _merge(sources, parsed.by_source())
-            undeclared = set(frame["condition"].unique().to_list()) - set(self.conditions)
-            if undeclared:
-                raise ManifestError(self.manifest, item.entry,
-                                    f"rows of condition '{sorted(undeclared)[0]}', which [conditions] does not declare")
-            frames.append(frame)
-        table = pl.concat(frames, how="vertical") if frames else schema.empty()
-        present = set(table["condition"].unique().to_list())
         for name in self.conditions:
             if name not in present:
                 raise ManifestError(self.manifest, f"[conditions.{name}]",
                                     "condition has no inputs (no row of any input belongs to it)")
+
+    def _finish(self, table: pl.DataFrame) -> pl.DataFrame:
+        """What the manifest adds to an input's rows: hypervisors, [names], the control domain."""
         table = _apply_condition_hypervisors(table, self.conditions)
         if self.names:
             table = table.with_columns(pl.col(c).replace(self.names) for c in ("host", "guest"))
         # xapi names dom0 "Control domain on host: <host>" (its VM record's name_label): a
         # guest named so, by [names] or by the file, is the control domain (issue 4).
-        table = table.with_columns(scope=pl.when(pl.col("guest").cast(pl.String).str.starts_with(CONTROL_DOMAIN_PREFIX))
-                                   .then(pl.lit("control-domain")).otherwise(pl.col("scope")))
-        return schema.validate(table, source=str(self.manifest)), sources
+        return table.with_columns(scope=pl.when(pl.col("guest").cast(pl.String).str.starts_with(CONTROL_DOMAIN_PREFIX))
+                                  .then(pl.lit("control-domain")).otherwise(pl.col("scope")))
 
 
 def _merge(into: dict[str, dict[str, str]], more: dict[str, dict[str, str]]) -> None:
