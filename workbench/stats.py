@@ -142,6 +142,9 @@ class EffectSizeMethod:
     function: Callable[[np.ndarray, np.ndarray], float]
     display: str
     measures: str
+    #: ``function`` takes runs along axis 0 and one comparison per column, each column's
+    #: value bit for bit the column's alone (as :attr:`TwoSampleTest.columnwise`).
+    columnwise: bool = False
 
 
 #: Two-sample tests by name (papermill's small registry); the CLI's ``--test`` choices.
@@ -187,14 +190,15 @@ def register_test(name: str, function: Callable[[np.ndarray, np.ndarray], Any], 
 
 
 def register_effect_size(name: str, function: Callable[[np.ndarray, np.ndarray], float], *, display: str,
-                         measures: str) -> EffectSizeMethod:
+                         measures: str, columnwise: bool = False) -> EffectSizeMethod:
     """Register an effect size under `name` (its column in :meth:`Comparison.to_frame`);
-    ``function(baseline, treatment) -> float``."""
+    ``function(baseline, treatment) -> float`` (with `columnwise`, also along axis 0 of
+    stacks, as :func:`register_test`)."""
     taken = (*DEFAULT_BY, *SPLIT_BY, *_FRAME_COLUMNS)
     if name in taken:
         raise WorkbenchError(f"effect size name {name!r} is a column of Comparison.to_frame already; "
                              f"choose another (taken: {', '.join(taken)})")
-    entry = EffectSizeMethod(name, function, display, measures)
+    entry = EffectSizeMethod(name, function, display, measures, columnwise)
     EFFECT_SIZES[name] = entry
     return entry
 
@@ -223,11 +227,8 @@ def _run_tests(name: str, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> lis
     chosen = TESTS[name]
     if not chosen.columnwise:
         return [_run_test(name, x, y) for x, y in pairs]
-    stacks: dict[tuple[int, int], list[int]] = {}
-    for i, (x, y) in enumerate(pairs):
-        stacks.setdefault((x.size, y.size), []).append(i)
     out: list[TestResult | None] = [None] * len(pairs)
-    for idx in stacks.values():
+    for idx in _stacks(pairs).values():
         # Each pair a contiguous row, seen as a column: numpy reduces it as the 1-D array.
         x = np.stack([pairs[i][0] for i in idx]).T
         y = np.stack([pairs[i][1] for i in idx]).T
@@ -357,7 +358,15 @@ def _run_values(table: pl.DataFrame, by: Sequence[str], *, series: bool = False)
     aggs.append(pl.col("source_file").n_unique().alias("_files"))
     if series:
         aggs.append(pl.col("value").sort_by("time", maintain_order=True).alias("_series"))
-    return data.group_by(keys, maintain_order=True).agg(aggs).collect()
+    # A key with one value in the whole table splits nothing: grouped without it (the same
+    # groups, rows and first-seen order, so the same values) and added back after. Fewer
+    # keys to hash: the grouping's memory (up to 1.4x the table with every key) and time.
+    fixed = [k for k in keys if k != "condition" and table.height and table[k].n_unique() == 1]
+    out = data.group_by([k for k in keys if k not in fixed], maintain_order=True).agg(aggs).collect()
+    if not fixed:
+        return out
+    return out.with_columns(pl.lit(table[k][0], dtype=table.schema[k]).alias(k) for k in fixed).select(
+        *keys, *(c for c in out.columns if c not in keys))
 
 
 def _cell_values(data: pl.DataFrame, by: tuple[str, ...], auto: bool, *, series: bool = False
@@ -465,6 +474,7 @@ def _autocorrelation(x: np.ndarray) -> np.ndarray:
     return acov / acov[0]
 
 
+@functools.lru_cache(maxsize=256)
 def _next_regular(target: int) -> int:
     """The smallest 5-smooth number (2^a 3^b 5^c) >= `target`: the FFT length statsmodels
     pads an autocovariance to."""
@@ -1315,10 +1325,6 @@ def compare_all(table: pl.DataFrame, *, baseline: str, metrics: Iterable[str] | 
     done = _measured([_compare_pair(cell_key, b, t, unit=units.get(str(dict(cell_key)["metric"]), ""),
                                     confidence_level=confidence_level, rule=rule, random_state=random_state)
                       for cell_key, b, t in pending], test, {id(summaries[k]): v for k, v in moments.items()})
-    tested = [i for i, c in enumerate(done) if c.status is Status.TESTED]
-    if tested:
-        for i, p in zip(tested, holm([done[i].test.pvalue for i in tested])):
-            done[i] = replace(done[i], test=replace(done[i].test, pvalue_holm=float(p)))
     done = _with_noise_floor(done, baseline)
     not_compared = pl.DataFrame(skipped, strict=False) if skipped else pl.DataFrame()
     return ComparisonSet(tuple(done), _summary_frame(summaries, by, units), baseline, by, alpha, not_compared)
@@ -1450,35 +1456,64 @@ def _compare_pair(cell, base: Summary, treat: Summary, *, unit: str, confidence_
 
 
 def _measured(done: list[Comparison], test: str, moments: dict[int, tuple] | None = None) -> list[Comparison]:
-    """`done` with the intervals of every within-run and tested comparison, and the test,
-    effect sizes and detectable change of every tested one: the intervals in one
-    vectorized computation for all (:func:`_interval_rows`), the test in one call per
-    stack of comparisons with the same run counts where it works column by column
-    (:attr:`TwoSampleTest.columnwise`). Each value is, bit for bit, the one a
-    comparison computed alone gets."""
+    """`done` with the intervals of every within-run and tested comparison, and the test
+    (Holm-adjusted once over all tested comparisons), effect sizes and detectable change
+    of every tested one: the intervals in one vectorized computation for all
+    (:func:`_interval_rows`), the test and the effect sizes in one call per stack of
+    comparisons with the same run counts where they work column by column
+    (``columnwise``). Each value is, bit for bit, the one a comparison computed alone gets."""
     done = list(done)
     rows = _interval_rows(done, done[0].confidence_level if done else 0.95, moments)
+    tested = [i for i, c in enumerate(done) if c.status is Status.TESTED]
+    pairs = [(np.array(done[i].baseline.values, dtype=float), np.array(done[i].treatment.values, dtype=float))
+             for i in tested]
+    results = _run_tests(test, pairs)
+    adjusted = holm([r.pvalue for r in results]) if results else []
+    effects = {name: _columnwise(e.function, pairs, e.columnwise) for name, e in EFFECT_SIZES.items()}
+    rule = done[tested[0]].rule if tested else None
+    detectable = _columnwise(lambda x, y: _detectable_changes(
+        x, y, alpha=rule.alpha / rule.comparisons, df_test=min(x.shape[0], y.shape[0]) - 1 if test == "welch_hsu" else None),
+        pairs, True)
+    found = {i: j for j, i in enumerate(tested)}
     for i, c in enumerate(done):
         if c.status not in (Status.TESTED, Status.WITHIN_RUN_ONLY):
             continue
         (r_low, r_high), (d_low, d_high) = rows[i]
         ratio_method, difference_method = ((FIELLER, WELCH_INTERVAL) if c.status is Status.TESTED
                                            else (FIELLER + WITHIN, WELCH_INTERVAL + WITHIN))
-        done[i] = replace(c, ratio=replace(c.ratio, low=r_low, high=r_high,
-                                           method=None if r_low is None else ratio_method),
-                          difference=replace(c.difference, low=d_low, high=d_high, method=difference_method))
-    tested = [i for i, c in enumerate(done) if c.status is Status.TESTED]
-    pairs = {i: (np.array(done[i].baseline.values), np.array(done[i].treatment.values)) for i in tested}
-    results = _run_tests(test, [pairs[i] for i in tested])
-    for i, result in zip(tested, results):
-        x, y = pairs[i]
-        rule = done[i].rule
-        done[i] = replace(done[i], test=result,
-                          effect_sizes=tuple(EffectSize(name, float(e.function(x, y))) for name, e in EFFECT_SIZES.items()),
-                          detectable_change=detectable_change(
-                              x, y, alpha=rule.alpha / rule.comparisons,
-                              df_test=min(x.size, y.size) - 1 if test == "welch_hsu" else None))
+        level = c.confidence_level
+        parts = dict(ratio=Estimate(c.ratio.value, level, r_low, r_high, None if r_low is None else ratio_method),
+                     difference=Estimate(c.difference.value, level, d_low, d_high, difference_method))
+        if i in found:
+            j = found[i]
+            parts.update(test=replace(results[j], pvalue_holm=float(adjusted[j])),
+                         effect_sizes=tuple(EffectSize(name, float(effects[name][j])) for name in EFFECT_SIZES),
+                         detectable_change=detectable[j])
+        done[i] = replace(c, **parts)
     return done
+
+
+def _columnwise(function: Callable, pairs: Sequence[tuple[np.ndarray, np.ndarray]], columnwise: bool) -> list:
+    """``function(x, y)`` of each pair: where `columnwise`, one call per stack of pairs with
+    the same run counts, each pair a column (its values as Python objects)."""
+    if not columnwise:
+        return [function(x, y) for x, y in pairs]
+    out: list = [None] * len(pairs)
+    for idx in _stacks(pairs).values():
+        # Each pair a contiguous row, seen as a column: numpy reduces it as the 1-D array.
+        x, y = (np.stack([pairs[i][k] for i in idx]).T for k in (0, 1))
+        values = np.broadcast_to(np.asarray(function(x, y), dtype=object), (len(idx),))
+        for i, v in zip(idx, values):
+            out[i] = v
+    return out
+
+
+def _stacks(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict[tuple[int, int], list[int]]:
+    """Indices of `pairs` by their run counts."""
+    stacks: dict[tuple[int, int], list[int]] = {}
+    for i, (x, y) in enumerate(pairs):
+        stacks.setdefault((x.shape[0], y.shape[0]), []).append(i)
+    return stacks
 
 
 def _range(s: Summary, spec: Metric) -> tuple[float, float]:
@@ -1673,26 +1708,31 @@ def welch_hsu(x: np.ndarray, y: np.ndarray) -> WelchHsuResult:
     return WelchHsuResult(_scalar(t), _scalar(p), float(df))
 
 
-def _pooled_sd(x: np.ndarray, y: np.ndarray) -> float:
-    nx, ny = len(x), len(y)
-    return math.sqrt(((nx - 1) * np.var(x, ddof=1) + (ny - 1) * np.var(y, ddof=1)) / (nx + ny - 2))
+def _pooled_sd(x: np.ndarray, y: np.ndarray):
+    """Pooled standard deviation along axis 0 (a float for 1-D x and y)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    nx, ny = x.shape[0], y.shape[0]
+    return _scalar(np.sqrt(((nx - 1) * x.var(axis=0, ddof=1) + (ny - 1) * y.var(axis=0, ddof=1)) / (nx + ny - 2)))
 
 
 def hedges_g(x: np.ndarray, y: np.ndarray) -> float:
     """Hedges' g of y against x: Cohen's d with the pooled SD, times the small-sample
-    correction J = 1 - 3 / (4 (n_x + n_y) - 9)."""
+    correction J = 1 - 3 / (4 (n_x + n_y) - 9); along axis 0. Without spread: 0 for equal
+    means, else an infinity of the difference's sign."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     pooled = _pooled_sd(x, y)
-    if pooled == 0:
-        return 0.0 if np.mean(y) == np.mean(x) else math.copysign(math.inf, np.mean(y) - np.mean(x))
-    return float((np.mean(y) - np.mean(x)) / pooled * (1 - 3 / (4 * (len(x) + len(y)) - 9)))
+    change = y.mean(axis=0) - x.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = change / pooled * (1 - 3 / (4 * (x.shape[0] + y.shape[0]) - 9))
+    return _scalar(np.where(pooled == 0, np.where(change == 0, 0.0, np.copysign(np.inf, change)), g))
 
 
 def cliffs_delta(x: np.ndarray, y: np.ndarray) -> float:
     """Cliff's delta of y against x: P(Y > X) - P(Y < X), as 2 U / (n_x n_y) - 1 with
-    U the Mann-Whitney statistic of y (ties count half)."""
+    U the Mann-Whitney statistic of y (ties count half); along axis 0."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    u = (y[:, None] > x).sum() + 0.5 * (y[:, None] == x).sum()
-    return float(2 * u / (x.size * y.size) - 1)
+    u = (y[:, None] > x[None]).sum(axis=(0, 1)) + 0.5 * (y[:, None] == x[None]).sum(axis=(0, 1))
+    return _scalar(2 * u / (x.shape[0] * y.shape[0]) - 1)
 
 
 register_test("mannwhitneyu", lambda x, y: sst.mannwhitneyu(y, x, alternative="two-sided"),
@@ -1714,9 +1754,10 @@ register_test("welch_hsu", lambda x, y: welch_hsu(x, y), display="Welch's t with
               tests="equal means of the run values, without assuming equal variances; degrees of freedom "
                     "min(n) - 1, so the level holds at any variance ratio (normal data)", min_runs=4, columnwise=True)
 register_effect_size("cliffs_delta", cliffs_delta, display="Cliff's delta",
-                     measures="P(treatment > baseline) - P(treatment < baseline), from -1 to 1")
+                     measures="P(treatment > baseline) - P(treatment < baseline), from -1 to 1", columnwise=True)
 register_effect_size("hedges_g", hedges_g, display="Hedges' g",
-                     measures="difference of means in pooled standard deviations, small-sample corrected")
+                     measures="difference of means in pooled standard deviations, small-sample corrected",
+                     columnwise=True)
 
 
 def t_test_power(effect_size: float, nx: int, ny: int | None = None, alpha: float = 0.05,
@@ -1772,12 +1813,26 @@ def detectable_change(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05, powe
     """Relative change of the mean a two-sample t test on these run counts and this
     spread detects with `power` (:func:`t_test_power`), as a fraction of the baseline
     mean."""
-    nx, ny = len(x), len(y)
-    pooled = _pooled_sd(x, y)
-    if pooled == 0 or np.mean(x) == 0 or nx + ny < 4:
-        return None  # no spread, or no baseline to be relative to: nothing to say
-    d = _detectable_effect(nx, ny, alpha, power, df_test)
-    return float(d * pooled / abs(np.mean(x)))
+    return _detectable_changes(np.asarray(x, dtype=float)[:, None], np.asarray(y, dtype=float)[:, None], alpha=alpha,
+                               power=power, df_test=df_test)[0]
+
+
+def _detectable_changes(x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05, power: float = 0.8,
+                        df_test: float | None = None) -> list[float | None]:
+    """:func:`detectable_change` of each column of `x` and `y` (runs along axis 0)."""
+    nx, ny = x.shape[0], y.shape[0]
+    pooled, mean = np.atleast_1d(_pooled_sd(x, y)), x.mean(axis=0)
+    if nx + ny < 4:
+        return [None] * x.shape[1]
+    d = None
+    out: list[float | None] = []
+    for sd, m in zip(pooled, mean):
+        if sd == 0 or m == 0:
+            out.append(None)  # no spread, or no baseline to be relative to: nothing to say
+            continue
+        d = _detectable_effect(nx, ny, alpha, power, df_test) if d is None else d
+        out.append(float(d * sd / abs(m)))
+    return out
 
 
 @functools.lru_cache(maxsize=1024)
