@@ -342,8 +342,12 @@ def _run_values(table: pl.DataFrame, by: Sequence[str], *, series: bool = False)
         raise WorkbenchError(f"`by` names unknown column(s) {missing}; columns: {', '.join(table.columns)}")
     # Best of N is the largest value where the vocabulary says higher is better.
     higher = pl.col("metric").first().is_in([n for n, m in METRICS.items() if m.direction is Direction.HIGHER])
-    data = table.lazy().filter(pl.col("value").is_not_nan())
-    if BOUND in table.columns:  # a bound is not a measurement: never averaged with one
+    # Filters only where they drop something: a filter copies every column the grouping
+    # reads (0.4x the table) before grouping.
+    data = table.lazy()
+    if table["value"].is_nan().any():
+        data = data.filter(pl.col("value").is_not_nan())
+    if BOUND in table.columns and table[BOUND].null_count() < table.height:  # a bound is not a measurement
         data = data.filter(pl.col(BOUND).is_null())
     keys = [*by, "condition", "run"]
     best = (pl.when(higher).then(pl.col("value").max()).otherwise(pl.col("value").min()))
@@ -361,12 +365,27 @@ def _run_values(table: pl.DataFrame, by: Sequence[str], *, series: bool = False)
     # A key with one value in the whole table splits nothing: grouped without it (the same
     # groups, rows and first-seen order, so the same values) and added back after. Fewer
     # keys to hash: the grouping's memory (up to 1.4x the table with every key) and time.
-    fixed = [k for k in keys if k != "condition" and table.height and table[k].n_unique() == 1]
+    fixed = [k for k in keys if k != "condition" and table.height and _single_valued(table[k])]
     out = data.group_by([k for k in keys if k not in fixed], maintain_order=True).agg(aggs).collect()
     if not fixed:
         return out
     return out.with_columns(pl.lit(table[k][0], dtype=table.schema[k]).alias(k) for k in fixed).select(
         *keys, *(c for c in out.columns if c not in keys))
+
+
+def _single_valued(s: pl.Series) -> bool:
+    """``s.n_unique() == 1``, from the extremes where they tell (hashing every value took
+    1-6 ms a column of 640 000 rows, the extremes 0.4 ms)."""
+    nulls = s.null_count()
+    if nulls:
+        return nulls == s.len()
+    if s.dtype.is_float():
+        low, high = s.min(), s.max()
+        if low == low and high == high and low != high:  # two numbers
+            return False
+        return s.n_unique() == 1  # NaN, and 0.0 beside -0.0: hashed
+    physical = s.to_physical()
+    return physical.min() == physical.max()
 
 
 def _cell_values(data: pl.DataFrame, by: tuple[str, ...], auto: bool, *, series: bool = False
