@@ -366,7 +366,17 @@ def _run_values(table: pl.DataFrame, by: Sequence[str], *, series: bool = False)
     # groups, rows and first-seen order, so the same values) and added back after. Fewer
     # keys to hash: the grouping's memory (up to 1.4x the table with every key) and time.
     fixed = [k for k in keys if k != "condition" and table.height and _single_valued(table[k])]
-    out = data.group_by([k for k in keys if k not in fixed], maintain_order=True).agg(aggs).collect()
+    grouped = [k for k in keys if k not in fixed]
+    if "metric" in fixed or "metric" not in keys or not table.height:
+        out = data.group_by(grouped, maintain_order=True).agg(aggs).collect()
+    else:
+        # A metric at a time: the grouping holds its rows (1.1-1.3x the table's memory at once
+        # with lists among the aggregations), and a metric's rows are its cells' alone. The
+        # cells keep the order in which the whole table first shows them.
+        indexed = data.with_row_index("_row")
+        out = pl.concat([indexed.filter(pl.col("metric") == m).group_by(grouped, maintain_order=True)
+                         .agg(*aggs, pl.col("_row").first()).collect()
+                         for m in table["metric"].unique(maintain_order=True).to_list()]).sort("_row").drop("_row")
     if not fixed:
         return out
     return out.with_columns(pl.lit(table[k][0], dtype=table.schema[k]).alias(k) for k in fixed).select(
