@@ -499,8 +499,8 @@ def _autocorrelation(x: np.ndarray) -> np.ndarray:
     computes them (biased autocovariances by FFT over the variance): the same operations
     on the same arrays, so the same bits (a test checks it), without its argument
     checks and its import (0.3 ms a call where a compare makes one per single-run series).
-    One series at a time: numpy's FFT of a stack differs from the rows' own FFTs in the
-    last bits."""
+    One series at a time: on a stack of series numpy's complex product (its SIMD loop
+    depends on the array's length) differs from a series' own in the last bits."""
     n = x.size
     centred = x - x.mean()
     spectrum = np.fft.fft(centred, n=_next_regular(2 * n + 1))
@@ -1073,9 +1073,9 @@ def _summaries(values: pl.DataFrame, table: pl.DataFrame, by: Sequence[str], con
     return _summarized(values, table, by, confidence_level, bounds)[0]
 
 
-#: Per summary, the mean, squared standard error and degrees of freedom its interval
-#: came from (:func:`_moments`): of the run values, or of a single run's series with its
-#: effective sample size. The comparisons reuse them instead of recomputing.
+#: Per summary, ``(kind, mean, squared standard error, degrees of freedom)`` its interval
+#: came from (:func:`_moments`): of the run values (kind "runs"), or of a single run's
+#: series with its effective sample size ("ess"). The comparisons reuse them.
 _Moments = dict[tuple, tuple[str, float, float, float]]
 
 
