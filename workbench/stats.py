@@ -339,9 +339,10 @@ def run_values(table: pl.DataFrame, by: Sequence[str] = DEFAULT_BY, *, warn: boo
 _CHUNKED_ROWS = 100_000
 
 
-def _run_values(table: pl.DataFrame, by: Sequence[str], *, series: bool = False) -> pl.DataFrame:
+def _run_values(table: pl.DataFrame, by: Sequence[str], *, series: bool = False, labels: bool = True) -> pl.DataFrame:
     """:func:`run_values` plus ``_files`` (source files per run), in one lazy pass; with
-    `series`, ``_series``: each run's values in time order (a stable sort by time)."""
+    `series`, ``_series``: each run's values in time order (a stable sort by time); without
+    `labels`, no lists of scopes, guests and hosts (for a caller that groups by them)."""
     missing = [c for c in by if c not in table.columns]
     if missing:
         raise WorkbenchError(f"`by` names unknown column(s) {missing}; columns: {', '.join(table.columns)}")
@@ -363,7 +364,13 @@ def _run_values(table: pl.DataFrame, by: Sequence[str], *, series: bool = False)
     aggs = [pl.when(pl.col("aggregate").first() == "best").then(best).otherwise(mean).alias("value"),
             (pl.col("samples").sum().cast(pl.UInt32) if weighted else pl.len()).alias("samples"),
             (pl.col("time").is_not_null().sum() > 1).alias("series")]
-    aggs += [pl.col(c).unique().sort().alias(f"{c}s") for c in ("scope", "guest", "host")]
+    if labels:
+        aggs += [pl.col(c).unique().sort().alias(f"{c}s") for c in ("scope", "guest", "host")]
+    else:
+        # Some list among the aggregations, as the labels always were: without one, polars
+        # sums each group's values in partitions and its means differ in the last bit from
+        # the ones compare has always reported.
+        aggs.append(pl.col("scope").head(1).alias("_list"))
     aggs.append(pl.col("source_file").n_unique().alias("_files"))
     if series:
         aggs.append(pl.col("value").sort_by("time", maintain_order=True).alias("_series"))
@@ -382,6 +389,8 @@ def _run_values(table: pl.DataFrame, by: Sequence[str], *, series: bool = False)
         out = pl.concat([indexed.filter(pl.col("metric") == m).group_by(grouped, maintain_order=True)
                          .agg(*aggs, pl.col("_row").first()).collect()
                          for m in table["metric"].unique(maintain_order=True).to_list()]).sort("_row").drop("_row")
+    if "_list" in out.columns:
+        out = out.drop("_list")
     if not fixed:
         return out
     return out.with_columns(pl.lit(table[k][0], dtype=table.schema[k]).alias(k) for k in fixed).select(
@@ -415,10 +424,11 @@ def _cell_values(data: pl.DataFrame, by: tuple[str, ...], auto: bool, *, series:
     themselves (the same rows, in the same first-seen order) and give their values as
     they are. (Before, the runs were aggregated twice: without the split, then with it.)"""
     split = tuple(c for c in (*SPLIT_BY, *SPLIT_HOST) if c not in by)
-    # With the lists of labels, as run_values always aggregated: polars' group means depend
-    # on the aggregations beside them (without lists it sums in partitions, and the last
-    # bit differs), and these are the means compare_all has always reported.
-    fine = _run_values(data, (*by, *split), series=series)
+    fine = _run_values(data, (*by, *split), series=series, labels=False)
+    # Scope, guest and host are keys of the finest groups: each group's list is its own.
+    fine = fine.with_columns(pl.concat_list(pl.col(c)).alias(f"{c}s") for c in ("scope", "guest", "host")).select(
+        *[c for c in fine.columns if c not in ("_files", "_series")], "scopes", "guests", "hosts", "_files",
+        *(["_series"] if series else []))
     mixed = fine.select([(pl.col(c).n_unique().over([*by, "condition"]) > 1).any() for c in SPLIT_BY if c in split])
     extra: tuple[str, ...] = ()
     if any(mixed.row(0)) if mixed.width else False:
