@@ -785,11 +785,10 @@ def _compare(args: argparse.Namespace) -> int:
                                confidence_level=args.confidence_level, alpha=args.alpha, test=args.test,
                                include_flagged=args.include_flagged)
     line.close()
-    frame = result.to_frame()
     if args.format == "csv":
-        sys.stdout.write(frame.write_csv())
+        sys.stdout.write(result.to_frame().write_csv())
     elif args.format == "json":
-        sys.stdout.write(frame.write_json() + "\n")
+        sys.stdout.write(result.to_frame().write_json() + "\n")
     elif args.format == "text":
         sys.stdout.write(result.to_text())
     else:
