@@ -183,7 +183,8 @@ def read_pieces(path: str | os.PathLike, *, format: str | None = None, source_fi
                 defaults: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
                 **labels: Any) -> Iterator[Parsed]:
     """Read one file as consecutive validated pieces of its table (what ``workbench
-    ingest`` writes as it reads; :func:`read_file` joins them).
+    ingest`` writes as it reads; :func:`read_file` gives the same rows whole, from the
+    reader's ``parse``).
 
     Parameters are those of :func:`read`. A format without ``pieces`` gives one piece.
     The labels, options and format are checked, and the file read and detected, before
@@ -249,8 +250,9 @@ def piece_rows(nbytes: int) -> int:
     """Rows per piece for an input of `nbytes`, between :data:`PIECE_ROWS_MIN` and
     :data:`PIECE_ROWS_MAX` rows. Measured (`workbench ingest`, peak RSS above start-up
     over the file): a 54 MB rrd_updates at 2.1x with 2^16-row pieces, 2.5x with 2^17,
-    3.2x with 2^18, which was 20 % faster than 2^16 (each piece costs several ms of
-    validation and writing whatever its size); a 61 MB AIDA64 log at 2.8 / 3.2 / 3.6x.
+    3.2x with 2^18 (2^17 took 1.8 s against 2.2 s for 2^16 in one run under load: each
+    piece costs several ms of validation and writing whatever its size); a 61 MB AIDA64
+    log at 2.8 / 3.2 / 3.6x.
     Below 2^16 rows a piece saves little memory (the polars runtime's own ~40 MB
     dominates) and costs time (a 4 MB log: 73 pieces of 2^14 rows, 1.4 s to ingest)."""
     return max(PIECE_ROWS_MIN, min(PIECE_ROWS_MAX, nbytes // PIECE_BYTES_PER_ROW))
