@@ -389,6 +389,11 @@ def test_parse_size(text, expected):
     ({"labels": {"run": 3}}, r"`run` is the trial number and is set by the probe \(run 0 is the warm-up\)"),
     ({"labels": {"colour": "red"}}, r"unknown label 'colour'; labels are: experiment, condition"),
     ({"target_seconds": 0}, r"`target_seconds` must be positive, found 0"),
+    ({"metrics": "mem_latency"}, r"`metrics` must be a non-empty list of metric names \(mem_read_bw, .*\), "
+                                 r"found 'mem_latency'"),
+    ({"metrics": []}, r"`metrics` must be a non-empty list of metric names"),
+    ({"metrics": ["mem_latency", "cpu_util"]}, r"`metrics`: the probe does not measure 'cpu_util'; it measures "
+                                               r"mem_read_bw, mem_write_bw, mem_copy_bw, mem_latency"),
 ])
 def test_bad_options_are_refused_before_any_work(options, message):
     with pytest.raises(probe.ProbeError, match=message):
@@ -400,6 +405,25 @@ def test_sizes_beyond_free_memory_are_refused():
     with pytest.raises(probe.ProbeError, match=r"the probe needs .* GiB \(two arrays of .* for the memory level\) "
                                                r"but only .* is available; give a smaller `memory`"):
         probe.run(memory=available)  # two arrays of it cannot fit
+    with pytest.raises(probe.ProbeError, match=r"the probe needs .* GiB \(an array of .* for the memory level\) "
+                                               r"but only .* is available"):
+        probe.run(memory=available, metrics=["mem_latency"])  # nor one array and the chase's order
+
+
+def test_latency_alone_walks_the_same_chase_without_bandwidth_arrays():
+    levels = probe.plan([machine.Cache("L1", 48 * KIB, False, 2), machine.Cache("L2", 2 * MIB, False, 2),
+                         machine.Cache("L3", 8 * MIB, True, 1)])
+    assert probe.required_bytes(levels, 2, bandwidth=False) == sum(
+        (lv.size if lv.shared else 2 * lv.size) + lv.size // 8 for lv in levels)
+    assert probe.required_bytes(levels, 2) - probe.required_bytes(levels, 2, bandwidth=False) == sum(
+        lv.size if lv.shared else 2 * lv.size for lv in levels)
+    result = probe.run(quick=True, metrics=["mem_latency"], l1="48K", l2="2M", l3="8M", memory="32M", seed=3)
+    t = result.table
+    assert set(t["metric"]) == {"mem_latency"} and set(t["stage"]) == {probe.SINGLE, f"{probe.SINGLE} {probe.WARM_UP}"}
+    assert t.height == 3 * 4  # 3 quick trials x L1, L2, L3, memory
+    assert result.settings["metrics"] == ["mem_latency"] and result.settings["modes"] == [probe.SINGLE]
+    assert set(result.settings["repetitions"]) == {f"{lv}/single-thread/mem_latency" for lv in ("L1", "L2", "L3", "memory")}
+    assert (t["value"] > 0).all() and t["value"].is_finite().all()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -536,3 +560,13 @@ def test_headline_states_dram_latency_or_that_every_trial_was_disturbed(quick_ru
     # a table whose every trial is flagged is never presented as a result
     flagged = t.with_columns(flag=pl.when(pl.col("run") > 0).then(pl.lit("test: disturbed")).otherwise(pl.col("flag")))
     assert probe.headline(flagged).startswith("DISTURBED: all ")
+
+
+def test_a_calibrating_call_at_the_chosen_count_is_the_warm_up_value():
+    from workbench.probe._run import _calibrate
+
+    # A pass longer than the target (a DRAM array in a quick run) runs once: that call is the warm-up's value.
+    assert _calibrate(lambda reps: 0.05 * reps, 0.01) == (1, 0.05)
+    # Otherwise the chosen count differs from every count tried, and the warm-up measures it.
+    assert _calibrate(lambda reps: 0.003 * reps, 0.01) == (4, None)
+    assert _calibrate(lambda reps: 1e-6 * reps, 0.01) == (10000, None)

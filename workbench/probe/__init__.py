@@ -10,7 +10,9 @@ and EVEREST's numbers land in one table.
 What a row is
 -------------
 * ``source = workbench-probe``; ``run`` is the trial. **Run 0 is the warm-up**
-  (it also calibrates the repetition counts); its rows carry the stage suffix
+  (it also calibrates the repetition counts; where a single pass outlasts the
+  measurement's target, as a DRAM pass does in a quick run, the calibrating pass
+  is the warm-up's value rather than a second pass); its rows carry the stage suffix
   ``warm-up`` (e.g. ``all-cores warm-up``) so that a comparison grouping by
   stage never mixes it with measured trials. Measured trials are runs 1..N-1.
 * ``stage`` says how many threads ran: ``single-thread`` or ``all-cores``

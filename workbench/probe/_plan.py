@@ -115,11 +115,12 @@ def _lines(size: int, line: int) -> int:
     return max(2 * line, size // line * line)
 
 
-def required_bytes(levels: Sequence[Level], threads: int) -> int:
-    """Memory the probe allocates for `levels` (two arrays per level, plus the
-    chase's temporary order), for the memory check before anything is allocated."""
+def required_bytes(levels: Sequence[Level], threads: int, *, bandwidth: bool = True) -> int:
+    """Memory the probe allocates for `levels` (two arrays per level, one without
+    `bandwidth`, plus the chase's temporary order), for the memory check before
+    anything is allocated."""
     total = 0
     for lv in levels:
         per_array = lv.size if lv.shared else lv.size * threads
-        total += 2 * per_array + lv.size // 8
+        total += (2 if bandwidth else 1) * per_array + lv.size // 8
     return total

@@ -21,6 +21,7 @@ from ._common import (
     ALL_CORES,
     BANDWIDTH_METRICS,
     DEFAULT_TRIALS,
+    METRICS,
     PRECISION_MAX_TRIALS,
     QUICK_TARGET_SECONDS,
     QUICK_TRIALS,
@@ -74,7 +75,8 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
         memory: int | str | None = None, all_cores: bool = True, seed: int = 0,
         labels: Mapping[str, Any] | None = None, progress: Progress | None = None,
         target_seconds: float | None = None, thresholds: guards.Thresholds | None = None,
-        precision: float | None = None, budget: float | None = None, own_tree: bool = False) -> ProbeResult:
+        precision: float | None = None, budget: float | None = None, own_tree: bool = False,
+        metrics: Sequence[str] | None = None) -> ProbeResult:
     """Measure bandwidth and latency at each level, `trials` times.
 
     Parameters
@@ -123,6 +125,11 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
     budget : float, optional
         Seconds: start no new trial after this much time (at least one measured
         trial runs). ``settings["stopped"]`` says why the probe stopped.
+    metrics : sequence of str, optional
+        Measure only these of :data:`METRICS` (default all). ``("mem_latency",)``
+        is the latency alone: one array per level and no bandwidth pass, the same
+        chase over the same working sets as in a full run (the standing report
+        needs no more). Recorded in ``settings["metrics"]``.
 
     Raises
     ------
@@ -140,6 +147,17 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
     if trials is None and precision is not None:
         trials = PRECISION_MAX_TRIALS
     trials = (QUICK_TRIALS if quick else DEFAULT_TRIALS) if trials is None else trials
+    if metrics is None:
+        metrics = METRICS
+    elif isinstance(metrics, str) or not all(isinstance(m, str) for m in metrics) or not metrics:
+        raise ProbeError(f"`metrics` must be a non-empty list of metric names ({', '.join(METRICS)}), "
+                         f"found {metrics!r}")
+    else:
+        unknown_metrics = [m for m in metrics if m not in METRICS]
+        if unknown_metrics:
+            raise ProbeError(f"`metrics`: the probe does not measure {unknown_metrics[0]!r}; "
+                             f"it measures {', '.join(METRICS)}")
+        metrics = tuple(m for m in METRICS if m in metrics)  # the probe's order, once each
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ProbeError(f"`seed` must be a non-negative integer, found {seed!r}")
     if target_seconds is not None and (isinstance(target_seconds, bool)
@@ -182,39 +200,47 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
                                            old.line if old else _DEFAULT_LINE, "override")
         caches = tuple(detected[k] for k in sorted(detected))
     levels = plan(caches, memory=mem_size)
-    need = required_bytes(levels, threads)
+    bandwidth = any(m in BANDWIDTH_METRICS for m in metrics)
+    need = required_bytes(levels, threads, bandwidth=bandwidth)
     available = psutil.virtual_memory().available
     if need > available:
         mem = levels[-1]
-        raise ProbeError(f"the probe needs {format_size(need)} (two arrays of {format_size(mem.size)} for the memory "
+        arrays = "two arrays" if bandwidth else "an array"
+        raise ProbeError(f"the probe needs {format_size(need)} ({arrays} of {format_size(mem.size)} for the memory "
                          f"level) but only {format_size(available)} is available; give a smaller `memory` "
                          f"(--memory-size) or free memory")
     machine = detect_machine(caches)
     return _Runner(levels, machine, trials=int(trials), threads=int(threads), target=target,
                    all_cores=all_cores, seed=seed, labels=labels, progress=progress, quick=quick,
                    thresholds=thresholds or guards.Thresholds(), precision=precision, budget=budget,
-                   own_tree=own_tree).run()
+                   own_tree=own_tree, metrics=metrics).run()
 
 
 class _Buffers:
-    """The arrays of one level, the thread slices, and timed kernel calls."""
+    """The arrays of one level, the thread slices, and timed kernel calls.
 
-    def __init__(self, level: Level, threads: int, line: int, seed: int):
+    Without `bandwidth` only the chase's array is made (no second array for write
+    and copy); without `latency` no chase is linked."""
+
+    def __init__(self, level: Level, threads: int, line: int, seed: int, *, bandwidth: bool = True,
+                 latency: bool = True):
         self.level = level
         self.threads = threads
         n = level.size // _ELEMENT
         total = n if level.shared else n * threads
         self.a = _aligned_empty(total)
-        self.b = _aligned_empty(total)
+        self.b = _aligned_empty(total) if bandwidth else None
         # First touch now, outside any timing: np.empty maps pages lazily, and an
         # untouched page reads as the kernel's shared zero page (a cache hit).
-        _write(self.a, 1)
-        _write(self.b, 1)
-        self.lines = build_chain(self.a[:n], line, seed)
-        self.single = (self.a[:n], self.b[:n])
+        for array in (self.a, self.b):
+            if array is not None:
+                _first_touch(array, threads)
+        self.lines = build_chain(self.a[:n], line, seed) if latency else 0
+        self.single = (self.a[:n], None if self.b is None else self.b[:n])
         per = total // threads if level.shared else n
         per -= per % 2
-        self.parts = [(self.a[k * per:(k + 1) * per], self.b[k * per:(k + 1) * per]) for k in range(threads)]
+        self.parts = ([(self.a[k * per:(k + 1) * per], self.b[k * per:(k + 1) * per]) for k in range(threads)]
+                      if self.b is not None else [])
 
     def calls(self, metric: str, parts: list[tuple[np.ndarray, np.ndarray]]):
         """(function(reps), bytes per rep) for `metric` on the given slices."""
@@ -234,6 +260,20 @@ class _Buffers:
         t0 = time.perf_counter()
         _chase(chain, steps)
         return time.perf_counter() - t0
+
+
+def _first_touch(array: np.ndarray, threads: int) -> None:
+    """Write every page of `array`, `threads` slices at once.
+
+    A first touch is a page fault per page (per 2 MiB with huge pages), and in a
+    guest often a fault in the hypervisor too; the CPUs serve them in parallel.
+    Two 1.2 GiB arrays (the quick probe's DRAM level on a 300 MiB L3) took 0.23 s
+    on two threads against 0.5 s on one here, and 1.3-1.8 s against 1.6-2.8 s
+    when the host had first to back the memory (a Firecracker guest).
+    """
+    per = -(-array.size // threads)
+    slices = [array[k * per:(k + 1) * per] for k in range(threads) if k * per < array.size]
+    _timed([(lambda r, s=s: _write(s, r)) for s in slices], 1)
 
 
 _HUGE = 2 << 20  # x86-64 transparent huge page
@@ -318,22 +358,30 @@ def _timed(funcs: list[Callable[[int], Any]], reps: int) -> float:
     return max(ends) - min(starts)
 
 
-def _calibrate(measure: Callable[[int], float], target: float, start: int = 1) -> int:
-    """Repetitions that make `measure(reps)` last about `target` seconds."""
+def _calibrate(measure: Callable[[int], float], target: float, start: int = 1) -> tuple[int, float | None]:
+    """Repetitions that make `measure(reps)` last about `target` seconds, and the
+    seconds of the last call when it ran exactly that many (a DRAM pass that alone
+    lasts longer than the target): that call is then a measurement at the
+    calibrated count, and the warm-up trial takes it as its value instead of
+    running the same pass again (None otherwise)."""
     reps = start
     while True:
         dt = measure(reps)
         if dt >= target / 4 or reps >= 1 << 40:
-            return max(1, math.ceil(reps * target / max(dt, 1e-9)))
+            chosen = max(1, math.ceil(reps * target / max(dt, 1e-9)))
+            return chosen, (dt if chosen == reps else None)
         reps *= 8 if dt < target / 64 else 2
 
 
 class _Runner:
     def __init__(self, levels, machine, *, trials, threads, target, all_cores, seed, labels, progress, quick,
-                 thresholds, precision=None, budget=None, own_tree=False):
+                 thresholds, precision=None, budget=None, own_tree=False, metrics=METRICS):
         self.levels, self.machine = levels, machine
         self.trials, self.threads, self.target = trials, threads, target
-        self.modes = (SINGLE, ALL_CORES) if all_cores else (SINGLE,)
+        self.metrics = tuple(metrics)
+        self.bandwidth = tuple(m for m in BANDWIDTH_METRICS if m in self.metrics)
+        # all-cores measures bandwidth only (latency is single-thread, as in AIDA64)
+        self.modes = (SINGLE, ALL_CORES) if all_cores and self.bandwidth else (SINGLE,)
         self.seed, self.labels, self.progress, self.quick = seed, labels, progress, quick
         self.thresholds = thresholds
         self.precision, self.budget, self.own_tree = precision, budget, own_tree
@@ -345,7 +393,8 @@ class _Runner:
         compile_kernels()
         line = min((c.line for c in self.machine.caches), default=_DEFAULT_LINE)
         seeds = np.random.SeedSequence(self.seed).generate_state(len(self.levels), dtype=np.uint64)
-        buffers = {lv.name: _Buffers(lv, self.threads, line, int(seed))
+        buffers = {lv.name: _Buffers(lv, self.threads, line, int(seed), bandwidth=bool(self.bandwidth),
+                                     latency="mem_latency" in self.metrics)
                    for lv, seed in zip(self.levels, seeds)}
         source_file = f"probe://{self.machine.hostname}/{started:%Y-%m-%dT%H:%M:%SZ}"
         huge = {name: huge_page_share(buf.single[0]) for name, buf in buffers.items()}
@@ -391,6 +440,7 @@ class _Runner:
         table = schema.validate(table, source=SOURCE)
         settings = {"trials": len(trial_times), "warm_up_run": 0, "threads": self.threads, "quick": self.quick,
                     "target_seconds": self.target, "seed": self.seed, "modes": list(self.modes),
+                    "metrics": list(self.metrics),
                     "repetitions": {"/".join(k): v for k, v in self.reps.items()},
                     "started": started.isoformat(), "finished": finished.isoformat(),
                     "trial_times": trial_times,
@@ -406,21 +456,25 @@ class _Runner:
         rows = []
         warm = trial == 0
         parts = [buf.single] if mode == SINGLE else buf.parts
-        for metric in BANDWIDTH_METRICS:
+        for metric in self.bandwidth:
             funcs, nbytes = buf.calls(metric, parts)
             key = (buf.level.name, mode, metric)
+            dt = None
             if warm:
-                self.reps[key] = _calibrate(lambda r, funcs=funcs: _timed(funcs, r), self.target)
+                self.reps[key], dt = _calibrate(lambda r, funcs=funcs: _timed(funcs, r), self.target)
             reps = self.reps[key]
-            dt = _timed(funcs, reps)
+            if dt is None:
+                dt = _timed(funcs, reps)
             rows.append(self._row(trial, mode, metric, buf.level.name, nbytes * reps / dt))
-        if mode != SINGLE:
+        if mode != SINGLE or "mem_latency" not in self.metrics:
             return rows
         key = (buf.level.name, SINGLE, "mem_latency")
+        dt = None
         if warm:
-            self.reps[key] = _calibrate(buf.chase, self.target, start=1024)
+            self.reps[key], dt = _calibrate(buf.chase, self.target, start=1024)
         steps = self.reps[key]
-        dt = buf.chase(steps)
+        if dt is None:
+            dt = buf.chase(steps)
         rows.append(self._row(trial, SINGLE, "mem_latency", buf.level.name, dt / steps))
         return rows
 
