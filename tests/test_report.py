@@ -398,18 +398,16 @@ def test_kernel_stderr_and_death_are_recorded_not_leaked(tmp_path, capfd):
     assert tmp_leftovers(out) == []
 
 
-def printed_started(path: Path) -> bool:
-    """Whether a notebook papermill is writing has an output "started" (False while half-written)."""
-    try:
-        nb = nbformat.reads(path.read_text("utf-8"), as_version=4)
-    except (OSError, ValueError):
-        return False
-    return "started" in outputs_text(nb)
+def loops_entry(tmp_path: Path, name: str) -> str:
+    """A config entry of the loops fixture that creates ``tmp_path/<name>.started`` when its loop starts."""
+    started = json.dumps(str(tmp_path / f"{name}.started"))
+    return f'[[report]]\nname = "{name}"\nnotebook = "@FIXTURES@/loops.ipynb"\n[report.parameters]\nstarted = {started}\n\n'
 
 
 def interrupt_report(tmp_path: Path, signum: str, config: Path, jobs: int, running: set[str]):
     """Run `workbench report` in a subprocess, send it `signum` once the loop cell of each
-    report in `running` has started; (returncode, stdout, stderr, output folder, the
+    report in `running` has started (it creates ``tmp_path/<name>.started``, see
+    :func:`loops_entry`); (returncode, stdout, stderr, output folder, the
     kernels that were running then, as psutil processes)."""
     import os
     import signal
@@ -424,11 +422,8 @@ def interrupt_report(tmp_path: Path, signum: str, config: Path, jobs: int, runni
                             text=True)
     try:
         deadline = time.monotonic() + 60
-        # papermill saves the notebook after each cell: wait for the loop cells to be running
-        # (their output, not the source, says "started": then the kernel is up)
-        while {name for name in running
-               if any(p.name.startswith(f".{name}.") and printed_started(p)
-                      for p in (out.iterdir() if out.is_dir() else ()))} != running:
+        # each loop notebook creates its `started` file (a parameter) when its loop is about to run
+        while not all((tmp_path / f"{name}.started").exists() for name in running):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.1)
         kernels = psutil.Process(proc.pid).children(recursive=True)
@@ -443,11 +438,7 @@ def interrupt_report(tmp_path: Path, signum: str, config: Path, jobs: int, runni
 def test_signal_leaves_no_temporary_file_and_writes_the_index(tmp_path, signum):
     """`workbench report` stopped by SIGTERM or Ctrl-C (SIGINT) while a notebook runs:
     no *.tmp.ipynb, and the index lists the interrupted report (not the one after it)."""
-    config = write_config(tmp_path, """
-[[report]]
-name = "loops"
-notebook = "@FIXTURES@/loops.ipynb"
-
+    config = write_config(tmp_path, loops_entry(tmp_path, "loops") + """
 [[report]]
 name = "after"
 notebook = "@FIXTURES@/ok.ipynb"
@@ -468,15 +459,7 @@ notebook = "@FIXTURES@/ok.ipynb"
 def test_signal_stops_every_report_rendering_in_parallel(tmp_path, signum):
     """With two jobs, both running kernels are stopped at once: both reports are listed
     as interrupted, in config order, the third (not started) is not, and nothing else is left."""
-    config = write_config(tmp_path, """
-[[report]]
-name = "one"
-notebook = "@FIXTURES@/loops.ipynb"
-
-[[report]]
-name = "two"
-notebook = "@FIXTURES@/loops.ipynb"
-
+    config = write_config(tmp_path, loops_entry(tmp_path, "one") + loops_entry(tmp_path, "two") + """
 [[report]]
 name = "third"
 notebook = "@FIXTURES@/ok.ipynb"
