@@ -642,6 +642,7 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
     # CLI (and config checking) should not pay for that when not rendering.
     import tempfile
 
+    _skip_iri_grammar()
     import nbformat
     import papermill
     from nbclient.exceptions import CellTimeoutError
@@ -727,6 +728,19 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
     return ReportResult(entry=entry, status="ok" if error is None else "failed",
                         ipynb=ipynb, html=html_path, seconds=seconds, error=error, stderr=stderr,
                         headline=headline)
+
+
+def _skip_iri_grammar() -> None:
+    """Keep jsonschema (imported by nbformat) from importing ``rfc3987_syntax``.
+
+    Where that package is installed (``make lab`` brings it: jupyter_server ->
+    jupyter-events -> jsonschema[format-nongpl]), jsonschema imports it to register an
+    ``iri`` format check, and the import builds a Lark grammar: 1.6-2.5 s here, before the
+    first kernel of a batch can start. Notebook validation checks no formats, so the
+    check is never used here; without the package jsonschema simply leaves it out, and
+    this makes the import fail the same way. Only when nothing imported jsonschema yet."""
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
 
 
 #: Cells papermill adds, by tag -> the id they get instead of papermill's random one.
