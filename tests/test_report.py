@@ -451,12 +451,12 @@ notebook = "@FIXTURES@/ok.ipynb"
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]
     text = re.sub(r"<[^>]+>", " ", (out / "index.html").read_text(encoding="utf-8"))
     assert "1 report(s): 0 ok, 0 failed, 1 interrupted (later reports not rendered)" in text
-    assert "INTERRUPTED" in text and "interrupted (SIGTERM or Ctrl-C) while rendering" in text
+    assert "INTERRUPTED" in text and "interrupted (SIGTERM, SIGHUP or Ctrl-C) while rendering" in text
     assert "after" not in text
     assert len(kernels) == 1 and psutil.wait_procs(kernels, timeout=10)[1] == []  # no kernel outlives the run
 
 
-@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_signal_stops_every_report_rendering_in_parallel(tmp_path, signum):
     """With two jobs, both running kernels are stopped at once: both reports are listed
     as interrupted, in config order, the third (not started) is not, and nothing else is left."""
@@ -472,7 +472,7 @@ notebook = "@FIXTURES@/ok.ipynb"
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]
     text = re.sub(r"<[^>]+>", " ", (out / "index.html").read_text(encoding="utf-8"))
     assert "2 report(s): 0 ok, 0 failed, 2 interrupted (later reports not rendered)" in text
-    assert text.count("interrupted (SIGTERM or Ctrl-C) while rendering") == 2
+    assert text.count("interrupted (SIGTERM, SIGHUP or Ctrl-C) while rendering") == 2
     assert text.index(" one ") < text.index(" two ") and "third" not in text
     assert len(kernels) == 2 and psutil.wait_procs(kernels, timeout=10)[1] == []  # killed, not orphaned
 

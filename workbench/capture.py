@@ -375,6 +375,14 @@ class Capture:
         # From the baseline reading to the end of sampling, the capture measures this
         # machine: under workbench report no other report runs meanwhile (quiet.py).
         quiet.acquire()
+        try:
+            return self._begin(meta)
+        except BaseException:
+            quiet.release()  # a capture that did not start holds nothing
+            raise
+
+    def _begin(self, meta: dict) -> Capture:
+        """:meth:`start` from the baseline reading on (the machine held)."""
         baseline = self._sampler.snapshot()
         self._t0 = baseline.mono
         self._start_epoch = time.time() - (time.perf_counter() - baseline.mono)
@@ -393,7 +401,6 @@ class Capture:
             self._write(json.dumps(self._header) + "\n")
             self._flush()
         except _Failed as exc:
-            quiet.release()
             self._close()
             self.path.unlink(missing_ok=True)  # nothing of this capture was written
             raise exc.error from None

@@ -43,8 +43,9 @@ Only the kernel takes part: jupyter_client starts it leading a session of its ow
 and a process it starts (``workbench probe`` run from a notebook) inherits :data:`ENV`
 but measures as outside a batch (waiting for the machine would wait for its own
 parent, which may hold it). A paused kernel's cell keeps counting toward its timeout,
-and its outputs may reach the batch only when it goes on: the batch waits up to
-``report.IOPUB_TIMEOUT`` seconds for them and fails the report rather than losing one.
+and its start or its outputs may reach the batch only when it goes on: the batch waits
+for them as long as a cell may run (at least ``report.PAUSE_TIMEOUT`` seconds) and fails
+the report rather than losing one.
 """
 from __future__ import annotations
 

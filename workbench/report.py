@@ -101,9 +101,10 @@ _ENTRY_KEYS = ("name", "notebook", "title", "parameters", "timeout", "alone")
 #: Seconds one cell may run before the report is stopped and marked failed
 #: (``timeout`` of an entry overrides it; the full memory probe takes about a minute).
 DEFAULT_CELL_TIMEOUT = 600.0
-#: Seconds the batch waits, after a cell ended, for its last outputs (a kernel paused while
-#: another report measures sends them when it goes on; see quiet.py).
-IOPUB_TIMEOUT = 60
+#: Least seconds the batch waits for a kernel to start and, after a cell ended, for its
+#: last outputs: a kernel paused while another report measures (quiet.py) answers when it
+#: goes on. The per-cell timeout when longer (a full probe pauses the others for a minute).
+PAUSE_TIMEOUT = 60
 
 
 class ReportError(WorkbenchError):
@@ -168,7 +169,7 @@ class ReportResult:
     entry : ReportEntry
         The entry rendered.
     status : str
-        ``"ok"``, ``"failed"``, or ``"interrupted"`` (SIGTERM or Ctrl-C while it
+        ``"ok"``, ``"failed"``, or ``"interrupted"`` (SIGTERM, SIGHUP or Ctrl-C while it
         ran; reports after it are not rendered and not listed).
     ipynb, html : Path or None
         The executed notebook and its HTML page, None when not produced
@@ -459,7 +460,7 @@ def default_jobs() -> int:
 
 
 #: Why a report that was running when the user stopped ``workbench report`` has no outputs.
-_INTERRUPTED = "interrupted (SIGTERM or Ctrl-C) while rendering"
+_INTERRUPTED = "interrupted (SIGTERM, SIGHUP or Ctrl-C) while rendering"
 
 
 def _render_parallel(entries: Sequence[ReportEntry], out: Path, *, timeout: float | None, jobs: int,
@@ -617,9 +618,11 @@ class _Terminated(KeyboardInterrupt):
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """While rendering, SIGTERM raises :class:`_Terminated` (a KeyboardInterrupt)
-    instead of killing the process before it cleans up. Only in the main thread
-    (signal handlers cannot be set elsewhere)."""
+    """While rendering, SIGTERM and SIGHUP (the terminal or the ssh session closed)
+    raise :class:`_Terminated` (a KeyboardInterrupt) instead of killing the process
+    before it cleans up: kernels paused by another report's measurement (quiet.py) are
+    continued or killed then, never left stopped. A SIGHUP ignored on entry (``nohup``)
+    stays ignored. Only in the main thread (signal handlers cannot be set elsewhere)."""
     import signal
 
     if threading.current_thread() is not threading.main_thread():
@@ -627,13 +630,20 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         return
 
     def handler(signum, frame):
-        raise _Terminated("SIGTERM")
+        raise _Terminated(signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {}
+    for name in names:
+        signum = getattr(signal, name)
+        if name == "SIGHUP" and signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        previous[signum] = signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
 
 
 def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
@@ -686,6 +696,7 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
     limit = entry.timeout if entry.timeout is not None else timeout
     if limit is not None:
         limit = math.ceil(limit)  # nbclient counts whole seconds
+    waits = max(PAUSE_TIMEOUT, limit) if limit is not None else 24 * 3600
 
     error: str | None = None
     ipynb: Path | None = None
@@ -715,7 +726,8 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
                         # A kernel paused while another report measures (quiet.py) may have
                         # sent a cell's reply but not yet its last outputs: wait for them, and
                         # fail rather than lose one (nbclient's default: 4 s, then go on).
-                        iopub_timeout=IOPUB_TIMEOUT,
+                        start_timeout=waits,
+                        iopub_timeout=waits,
                         raise_on_iopub_timeout=True,
                         engine_name=_engine_name(),
                         **_kernel_engine_kwargs(kernel_stderr.fileno(), cancel, quiet),
@@ -724,7 +736,7 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
                 error = f"{exc.ename}: {exc.evalue}"
             except CellTimeoutError as exc:
                 if "IOPub" in str(exc):
-                    error = (f"CellTimeoutError: a cell's outputs did not arrive within {IOPUB_TIMEOUT} s "
+                    error = (f"CellTimeoutError: a cell's outputs did not arrive within {waits} s "
                              "of its end")
                 else:
                     error = (f"CellTimeoutError: a cell ran longer than {limit:g} s (the per-cell timeout; "
