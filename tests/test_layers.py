@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "workbench"
 
 #: Top-level module or package of workbench -> layer (lowest first).
 LAYERS: dict[str, int] = {
-    "errors": 0, "_version": 0, "markup": 0, "nbstrip": 0, "_process": 0,
+    "errors": 0, "_version": 0, "markup": 0, "nbstrip": 0, "_process": 0, "quiet": 0,
     "schema": 1, "vocabulary": 1,
     "storage": 2, "readers": 2,
     "experiment": 3, "machine": 3, "guards": 3, "store": 3,

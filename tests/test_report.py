@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -450,12 +451,12 @@ notebook = "@FIXTURES@/ok.ipynb"
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]
     text = re.sub(r"<[^>]+>", " ", (out / "index.html").read_text(encoding="utf-8"))
     assert "1 report(s): 0 ok, 0 failed, 1 interrupted (later reports not rendered)" in text
-    assert "INTERRUPTED" in text and "interrupted (SIGTERM or Ctrl-C) while rendering" in text
+    assert "INTERRUPTED" in text and "interrupted (SIGTERM, SIGHUP or Ctrl-C) while rendering" in text
     assert "after" not in text
     assert len(kernels) == 1 and psutil.wait_procs(kernels, timeout=10)[1] == []  # no kernel outlives the run
 
 
-@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_signal_stops_every_report_rendering_in_parallel(tmp_path, signum):
     """With two jobs, both running kernels are stopped at once: both reports are listed
     as interrupted, in config order, the third (not started) is not, and nothing else is left."""
@@ -471,6 +472,44 @@ notebook = "@FIXTURES@/ok.ipynb"
     assert sorted(p.name for p in out.iterdir()) == ["index.html"]
     text = re.sub(r"<[^>]+>", " ", (out / "index.html").read_text(encoding="utf-8"))
     assert "2 report(s): 0 ok, 0 failed, 2 interrupted (later reports not rendered)" in text
-    assert text.count("interrupted (SIGTERM or Ctrl-C) while rendering") == 2
+    assert text.count("interrupted (SIGTERM, SIGHUP or Ctrl-C) while rendering") == 2
     assert text.index(" one ") < text.index(" two ") and "third" not in text
     assert len(kernels) == 2 and psutil.wait_procs(kernels, timeout=10)[1] == []  # killed, not orphaned
+
+
+def test_measurements_have_the_machine_and_the_rest_runs_beside(tmp_path):
+    """Two reports that measure through workbench.quiet (as probe.run and a Capture do)
+    and two that compute (the busy fixture notes the time between bits of work), two at a
+    time: no other report computes during a measurement (a kernel running when a
+    measurement asks is paused), the two measurements do not overlap, and neither waits
+    for the other forever (all four finish).
+
+    A measuring kernel holds the machine itself after its measurement, until it exits: its
+    span, papermill's start to its last output (papermill's end comes after the kernel
+    exited and let go), must not meet the other measurement either."""
+    body = "".join(f'[[report]]\nname = "{name}"\nnotebook = "@FIXTURES@/{notebook}"\n\n'
+                   for name, notebook in (("measures-a", "measures.ipynb"), ("busy-1", "busy.ipynb"),
+                                          ("measures-b", "measures.ipynb"), ("busy-2", "busy.ipynb")))
+    results = render_reports(write_config(tmp_path, body), tmp_path / "out", progress=False, jobs=2)
+    assert [(r.entry.name, r.status) for r in results] == [
+        ("measures-a", "ok"), ("busy-1", "ok"), ("measures-b", "ok"), ("busy-2", "ok")]
+    windows, spans, stamps = {}, {}, {}
+    for r in results:
+        nb = nbformat.read(r.ipynb, as_version=4)
+        text = outputs_text(nb)
+        if r.entry.name.startswith("busy"):
+            stamps[r.entry.name] = [float(t) for t in re.search(r"stamps=([\d.,]+)", text)[1].split(",")]
+            continue
+        assert "child measured" in text  # the kernel's own child did not wait for it
+        found = re.search(r"window=([\d.]+),([\d.]+)", text)
+        windows[r.entry.name] = (float(found[1]), float(found[2]))
+        start = datetime.fromisoformat(nb.metadata["papermill"]["start_time"]).timestamp()
+        spans[r.entry.name] = (start, float(re.search(r"done=([\d.]+)", text)[1]))
+    (a0, a1), (b0, b1) = windows["measures-a"], windows["measures-b"]
+    assert a1 <= b0 or b1 <= a0
+    assert spans["measures-a"][1] <= b0 or spans["measures-a"][0] >= b1
+    assert spans["measures-b"][1] <= a0 or spans["measures-b"][0] >= a1
+    for name, (begun, ended) in windows.items():
+        for busy, times in stamps.items():
+            assert len(times) > 10 and not [t for t in times if begun <= t <= ended], (name, busy)
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary left

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import psutil
 
-from . import machine, vocabulary
+from . import machine, quiet, vocabulary
 from .errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -372,6 +372,17 @@ class Capture:
         # tens of milliseconds that would otherwise delay the first tick.
         meta = {**machine.machine_metadata(machine.detect_machine()), "workbench": _workbench_version()}
         self._sampler = _Sampler(self.patterns)
+        # From the baseline reading to the end of sampling, the capture measures this
+        # machine: under workbench report no other report runs meanwhile (quiet.py).
+        quiet.acquire()
+        try:
+            return self._begin(meta)
+        except BaseException:
+            quiet.release()  # a capture that did not start holds nothing
+            raise
+
+    def _begin(self, meta: dict) -> Capture:
+        """:meth:`start` from the baseline reading on (the machine held)."""
         baseline = self._sampler.snapshot()
         self._t0 = baseline.mono
         self._start_epoch = time.time() - (time.perf_counter() - baseline.mono)
@@ -514,6 +525,7 @@ class Capture:
             try:
                 self._finish()
             finally:
+                quiet.release()
                 self._done.set()
 
     def _loop(self, prev: _Snapshot) -> None:

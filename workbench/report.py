@@ -19,13 +19,19 @@ Config format (paths are relative to the config file's directory)::
     name = "thesis"                 # output basename
     notebook = "thesis.ipynb"       # template
     title = "Thesis 2015"           # optional, defaults to name
-    alone = false                   # optional: true for a report that measures this machine
+    alone = false                   # optional: true for a report that measures this machine by
+                                    # other means than workbench.probe / workbench.capture
     [report.parameters]             # optional, passed to papermill verbatim
     experiment = "../data/experiments/thesis.toml"
 
-Reports render in parallel (``jobs``), except that an ``alone`` report (one that measures
-this machine: a probe, a capture) runs with no other report of the batch running, so that
-the batch does not disturb what it measures (its interference guards would flag it).
+Reports render in parallel (``jobs``). A report that measures this machine through
+the library (:func:`workbench.probe.run`'s trials, a :class:`workbench.capture.Capture`
+from start to the end of sampling) gets it to itself while it measures: the kernels of
+the other reports running are paused (SIGSTOP) and no report starts until it is over
+(:mod:`workbench.quiet`); the rest of that report runs beside the others. An ``alone``
+report (one that measures by other means) runs with no other report of the batch
+running at all. Either way the batch does not disturb what it measures (the
+interference guards would flag it).
 
 Parameter values are passed verbatim; the notebook runs with its own
 directory as working directory, so relative paths in parameters resolve
@@ -95,6 +101,10 @@ _ENTRY_KEYS = ("name", "notebook", "title", "parameters", "timeout", "alone")
 #: Seconds one cell may run before the report is stopped and marked failed
 #: (``timeout`` of an entry overrides it; the full memory probe takes about a minute).
 DEFAULT_CELL_TIMEOUT = 600.0
+#: Least seconds the batch waits for a kernel to start and, after a cell ended, for its
+#: last outputs: a kernel paused while another report measures (quiet.py) answers when it
+#: goes on. The per-cell timeout when longer (a full probe pauses the others for a minute).
+PAUSE_TIMEOUT = 60
 
 
 class ReportError(WorkbenchError):
@@ -159,7 +169,7 @@ class ReportResult:
     entry : ReportEntry
         The entry rendered.
     status : str
-        ``"ok"``, ``"failed"``, or ``"interrupted"`` (SIGTERM or Ctrl-C while it
+        ``"ok"``, ``"failed"``, or ``"interrupted"`` (SIGTERM, SIGHUP or Ctrl-C while it
         ran; reports after it are not rendered and not listed).
     ipynb, html : Path or None
         The executed notebook and its HTML page, None when not produced
@@ -373,7 +383,8 @@ def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
     jobs : int, optional
         How many reports render at the same time, each in its own kernel (default
         :func:`default_jobs`, the CPUs this process may use). 1 renders them one
-        after the other. The outputs are the same either way; only the timing
+        after the other, as does any number where `flock` is missing (not POSIX:
+        :mod:`workbench.quiet`). The outputs are the same either way; only the timing
         metadata (papermill's start and end times) differs.
 
     Returns
@@ -407,7 +418,10 @@ def render_reports(config: str | os.PathLike = DEFAULT_CONFIG,
         entries = [e for e in entries if e.name in wanted]
 
     out = _prepare_out_dir(out_dir)
-    if jobs > 1 and len(entries) > 1:
+    from . import quiet
+
+    # Without flock (not POSIX) a measurement could not have the machine to itself: one at a time.
+    if jobs > 1 and len(entries) > 1 and quiet.available():
         return _render_parallel(entries, out, timeout=timeout, jobs=min(jobs, len(entries)), progress=progress)
     results: list[ReportResult] = []
     current: ReportEntry | None = None
@@ -446,7 +460,7 @@ def default_jobs() -> int:
 
 
 #: Why a report that was running when the user stopped ``workbench report`` has no outputs.
-_INTERRUPTED = "interrupted (SIGTERM or Ctrl-C) while rendering"
+_INTERRUPTED = "interrupted (SIGTERM, SIGHUP or Ctrl-C) while rendering"
 
 
 def _render_parallel(entries: Sequence[ReportEntry], out: Path, *, timeout: float | None, jobs: int,
@@ -460,8 +474,11 @@ def _render_parallel(entries: Sequence[ReportEntry], out: Path, *, timeout: floa
     notebooks and the index lists the finished and the interrupted reports."""
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
+    from . import quiet
+
     cancel = _Cancel()
     gate = _Gate(cancel)
+    batch = quiet.Batch()
     done: dict[str, ReportResult] = {}
     running: dict[str, float] = {}  # name -> perf_counter at its start
 
@@ -469,8 +486,15 @@ def _render_parallel(entries: Sequence[ReportEntry], out: Path, *, timeout: floa
         with gate.hold(alone=entry.alone):
             if cancel.is_set():
                 return None
-            running[entry.name] = time.perf_counter()
-            return render_notebook(entry, out, timeout=timeout, cancel=cancel)
+            hold = batch.hold()
+            try:
+                # No report starts while a measurement waits or runs (quiet.py).
+                if not hold.enter(cancel.is_set):
+                    return None
+                running[entry.name] = time.perf_counter()
+                return render_notebook(entry, out, timeout=timeout, cancel=cancel, quiet=hold)
+            finally:
+                hold.close()
 
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="workbench-report")
     try:
@@ -504,6 +528,7 @@ def _render_parallel(entries: Sequence[ReportEntry], out: Path, *, timeout: floa
     finally:
         cancel.set()  # no kernel outlives the call, whatever left this function
         pool.shutdown(wait=True, cancel_futures=True)
+        batch.close()
         # On every way out: the index lists what exists, in config order.
         results = [done[e.name] for e in entries if e.name in done]
         write_index(results, out)
@@ -593,9 +618,11 @@ class _Terminated(KeyboardInterrupt):
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """While rendering, SIGTERM raises :class:`_Terminated` (a KeyboardInterrupt)
-    instead of killing the process before it cleans up. Only in the main thread
-    (signal handlers cannot be set elsewhere)."""
+    """While rendering, SIGTERM and SIGHUP (the terminal or the ssh session closed)
+    raise :class:`_Terminated` (a KeyboardInterrupt) instead of killing the process
+    before it cleans up: kernels paused by another report's measurement (quiet.py) are
+    continued or killed then, never left stopped. A SIGHUP ignored on entry (``nohup``)
+    stays ignored. Only in the main thread (signal handlers cannot be set elsewhere)."""
     import signal
 
     if threading.current_thread() is not threading.main_thread():
@@ -603,17 +630,25 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         return
 
     def handler(signum, frame):
-        raise _Terminated("SIGTERM")
+        raise _Terminated(signal.Signals(signum).name)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {}
+    for name in names:
+        signum = getattr(signal, name)
+        if name == "SIGHUP" and signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        previous[signum] = signal.signal(signum, handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
 
 
 def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
-                    timeout: float | None = DEFAULT_CELL_TIMEOUT, cancel: _Cancel | None = None) -> ReportResult:
+                    timeout: float | None = DEFAULT_CELL_TIMEOUT, cancel: _Cancel | None = None,
+                    quiet=None) -> ReportResult:
     """Execute one entry with papermill and convert it to HTML.
 
     Parameters
@@ -628,6 +663,10 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
     cancel : _Cancel, optional
         Lets another thread stop the kernel (:func:`render_reports` with several
         jobs); the result is then ``"interrupted"`` and nothing is written.
+    quiet : workbench.quiet.Hold, optional
+        The batch's hold of the machine for this report, entered (:func:`render_reports`
+        with several jobs): the kernel learns where to ask for the machine when it
+        measures, the hold is handed over when it asks, and taken back to write the page.
 
     Returns
     -------
@@ -657,6 +696,7 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
     limit = entry.timeout if entry.timeout is not None else timeout
     if limit is not None:
         limit = math.ceil(limit)  # nbclient counts whole seconds
+    waits = max(PAUSE_TIMEOUT, limit) if limit is not None else 24 * 3600
 
     error: str | None = None
     ipynb: Path | None = None
@@ -668,7 +708,7 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
         _append_only(kernel_stderr.fileno())  # the kernel and our log write to it in turn
         try:
             try:
-                with _executor_log(kernel_stderr):
+                with _executor_log(kernel_stderr), _watching(quiet):
                     papermill.execute_notebook(
                         str(entry.notebook), str(tmp_ipynb),
                         parameters=dict(entry.parameters),
@@ -683,18 +723,31 @@ def render_notebook(entry: ReportEntry, out_dir: str | os.PathLike, *,
                         # nbclient's per-cell timestamps repeat papermill's start and end
                         # times; without them only papermill's timing differs between runs.
                         record_timing=False,
+                        # A kernel paused while another report measures (quiet.py) may have
+                        # sent a cell's reply but not yet its last outputs: wait for them, and
+                        # fail rather than lose one (nbclient's default: 4 s, then go on).
+                        start_timeout=waits,
+                        iopub_timeout=waits,
+                        raise_on_iopub_timeout=True,
                         engine_name=_engine_name(),
-                        **_kernel_engine_kwargs(kernel_stderr.fileno(), cancel),
+                        **_kernel_engine_kwargs(kernel_stderr.fileno(), cancel, quiet),
                     )
             except PapermillExecutionError as exc:
                 error = f"{exc.ename}: {exc.evalue}"
-            except CellTimeoutError:
-                error = (f"CellTimeoutError: a cell ran longer than {limit:g} s (the per-cell timeout; "
-                         "'timeout' in the report's entry changes it)")
+            except CellTimeoutError as exc:
+                if "IOPub" in str(exc):
+                    error = (f"CellTimeoutError: a cell's outputs did not arrive within {waits} s "
+                             "of its end")
+                else:
+                    error = (f"CellTimeoutError: a cell ran longer than {limit:g} s (the per-cell timeout; "
+                             "'timeout' in the report's entry changes it)")
             except Exception as exc:  # noqa: BLE001 - any failure must not stop the other reports
                 error = _describe(exc)
 
-            if cancel is not None and cancel.is_set():
+            # The page is written under the batch's hold again (the kernel had it while it measured).
+            if (cancel is not None and cancel.is_set()) or (
+                    quiet is not None and not quiet.held
+                    and not quiet.enter(lambda: cancel is not None and cancel.is_set())):
                 seconds = time.perf_counter() - start
                 return ReportResult(entry=entry, status="interrupted", ipynb=None, html=None, seconds=seconds,
                                     error=_INTERRUPTED)
@@ -865,11 +918,25 @@ def _engine_name() -> str:
     return _ENGINE
 
 
-def _kernel_engine_kwargs(stderr_fd: int, cancel: _Cancel | None = None) -> dict:
+@contextmanager
+def _watching(hold) -> Iterator[None]:
+    """While the kernel runs, hand the batch's hold over as soon as it asks to measure."""
+    if hold is None:
+        yield
+        return
+    hold.watch()
+    try:
+        yield
+    finally:
+        hold.unwatch()
+
+
+def _kernel_engine_kwargs(stderr_fd: int, cancel: _Cancel | None = None, hold=None) -> dict:
     """Extra papermill engine options for the kernel manager.
 
-    The kernel is started with its stderr on `stderr_fd` and MPLBACKEND set
-    (:func:`_kernel_manager_class`), and handed to `cancel` if given.
+    The kernel is started with its stderr on `stderr_fd`, MPLBACKEND and the environment
+    of `hold` (a :class:`workbench.quiet.Hold`) set (:func:`_kernel_manager_class`), and
+    handed to `cancel` and `hold` if given.
     jupyter_client >= 8.10 can give the kernel CurveZMQ keys; without them
     ipykernel >= 7.4 prints a "running over TCP without encryption" warning
     to stderr for every notebook. Only ask for it where it is supported.
@@ -882,9 +949,9 @@ def _kernel_engine_kwargs(stderr_fd: int, cancel: _Cancel | None = None) -> dict
     if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
         config["KernelManager"] = Config({"transport_encryption": "auto"})
     cls = _kernel_manager_class()
-    if cancel is not None:
+    if cancel is not None or hold is not None:
         # A subclass per call carries the token: traitlets would copy a config value.
-        cls = type(cls.__name__, (cls,), {"cancel": cancel})
+        cls = type(cls.__name__, (cls,), {"cancel": cancel, "hold": hold})
     return {"config": config, "kernel_manager_class": cls}
 
 
@@ -905,16 +972,20 @@ def _kernel_manager_class():
         class QuietKernelManager(AsyncKernelManager):
             stderr_fd = Integer(-1, help="file descriptor for the kernel's stderr (-1: inherit)").tag(config=True)
             cancel: _Cancel | None = None
+            hold = None  # workbench.quiet.Hold
 
             async def _async_launch_kernel(self, kernel_cmd, **kw):
                 if self.stderr_fd >= 0:
                     kw["stderr"] = self.stderr_fd
-                kw["env"] = {**kw.get("env", os.environ), "MPLBACKEND": KERNEL_MPLBACKEND}
+                kw["env"] = {**kw.get("env", os.environ), "MPLBACKEND": KERNEL_MPLBACKEND,
+                             **(self.hold.env if self.hold is not None else {})}
                 if self.cancel is not None and self.cancel.is_set():
                     raise RuntimeError("interrupted before the kernel started")  # the report is then "interrupted"
                 result = await super()._async_launch_kernel(kernel_cmd, **kw)
                 if self.cancel is not None:
                     self.cancel.adopt(getattr(self.provisioner, "process", None))
+                if self.hold is not None:
+                    self.hold.process = getattr(self.provisioner, "process", None)
                 return result
 
         _QUIET_KM = QuietKernelManager
