@@ -405,11 +405,11 @@ def loops_entry(tmp_path: Path, name: str) -> str:
     return f'[[report]]\nname = "{name}"\nnotebook = "@FIXTURES@/loops.ipynb"\n[report.parameters]\nstarted = {started}\n\n'
 
 
-def interrupt_report(tmp_path: Path, signum: str, config: Path, jobs: int, running: set[str]):
+def interrupt_report(tmp_path: Path, signum: str, config: Path, jobs: int, running: set[str], check=None):
     """Run `workbench report` in a subprocess, send it `signum` once the loop cell of each
     report in `running` has started (it creates ``tmp_path/<name>.started``, see
-    :func:`loops_entry`); (returncode, stdout, stderr, output folder, the
-    kernels that were running then, as psutil processes)."""
+    :func:`loops_entry`), after `check(kernels)` if given; (returncode, stdout, stderr,
+    output folder, the kernels that were running then, as psutil processes)."""
     import os
     import signal
     import subprocess
@@ -428,6 +428,8 @@ def interrupt_report(tmp_path: Path, signum: str, config: Path, jobs: int, runni
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.1)
         kernels = psutil.Process(proc.pid).children(recursive=True)
+        if check is not None:
+            check(kernels)
         proc.send_signal(getattr(signal, signum))
         stdout, stderr = proc.communicate(timeout=60)
     finally:
@@ -475,6 +477,30 @@ notebook = "@FIXTURES@/ok.ipynb"
     assert text.count("interrupted (SIGTERM, SIGHUP or Ctrl-C) while rendering") == 2
     assert text.index(" one ") < text.index(" two ") and "third" not in text
     assert len(kernels) == 2 and psutil.wait_procs(kernels, timeout=10)[1] == []  # killed, not orphaned
+
+
+def test_a_signal_during_a_measurement_leaves_no_kernel_stopped(tmp_path):
+    """SIGHUP (the terminal closed) while one report measures and the other's kernel is
+    paused for it (SIGSTOP): the batch stops, and no kernel outlives it, stopped or not."""
+    config = write_config(tmp_path, loops_entry(tmp_path, "loops") + f"""
+[[report]]
+name = "measures"
+notebook = "@FIXTURES@/measures.ipynb"
+[report.parameters]
+seconds = 60
+after = {json.dumps(str(tmp_path / "loops.started"))}
+started = {json.dumps(str(tmp_path / "measures.started"))}
+""")
+
+    def paused(kernels):
+        assert psutil.STATUS_STOPPED in [k.status() for k in kernels]  # the loops kernel, while the other measures
+
+    returncode, stdout, stderr, out, kernels = interrupt_report(tmp_path, "SIGHUP", config, jobs=2,
+                                                                running={"loops", "measures"}, check=paused)
+    assert returncode == 130, (stdout, stderr)
+    text = re.sub(r"<[^>]+>", " ", (out / "index.html").read_text(encoding="utf-8"))
+    assert text.count("interrupted (SIGTERM, SIGHUP or Ctrl-C) while rendering") == 2
+    assert len(kernels) >= 2 and psutil.wait_procs(kernels, timeout=10)[1] == []
 
 
 def test_measurements_have_the_machine_and_the_rest_runs_beside(tmp_path):
