@@ -392,6 +392,7 @@ def test_parse_size(text, expected):
     ({"metrics": "mem_latency"}, r"`metrics` must be a non-empty list of metric names \(mem_read_bw, .*\), "
                                  r"found 'mem_latency'"),
     ({"metrics": []}, r"`metrics` must be a non-empty list of metric names"),
+    ({"metrics": 5}, r"`metrics` must be a non-empty list of metric names \(mem_read_bw, .*\), found 5"),
     ({"metrics": ["mem_latency", "cpu_util"]}, r"`metrics`: the probe does not measure 'cpu_util'; it measures "
                                                r"mem_read_bw, mem_write_bw, mem_copy_bw, mem_latency"),
 ])

@@ -202,13 +202,8 @@ class Hold:
         while True:
             if cancelled():
                 return False
-            if _try(self._turnstile, fcntl.LOCK_SH):
-                try:
-                    if _try(self._machine, fcntl.LOCK_SH):
-                        self.held = True
-                        return True
-                finally:
-                    fcntl.flock(self._turnstile, fcntl.LOCK_UN)
+            if self._enter_now():
+                return True
             time.sleep(POLL)
 
     def watch(self) -> None:
@@ -250,7 +245,7 @@ class Hold:
         self._watch.start()
 
     def _enter_now(self) -> bool:
-        """:meth:`enter` without waiting: True if the hold is held now."""
+        """Hold the machine shared if no measurement waits or runs now; True if held."""
         if _try(self._turnstile, fcntl.LOCK_SH):
             try:
                 if _try(self._machine, fcntl.LOCK_SH):

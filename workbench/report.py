@@ -632,11 +632,10 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     def handler(signum, frame):
         raise _Terminated(signal.Signals(signum).name)
 
-    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
     previous = {}
-    for name in names:
-        signum = getattr(signal, name)
-        if name == "SIGHUP" and signal.getsignal(signum) is signal.SIG_IGN:
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)  # no SIGHUP on Windows
+        if signum is None or (name == "SIGHUP" and signal.getsignal(signum) is signal.SIG_IGN):
             continue
         previous[signum] = signal.signal(signum, handler)
     try:

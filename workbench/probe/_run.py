@@ -149,7 +149,8 @@ def run(*, trials: int | None = None, quick: bool = False, threads: int | None =
     trials = (QUICK_TRIALS if quick else DEFAULT_TRIALS) if trials is None else trials
     if metrics is None:
         metrics = METRICS
-    elif isinstance(metrics, str) or not all(isinstance(m, str) for m in metrics) or not metrics:
+    elif (not isinstance(metrics, (list, tuple)) or not metrics
+          or not all(isinstance(m, str) for m in metrics)):
         raise ProbeError(f"`metrics` must be a non-empty list of metric names ({', '.join(METRICS)}), "
                          f"found {metrics!r}")
     else:
